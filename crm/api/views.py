@@ -1,0 +1,64 @@
+"""The base of every API view (NetBox-style): auth, scopes, rate limits, errors and the
+response envelope are decided here once, so endpoints stay thin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework.exceptions import MethodNotAllowed, NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from crm.api.pagination import SkipTakePagination
+
+
+class TenantAPIView(APIView):
+    """A view under `/t/<tenant>/api/v1/`. The tenant is already active (middleware); the
+    authentication classes only know this club's keys and staff.
+
+    Subclasses set `read_scope` / `write_scope` (None: any authenticated caller) and,
+    where api.md gives a special limit, `throttle_scope`.
+    """
+
+    read_scope: str | None = "crm:read"
+    write_scope: str | None = "crm:write"
+    throttle_scope: str | None = None
+
+    def check_permissions(self, request: Request) -> None:
+        # An unsupported method is 405 whoever asks; DRF would answer 403 for a caller
+        # without the write scope, hiding that the method does not exist at all.
+        if not hasattr(self, request.method.lower()):
+            raise MethodNotAllowed(request.method)
+        super().check_permissions(request)
+
+    def output_context(self) -> dict[str, Any]:
+        """What output serializers may rely on: the request and the active club."""
+        return {"request": self.request, "tenant": self.request.tenant}
+
+    def respond(self, data: Any, status: int = 200) -> Response:
+        return Response({"data": data}, status=status)
+
+    def respond_object(self, instance: Any, serializer_class, status: int = 200) -> Response:
+        return self.respond(serializer_class(instance, context=self.output_context()).data, status)
+
+    def paginate(self, request: Request, queryset: QuerySet, serializer_class) -> Response:
+        paginator = SkipTakePagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        data = serializer_class(page, many=True, context=self.output_context()).data
+        return paginator.get_paginated_response(data)
+
+
+class ApiNotFoundView(TenantAPIView):
+    """Answers every unknown path under a club with the JSON 404 (also in DEBUG, where Django
+    would show its HTML debug page instead of handler404)."""
+
+    read_scope = None
+    write_scope = None
+    authentication_classes: list = []
+    permission_classes: list = []
+    schema = None
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        raise NotFound("No such endpoint.")

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from graphql import GraphQLError
+
+from crm.api.permissions import caller_scopes
+
+
+def require_scope(info, scope: str) -> None:
+    """Resolvers call this: the same scopes as REST, from the same key or staff session."""
+    if scope not in caller_scopes(info.context):
+        raise GraphQLError(
+            f"This needs the scope {scope}.", extensions={"code": "permission_denied"}
+        )

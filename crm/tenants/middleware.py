@@ -1,0 +1,83 @@
+"""Which club a request is for: `/t/<slug or UUID>/…`, or a mapped host name, or the platform.
+
+Replaces django-tenants' TenantSubfolderMiddleware, which only matches `Domain.domain`:
+here the segment may be the tenant's UUID, current slug or an old slug (api.md). Unknown,
+malformed and disabled tenants all get the same JSON 404, so nobody can tell them apart.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import import_module
+from types import ModuleType
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.urls import include, path, set_urlconf
+from django_tenants.middleware.main import TenantMainMiddleware
+
+from crm.api.errors import error_response
+from crm.tenants.selectors import tenant_get_by_hostname, tenant_get_by_reference
+
+SUBFOLDER = "/t/"
+# Probes answer without touching the database: liveness must not depend on it.
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+@cache
+def tenant_urlconf(reference: str) -> ModuleType:
+    """The tenant URL conf mounted under `t/<reference>/`.
+
+    Cached per reference (a UUID, slug or alias: bounded by the registry, since only
+    references that resolved get here), so Django's resolver cache stays warm instead of being
+    cleared on every request as django-tenants' subfolder middleware does.
+    """
+    root = import_module(settings.ROOT_URLCONF)
+
+    class TenantUrlConf(ModuleType):
+        urlpatterns = [path(f"t/{reference}/", include(root.urlpatterns))]
+
+        def __getattr__(self, attr: str):  # handler404 and friends come from the root conf
+            return getattr(root, attr)
+
+    return TenantUrlConf(f"{settings.ROOT_URLCONF}_t_{reference}")
+
+
+def tenant_not_found() -> HttpResponse:
+    return error_response(404, "tenant_not_found", "No club is known at this address.")
+
+
+class TenantMiddleware(TenantMainMiddleware):
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        connection.set_schema_to_public()
+        if request.path in PROBE_PATHS:
+            return self._use_public(request)
+        if request.path.startswith(SUBFOLDER):
+            reference = request.path[len(SUBFOLDER) :].split("/", 1)[0]
+            tenant = tenant_get_by_reference(reference=reference)
+            if tenant is None or not tenant.is_active:
+                return tenant_not_found()
+            tenant.domain_subfolder = reference
+            urlconf: ModuleType | str = tenant_urlconf(reference)
+        else:
+            tenant = tenant_get_by_hostname(hostname=self.hostname_from_request(request))
+            if tenant is None:
+                return self._use_public(request)
+            if not tenant.is_active:
+                return tenant_not_found()
+            urlconf = settings.ROOT_URLCONF
+        request.tenant = tenant  # type: ignore[attr-defined]
+        connection.set_tenant(tenant)
+        request.urlconf = urlconf  # type: ignore[attr-defined]
+        set_urlconf(urlconf)
+        return None
+
+    @staticmethod
+    def _use_public(request: HttpRequest) -> None:
+        # django-tenants' admin templates read request.tenant.schema_name: give them the
+        # public schema's stand-in rather than None.
+        request.tenant = connection.tenant  # type: ignore[attr-defined]
+        request.urlconf = settings.PUBLIC_SCHEMA_URLCONF  # type: ignore[attr-defined]
+        set_urlconf(settings.PUBLIC_SCHEMA_URLCONF)
+        return None

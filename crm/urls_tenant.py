@@ -1,0 +1,30 @@
+"""A club's URLs. Mounted under `/t/<slug or UUID>/` (and at the root of a mapped host name)
+by crm.tenants.middleware."""
+
+from django.urls import include, path, re_path
+
+from crm.admin_sites import club_admin_site
+from crm.api.schema_views import TenantDocsView, TenantSchemaView
+from crm.api.tenant_views import TenantView
+from crm.api.views import ApiNotFoundView
+from crm.graphql.views import GraphQLAPIView
+
+api_v1 = [
+    path("tenant", TenantView.as_view(), name="tenant"),
+    path("", include("profiles.api.urls")),
+]
+
+urlpatterns = [
+    path("admin/", club_admin_site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", TenantSchemaView.as_view(), name="schema"),
+    path("api/docs/", TenantDocsView.as_view(url_name="schema"), name="api-docs"),
+    path("graphql", GraphQLAPIView.as_view(), name="graphql"),
+    # Last: anything else under the club (but its admin, which keeps HTML pages) is JSON 404.
+    re_path(r"^(?!admin(/|$)).*$", ApiNotFoundView.as_view()),
+]
+
+handler400 = "crm.api.errors.handler400"
+handler403 = "crm.api.errors.handler403"
+handler404 = "crm.api.errors.handler404"
+handler500 = "crm.api.errors.handler500"

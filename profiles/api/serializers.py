@@ -1,0 +1,87 @@
+"""Customer shapes of api.md: camelCase, as the other services write them."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from profiles.models import Customer
+from profiles.normalise import normalise_email, normalise_phone
+
+
+class CustomerOutputSerializer(serializers.ModelSerializer):
+    tenantId = serializers.SerializerMethodField()
+    authUserId = serializers.CharField(source="auth_user_id", allow_null=True)
+    phoneNumber = serializers.CharField(source="phone_number")
+    sclMemberId = serializers.IntegerField(source="scl_member_id", allow_null=True)
+    teetimePlayerId = serializers.CharField(source="teetime_player_id", allow_null=True)
+    messagingContactId = serializers.CharField(source="messaging_contact_id", allow_null=True)
+    firstName = serializers.CharField(source="first_name")
+    lastName = serializers.CharField(source="last_name")
+    displayName = serializers.CharField(source="display_name")
+    dateOfBirth = serializers.DateField(source="date_of_birth", allow_null=True)
+    lifecycleStage = serializers.CharField(source="lifecycle_stage")
+    membershipTier = serializers.CharField(source="membership_tier")
+    membershipStatus = serializers.CharField(source="membership_status")
+    memberSince = serializers.DateField(source="member_since", allow_null=True)
+    renewalDueOn = serializers.DateField(source="renewal_due_on", allow_null=True)
+    handicap = serializers.DecimalField(
+        max_digits=4, decimal_places=1, coerce_to_string=False, allow_null=True
+    )
+    homeClubId = serializers.CharField(source="home_club_id")
+    lifetimeValue = serializers.IntegerField(source="lifetime_value")
+    lastActivityAt = serializers.DateTimeField(source="last_activity_at", allow_null=True)
+    activityCount30d = serializers.IntegerField(source="activity_count_30d")
+    bookingCount30d = serializers.IntegerField(source="booking_count_30d")
+    emailOptIn = serializers.BooleanField(source="email_opt_in")
+    smsOptIn = serializers.BooleanField(source="sms_opt_in")
+    pushOptIn = serializers.BooleanField(source="push_opt_in")
+    whatsappOptIn = serializers.BooleanField(source="whatsapp_opt_in")
+    mergedInto = serializers.UUIDField(source="merged_into_id", allow_null=True)
+    createdAt = serializers.DateTimeField(source="created_at")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id", "tenantId", "status", "authUserId", "email", "phoneNumber", "sclMemberId",
+            "teetimePlayerId", "messagingContactId", "firstName", "lastName", "displayName",
+            "dateOfBirth", "lifecycleStage", "tags", "membershipTier", "membershipStatus",
+            "memberSince", "renewalDueOn", "handicap", "homeClubId", "lifetimeValue",
+            "lastActivityAt", "activityCount30d", "bookingCount30d", "emailOptIn", "smsOptIn",
+            "pushOptIn", "whatsappOptIn", "mergedInto", "createdAt", "updatedAt",
+        ]  # fmt: skip
+
+    def get_tenantId(self, obj: Customer) -> str:
+        return str(self.context["tenant"].id)
+
+
+class CustomerFilterSerializer(serializers.Serializer):
+    """The list filters of api.md. Bad values are refused by name rather than matching nothing."""
+
+    email = serializers.EmailField(required=False)
+    phoneNumber = serializers.CharField(required=False, max_length=40)
+    sclMemberId = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    teetimePlayerId = serializers.CharField(required=False, max_length=128)
+    messagingContactId = serializers.CharField(required=False, max_length=128)
+    q = serializers.CharField(required=False, max_length=100, trim_whitespace=True)
+
+    def validate_email(self, value: str) -> str:
+        return normalise_email(value)
+
+    def validate_phoneNumber(self, value: str) -> str:
+        e164 = normalise_phone(value, default_country=self.context["tenant"].country)
+        if e164 is None:
+            raise serializers.ValidationError("Not a phone number.")
+        return e164
+
+    def to_filters(self) -> dict:
+        data = self.validated_data
+        names = {
+            "email": "email",
+            "phoneNumber": "phone_number",
+            "sclMemberId": "scl_member_id",
+            "teetimePlayerId": "teetime_player_id",
+            "messagingContactId": "messaging_contact_id",
+            "q": "q",
+        }
+        return {names[key]: value for key, value in data.items()}

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class SegmentsConfig(AppConfig):
+    """Segments (WHO to reach): rules across membership, golf and engagement."""
+
+    name = "segments"

@@ -1,0 +1,102 @@
+"""Tenants are created once per test session (building a schema runs every migration), then
+each test runs in a transaction that is rolled back, switching between clubs as it needs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django_tenants.utils import schema_context
+
+from crm.accounts.services import api_key_create, staff_user_upsert
+from crm.tenants.models import Tenant, TenantStatus
+from crm.tenants.services import tenant_create, tenant_rename, tenant_set_status
+
+STAFF_PASSWORD = "Fairway-Bunker-2026"
+
+
+@dataclass(frozen=True)
+class Clubs:
+    alpha: Tenant  # ACTIVE, renamed from "alpha-old" (an alias that still resolves)
+    bravo: Tenant  # ACTIVE, another country and currency
+    closed: Tenant  # DISABLED
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker) -> Iterator[None]:
+    with django_db_blocker.unblock():
+        alpha, _ = tenant_create(slug="alpha-old", name="Alpha Golf Club")
+        tenant_rename(tenant=alpha, new_slug="alpha-golf")
+        tenant_create(
+            slug="bravo-golf",
+            name="Bravo Golf Club",
+            country="GB",
+            timezone="Europe/London",
+            currency="GBP",
+        )
+        closed, _ = tenant_create(slug="closed-golf", name="Closed Golf Club")
+        tenant_set_status(tenant=closed, status=TenantStatus.DISABLED)
+    yield
+
+
+@pytest.fixture
+def clubs(db) -> Clubs:
+    connection.set_schema_to_public()
+    return Clubs(
+        alpha=Tenant.objects.get(slug="alpha-golf"),
+        bravo=Tenant.objects.get(slug="bravo-golf"),
+        closed=Tenant.objects.get(slug="closed-golf"),
+    )
+
+
+@pytest.fixture
+def make_key(clubs) -> Callable[..., str]:
+    """`make_key(tenant, "crm:read,events:write")` -> a raw key of that club."""
+
+    def _make(tenant: Tenant, scopes: str = "crm:read") -> str:
+        with schema_context(tenant.schema_name):
+            _, raw_key = api_key_create(name="test", scopes=scopes)
+        return raw_key
+
+    return _make
+
+
+@pytest.fixture
+def make_staff(clubs) -> Callable[..., str]:
+    """`make_staff(tenant, "ADMIN")` -> the email of a staff account in that club."""
+
+    def _make(tenant: Tenant, role: str = "STAFF", email: str | None = None) -> str:
+        email = email or f"{role.lower()}@{tenant.slug}.example"
+        with schema_context(tenant.schema_name):
+            staff_user_upsert(email=email, role=role, password=STAFF_PASSWORD)
+        return email
+
+    return _make
+
+
+class ApiClient(Client):
+    """A test client that sends a key, if given one."""
+
+    def __init__(self, key: str | None = None, **kwargs) -> None:
+        if key:
+            kwargs["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+        super().__init__(**kwargs)
+
+
+@pytest.fixture
+def api() -> Callable[..., ApiClient]:
+    return ApiClient
+
+
+def error_of(response) -> dict:
+    """The api.md error object of a response, checked for shape on the way."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert set(error) == {"code", "message", "requestId", "details"}, error
+    assert error["requestId"] == response["X-Request-ID"]
+    assert "Traceback" not in response.content.decode()
+    return error

@@ -1,0 +1,33 @@
+"""Test settings: the real settings, plus what keeps one test run from touching another's
+state on shared servers (a developer's platform may be using the same Redis).
+
+A real Celery worker started by the integration tests imports this module too; the run id
+travels to it through the environment, so both sides agree on the queue and key prefix.
+"""
+
+import os
+import uuid
+
+from crm.settings import *  # noqa: F403
+from crm.settings import CACHES, DATABASES
+
+RUN_ID = os.environ.setdefault("CRM_TEST_RUN_ID", uuid.uuid4().hex[:12])
+
+CACHES["default"]["KEY_PREFIX"] = f"crm-test-{RUN_ID}"
+CELERY_TASK_DEFAULT_QUEUE = f"crm-test-{RUN_ID}"
+
+# A worker subprocess must use the database pytest-django created, not the dev one.
+if os.environ.get("CRM_TEST_DATABASE_NAME"):
+    DATABASES["default"]["NAME"] = os.environ["CRM_TEST_DATABASE_NAME"]
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1", ".crm.test"]
+# Hashing with PBKDF2's full cost makes every login in the suite slow, and proves nothing here.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

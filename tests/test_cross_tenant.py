@@ -1,0 +1,130 @@
+"""With club A's key or login, every club-B URL (slug and UUID forms) answers 401/403/404 and
+never shows B's data. The URL list is checked against the tenant URL conf, so a new endpoint
+without a case here fails this file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from django_tenants.utils import schema_context
+
+from profiles.models import Customer
+from tests.conftest import STAFF_PASSWORD
+
+# Route name -> path under /t/<ref>/ ({customer} is B's customer).
+CASES = {
+    "tenant": "api/v1/tenant",
+    "customers-list": "api/v1/customers",
+    "customers-detail": "api/v1/customers/{customer}",
+    "schema": None,  # public document of the API's shape, no club data (tested below)
+    "api-docs": None,
+    "graphql": "graphql",
+}
+ADMIN_PATHS = ["admin/", "admin/profiles/customer/", "admin/profiles/customer/{customer}/change/"]
+
+
+def _named_routes(patterns, prefix="") -> set[str]:
+    names: set[str] = set()
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            if entry.namespace in ("club_admin",):
+                continue
+            names |= _named_routes(entry.url_patterns)
+        elif isinstance(entry, URLPattern) and entry.name:
+            names.add(entry.name)
+    return names
+
+
+def test_every_named_club_route_has_a_cross_tenant_case():
+    assert _named_routes(get_resolver("crm.urls_tenant").url_patterns) == set(CASES)
+
+
+@pytest.fixture
+def bravo_customer(clubs) -> Customer:
+    with schema_context(clubs.bravo.schema_name):
+        return Customer.objects.create(
+            first_name="Bríd", last_name="Secret", email="brid.secret@bravo.example"
+        )
+
+
+def _leaks(response, customer: Customer) -> bool:
+    body = response.content.decode()
+    return any(
+        value in body for value in (str(customer.id), customer.email, "Secret", "Bravo Golf")
+    )
+
+
+@pytest.mark.parametrize("ref_kind", ["slug", "uuid"])
+def test_club_a_key_gets_nothing_from_club_b(clubs, api, make_key, bravo_customer, ref_kind):
+    ref = "bravo-golf" if ref_kind == "slug" else str(clubs.bravo.id)
+    client = api(make_key(clubs.alpha, "crm:read,crm:write,crm:admin,events:write"))
+    graphql = json.dumps({"query": "{ tenant { name } customers { total } }"})
+    for path in [p for p in CASES.values() if p]:
+        url = f"/t/{ref}/{path.format(customer=bravo_customer.id)}"
+        responses = [
+            client.get(url),
+            client.post(url, data=graphql, content_type="application/json"),
+        ]
+        for response in responses:
+            assert response.status_code in (401, 403, 404, 405), (url, response.status_code)
+            assert not _leaks(response, bravo_customer), url
+
+
+@pytest.mark.parametrize("ref_kind", ["slug", "uuid"])
+def test_club_a_staff_session_gets_nothing_from_club_b(
+    clubs, api, make_staff, bravo_customer, ref_kind
+):
+    email = make_staff(clubs.alpha, "ADMIN")
+    client = api()
+    assert (
+        client.post(
+            "/t/alpha-golf/admin/login/",
+            {"username": email, "password": STAFF_PASSWORD, "next": "/t/alpha-golf/admin/"},
+        ).status_code
+        == 302
+    )
+    assert client.get("/t/alpha-golf/admin/").status_code == 200
+    assert client.get("/t/alpha-golf/api/v1/customers").status_code == 200
+
+    ref = "bravo-golf" if ref_kind == "slug" else str(clubs.bravo.id)
+    for path in [p for p in CASES.values() if p] + ADMIN_PATHS:
+        url = f"/t/{ref}/{path.format(customer=bravo_customer.id)}"
+        response = client.get(url)
+        if path.startswith("admin/"):
+            # B's admin does not know this session: back to B's login page.
+            assert response.status_code == 302, url
+            assert "/login/" in response["Location"]
+        else:
+            assert response.status_code in (401, 403, 404), (url, response.status_code)
+        assert not _leaks(response, bravo_customer), url
+
+
+def test_club_a_staff_cannot_log_in_to_club_b(clubs, api, make_staff):
+    email = make_staff(clubs.alpha, "ADMIN")
+    response = api().post(
+        "/t/bravo-golf/admin/login/",
+        {"username": email, "password": STAFF_PASSWORD, "next": "/t/bravo-golf/admin/"},
+    )
+    assert response.status_code == 200  # the form again, with an error
+    assert "Please enter the correct email address and password" in response.content.decode()
+
+
+def test_openapi_document_of_b_holds_no_club_data(clubs, api, bravo_customer):
+    response = api().get("/t/bravo-golf/api/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    assert not _leaks(response, bravo_customer)
+
+
+def test_rate_limit_counters_are_per_club(clubs):
+    """Cache keys carry the schema, so the same logical key never collides across clubs."""
+    from django.core.cache import cache
+
+    with schema_context(clubs.alpha.schema_name):
+        cache.set("probe", "alpha")
+    with schema_context(clubs.bravo.schema_name):
+        assert cache.get("probe") is None
+        cache.set("probe", "bravo")
+    with schema_context(clubs.alpha.schema_name):
+        assert cache.get("probe") == "alpha"
