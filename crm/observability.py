@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import Callable
 
+from django.core.signals import request_finished
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
@@ -32,13 +33,19 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _INCOMING_ID_RE.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id  # type: ignore[attr-defined]
-        token = request_id_var.set(request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            request_id_var.reset(token)
+        # Not reset on the way out: Django logs 4xx/5xx responses after the middleware chain
+        # has returned, and that line must carry the id too. request_finished clears it.
+        request_id_var.set(request_id)
+        response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+def clear_request_id(**kwargs: object) -> None:
+    request_id_var.set("-")
+
+
+request_finished.connect(clear_request_id, dispatch_uid="crm.clear_request_id")
 
 
 class ContextFilter(logging.Filter):

@@ -174,3 +174,12 @@ def test_django_level_500_is_json_outside_the_admin():
     response = handler500(request)
     assert response.status_code == 500
     assert json.loads(response.content)["error"]["code"] == "server_error"
+
+
+def test_refusals_are_logged_with_their_request_id(clubs, api, caplog):
+    for url in ("/t/no-such-club/api/v1/tenant", CUSTOMERS):
+        caplog.clear()
+        response = api().get(url)
+        records = [r for r in caplog.records if r.name == "django.request"]
+        assert records, url
+        assert records[-1].request_id == response["X-Request-ID"]
