@@ -274,6 +274,17 @@ CELERY_TASK_TENANT_CACHE_SECONDS = 30
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 # Periodic work that every club needs; fanned out per ACTIVE tenant by crm.tasks.
 CELERY_BEAT_SCHEDULE = {
+    # Events whose on-commit trigger was lost (a worker died) are applied within a minute.
+    "apply-pending-events": {
+        "task": "crm.tasks.fan_out_to_tenants",
+        "schedule": 60,
+        "args": ("profiles.apply_pending_events",),
+    },
+    "refresh-customer-counters": {
+        "task": "crm.tasks.fan_out_to_tenants",
+        "schedule": 24 * 60 * 60,
+        "args": ("profiles.refresh_counters",),
+    },
     "clear-expired-sessions": {
         "task": "crm.tasks.fan_out_to_tenants",
         "schedule": 24 * 60 * 60,

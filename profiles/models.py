@@ -41,11 +41,14 @@ class Customer(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from"
     )
 
-    # Identifiers: strong ids are unique per club (one SCL member is one customer).
-    auth_user_id = models.CharField(max_length=128, null=True, blank=True, unique=True)
-    scl_member_id = models.BigIntegerField(null=True, blank=True, unique=True)
-    teetime_player_id = models.CharField(max_length=128, null=True, blank=True, unique=True)
-    messaging_contact_id = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    # Identifiers, copied from the customer's source records for filtering. Their uniqueness
+    # lives in SourceRecord (kind, key): ids move between customers in one statement when
+    # identities are recomputed, which per-row unique checks here would refuse.
+    # null, not "": the API answers null for an id the customer does not have.
+    auth_user_id = models.CharField(max_length=128, null=True, blank=True, db_index=True)  # noqa: DJ001
+    scl_member_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    teetime_player_id = models.CharField(max_length=128, null=True, blank=True, db_index=True)  # noqa: DJ001
+    messaging_contact_id = models.CharField(max_length=128, null=True, blank=True, db_index=True)  # noqa: DJ001
     email = models.EmailField(blank=True, db_index=True, help_text="Normalised: lower case.")
     phone_number = models.CharField(max_length=20, blank=True, db_index=True, help_text="E.164.")
 
@@ -75,6 +78,12 @@ class Customer(models.Model):
     sms_opt_in = models.BooleanField(default=False)
     push_opt_in = models.BooleanField(default=False)
     whatsapp_opt_in = models.BooleanField(default=False)
+    # Suppression, whatever any campaign says: a hard bounce or complaint stops email; a
+    # DECEASED member or an erased person is never contacted again on any channel.
+    email_hard_bounced = models.BooleanField(default=False)
+    complained = models.BooleanField(default=False)
+    address = models.JSONField(default=dict, blank=True)
+    competition_entry_count_365d = models.IntegerField(default=0)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -90,5 +99,270 @@ class Customer(models.Model):
         return self.display_name or str(self.id)
 
     @property
+    def do_not_contact(self) -> bool:
+        return self.status == CustomerStatus.DELETED or self.membership_status == "DECEASED"
+
+    @property
     def display_name(self) -> str:
         return " ".join(part for part in (self.first_name, self.last_name) if part) or self.email
+
+
+class RecordKind(models.TextChoices):
+    """Where an identity comes from. The first four are strong: one customer holds at most one
+    of each. EMAIL and PHONE records stand for events that named nobody more precisely."""
+
+    SCL_MEMBER = "scl", "SCL member"
+    TEETIME_PLAYER = "teetime", "TeeTime player"
+    MESSAGING_CONTACT = "messaging", "Messaging contact"
+    AUTH_USER = "auth", "Identity-provider user"
+    EMAIL = "email", "Email address"
+    PHONE = "phone", "Phone number"
+
+
+STRONG_KINDS = (
+    RecordKind.SCL_MEMBER,
+    RecordKind.TEETIME_PLAYER,
+    RecordKind.MESSAGING_CONTACT,
+    RecordKind.AUTH_USER,
+)
+
+
+class EventStatus(models.TextChoices):
+    PENDING = "PENDING"  # stored, not yet applied
+    APPLIED = "APPLIED"
+    UNKNOWN = "UNKNOWN"  # unknown type or version: kept and shown raw, changes no field
+    PARKED = "PARKED"  # failed to apply after retries; staff can replay it
+    ERASED = "ERASED"  # its person was erased (GDPR): content scrubbed
+
+
+class RawEvent(models.Model):
+    """The durable event log: every accepted envelope, exactly as received, before anything is
+    derived from it. `(source, event_id)` is the dedup key of events.md."""
+
+    source = models.CharField(max_length=16)
+    event_id = models.CharField(max_length=128)
+    type = models.CharField(max_length=128, help_text="Catalogue name (aliases resolved).")
+    received_type = models.CharField(max_length=128)
+    version = models.PositiveIntegerField(default=1)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    transport = models.CharField(max_length=16)
+    envelope = models.JSONField()
+    status = models.CharField(
+        max_length=16, choices=EventStatus.choices, default=EventStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    record = models.ForeignKey(
+        "SourceRecord", null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "event_id"], name="raw_event_source_id_uniq")
+        ]
+        indexes = [
+            models.Index(
+                fields=["id"], name="raw_event_pending_idx", condition=models.Q(status="PENDING")
+            ),
+            models.Index(fields=["status", "received_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.source}:{self.event_id}"
+
+
+class SourceRecord(models.Model):
+    """One identity as an upstream service knows it (SCL member 10042, TeeTime player 7f1c…),
+    with the newest value of every field it reported. Customers are computed from these:
+    records linked by ids, email or phone form one customer (profiles.identity).
+
+    `attributes` maps a field to `[value, timestamp, tiebreak]`; a field only ever moves to an
+    observation with a later `(timestamp, tiebreak)`, which is what makes arrival order
+    irrelevant.
+    """
+
+    kind = models.CharField(max_length=16, choices=RecordKind.choices)
+    key = models.CharField(max_length=255)
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="records"
+    )
+    first_customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The customer this record first belonged to: it gets it back on an unmerge.",
+    )  # fmt: skip
+    email = models.CharField(max_length=254, blank=True, db_index=True)
+    phone = models.CharField(max_length=20, blank=True, db_index=True)
+    attributes = models.JSONField(default=dict)
+    matched_by = models.CharField(max_length=32, blank=True)
+    confidence = models.PositiveSmallIntegerField(default=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "key"], name="source_record_kind_key_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.key}"
+
+
+class LinkReason(models.TextChoices):
+    PLAYER_IS_MEMBER = "player_is_member", "TeeTime player linked to SCL member"
+    SAME_EVENT = "same_event", "Named together in one event"
+    MANUAL_MERGE = "manual_merge", "Merged by staff"
+
+
+class RecordLink(models.Model):
+    """A hard link between two records: they are the same person, whatever their emails say.
+    Stored once per pair and reason, with `a` the smaller `kind:key`, so links are a set."""
+
+    a = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="+")
+    b = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=32, choices=LinkReason.choices)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Staff merges only: who asked for which customer to survive, so an unmerge can find it.
+    winner = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    loser = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.CharField(max_length=254, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["a", "b", "reason"], name="record_link_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.a_id} = {self.b_id} ({self.reason})"
+
+
+class ActivityCategory(models.TextChoices):
+    MEMBERSHIP = "membership"
+    GOLF = "golf"
+    COMPETITION = "competition"
+    PAYMENT = "payment"
+    MESSAGING = "messaging"
+    CONSENT = "consent"
+    PROFILE = "profile"
+    OTHER = "other"
+
+
+class Activity(models.Model):
+    """One event on a customer's timeline, in words a club manager reads."""
+
+    customer = models.ForeignKey(
+        Customer, null=True, on_delete=models.SET_NULL, related_name="activities"
+    )
+    record = models.ForeignKey(
+        SourceRecord, null=True, on_delete=models.SET_NULL, related_name="activities"
+    )
+    raw_event = models.OneToOneField(
+        RawEvent, null=True, on_delete=models.SET_NULL, related_name="activity"
+    )
+    type = models.CharField(max_length=128)
+    category = models.CharField(max_length=16, choices=ActivityCategory.choices)
+    channel = models.CharField(max_length=16, blank=True)
+    title = models.CharField(max_length=300)
+    source = models.CharField(max_length=16)
+    occurred_at = models.DateTimeField()
+    amount_cents = models.BigIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    counts_as_activity = models.BooleanField(
+        default=True, help_text="Something the person did (not e.g. a message sent to them)."
+    )
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["customer", "-occurred_at"]),
+            models.Index(fields=["customer", "type", "occurred_at"]),
+        ]
+        verbose_name_plural = "activities"
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class CustomerNote(models.Model):
+    """A staff note on a customer."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="notes")
+    body = models.TextField()
+    author_label = models.CharField(max_length=254)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.body[:60]
+
+
+class DuplicateStatus(models.TextChoices):
+    OPEN = "OPEN"
+    MERGED = "MERGED"
+    DISMISSED = "DISMISSED"
+
+
+class DuplicateCandidate(models.Model):
+    """Two customers who may be one person, waiting for staff to merge or dismiss them."""
+
+    customer_a = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    customer_b = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=64)
+    detail = models.CharField(max_length=300, blank=True)
+    status = models.CharField(
+        max_length=16, choices=DuplicateStatus.choices, default=DuplicateStatus.OPEN
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.CharField(max_length=254, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer_a", "customer_b", "reason"], name="duplicate_candidate_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_a_id} ~ {self.customer_b_id} ({self.reason})"
+
+
+class ErasedIdentifier(models.Model):
+    """What an erased person was known by, as a one-way hash: events about them that arrive
+    later (delivery is at least once) are dropped instead of re-creating them."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.digest[:12]
+
+
+class OutboundEvent(models.Model):
+    """The CRM's own events (crm.profile.*), written in the transaction that caused them and
+    published afterwards: a crash can delay one, never lose or invent one."""
+
+    event_id = models.UUIDField(default=uuid.uuid4, unique=True)
+    type = models.CharField(max_length=64)
+    envelope = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["id"], name="outbound_unpublished_idx",
+                condition=models.Q(published_at__isnull=True),
+            )
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

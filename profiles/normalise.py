@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import phonenumbers
 
 
@@ -19,3 +21,8 @@ def normalise_phone(raw: str, *, default_country: str) -> str | None:
     if not phonenumbers.is_possible_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def erased_digest(kind: str, key: str) -> str:
+    """The one-way form an erased person's identifier is remembered by."""
+    return hashlib.sha256(f"{kind}:{key}".encode()).hexdigest()

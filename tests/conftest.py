@@ -100,3 +100,35 @@ def error_of(response) -> dict:
     assert error["requestId"] == response["X-Request-ID"]
     assert "Traceback" not in response.content.decode()
     return error
+
+
+@pytest.fixture
+def apply_all(clubs) -> Callable[..., int]:
+    """Apply every pending event of a club now, as the worker would."""
+    from profiles.apply import events_apply_pending
+
+    def _apply(tenant: Tenant | None = None) -> int:
+        total = 0
+        with schema_context((tenant or clubs.alpha).schema_name):
+            while done := events_apply_pending(limit=1000):
+                total += done
+        return total
+
+    return _apply
+
+
+@pytest.fixture
+def ingest(clubs, api, make_key, apply_all) -> Callable[..., list[dict]]:
+    """POST events to alpha's endpoint with a key, then apply them (apply=False to skip)."""
+    client = api(make_key(clubs.alpha, "events:write"))
+
+    def _ingest(events: list[dict], *, apply: bool = True) -> list[dict]:
+        response = client.post(
+            "/t/alpha-golf/api/v1/events", data={"events": events}, content_type="application/json"
+        )
+        assert response.status_code == 200, response.content
+        if apply:
+            apply_all()
+        return response.json()["data"]
+
+    return _ingest

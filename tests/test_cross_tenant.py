@@ -18,6 +18,13 @@ CASES = {
     "tenant": "api/v1/tenant",
     "customers-list": "api/v1/customers",
     "customers-detail": "api/v1/customers/{customer}",
+    "customers-resolve": "api/v1/customers/resolve",
+    "customers-activities": "api/v1/customers/{customer}/activities",
+    "customers-merge": "api/v1/customers/{customer}/merge",
+    "customers-unmerge": "api/v1/customers/{customer}/unmerge",
+    "customers-notes": "api/v1/customers/{customer}/notes",
+    "customers-tags": "api/v1/customers/{customer}/tags",
+    "events": "api/v1/events",
     "schema": None,  # public document of the API's shape, no club data (tested below)
     "api-docs": None,
     "graphql": "graphql",

@@ -106,3 +106,20 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type}:{self.object_id}"
+
+
+class WebhookSecret(models.Model):
+    """A secret the club's services sign webhook deliveries with (HMAC-SHA256). Verifying a
+    signature needs the secret itself, so unlike API keys it is stored as is; rotate by adding
+    a new one, switching the sender, then revoking the old one."""
+
+    name = models.CharField(max_length=100)
+    secret = models.CharField(max_length=128, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -25,12 +25,16 @@ class Role(StrEnum):
     ADMIN = "ADMIN"
 
 
+# Staff add notes without being able to change anything else: a role-only permission, not a
+# scope a key can be given (keys write notes with crm:write).
+NOTES = "crm:notes"
+
 # A signed-in staff member acts in the API with the scopes of their roles. Keys carry exactly
 # the scopes they were given: `crm:admin` does not imply the others.
 ROLE_SCOPES: dict[Role, frozenset[str]] = {
-    Role.STAFF: frozenset({Scope.READ}),
-    Role.MARKETING: frozenset({Scope.READ, Scope.WRITE, Scope.CAMPAIGNS, Scope.SOCIAL}),
-    Role.ADMIN: ALL_SCOPES,
+    Role.STAFF: frozenset({Scope.READ, NOTES}),
+    Role.MARKETING: frozenset({Scope.READ, Scope.WRITE, Scope.CAMPAIGNS, Scope.SOCIAL, NOTES}),
+    Role.ADMIN: ALL_SCOPES | {NOTES},
 }
 
 

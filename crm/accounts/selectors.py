@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from crm.accounts.models import ApiKey, User
-from crm.accounts.scopes import ALL_SCOPES, ROLE_SCOPES, Role
+from crm.accounts.scopes import ALL_SCOPES, NOTES, ROLE_SCOPES, Role
 from crm.accounts.services import KEY_PREFIX, hash_api_key
 
 # Writing last_used_at on every request would turn each read into a write.
@@ -31,7 +31,7 @@ def user_scopes(*, user: User) -> frozenset[str]:
     if not (user.is_active and user.is_staff):
         return frozenset()
     if user.is_superuser:
-        return ALL_SCOPES
+        return ALL_SCOPES | {NOTES}
     scopes: set[str] = set()
     for name in user.groups.values_list("name", flat=True):
         if name in Role.__members__:

@@ -13,7 +13,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from crm.accounts.models import ApiKey, AuditEntry, User
+from crm.accounts.models import ApiKey, AuditEntry, User, WebhookSecret
 from crm.accounts.roles import roles_sync
 from crm.accounts.scopes import Role, parse_scopes
 
@@ -131,3 +131,16 @@ def staff_user_upsert(
         details={"email": email, "role": role},
     )
     return user, created
+
+
+@transaction.atomic
+def webhook_secret_create(*, name: str, actor_label: str = "") -> tuple[WebhookSecret, str]:
+    if not name.strip():
+        raise ValidationError({"name": "Name the sender that will use this secret."})
+    raw = "whsec_" + secrets.token_urlsafe(32)
+    secret = WebhookSecret.objects.create(name=name.strip(), secret=raw)
+    audit_record(
+        action="webhook_secret.created", actor_label=actor_label, object_type="webhook_secret",
+        object_id=str(secret.pk), details={"name": secret.name},
+    )  # fmt: skip
+    return secret, raw

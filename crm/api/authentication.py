@@ -1,22 +1,28 @@
-"""Who is calling: an API key (`Authorization: Bearer crm_…`) or a signed-in staff member."""
+"""Who is calling: an API key (`Authorization: Bearer crm_…`), a signed webhook
+(`X-CRM-Signature`, event ingestion only) or a signed-in staff member."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
 from dataclasses import dataclass, field
 
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from crm.accounts.models import ApiKey
+from crm.accounts.models import ApiKey, WebhookSecret
 from crm.accounts.selectors import api_key_authenticate
 
 
 @dataclass(frozen=True)
-class ApiKeyPrincipal:
-    """Stands in for `request.user` when a key calls: it is nobody's staff account."""
+class ServicePrincipal:
+    """Stands in for `request.user` when a key or a signed webhook calls: nobody's staff
+    account, just the scopes it carries."""
 
-    api_key: ApiKey
+    label: str
     scopes: frozenset[str] = field(default_factory=frozenset)
+    api_key: ApiKey | None = None
     is_authenticated: bool = True
     is_active: bool = True
     is_staff: bool = False
@@ -24,7 +30,7 @@ class ApiKeyPrincipal:
     pk: None = None
 
     def __str__(self) -> str:
-        return f"api-key:{self.api_key.prefix}"
+        return self.label
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -42,7 +48,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         key = api_key_authenticate(raw_key=parts[1])
         if key is None:
             raise exceptions.AuthenticationFailed("The API key is not valid for this club.")
-        return ApiKeyPrincipal(api_key=key, scopes=frozenset(key.scopes)), key
+        return ServicePrincipal(
+            label=f"api-key:{key.prefix}", scopes=frozenset(key.scopes), api_key=key
+        ), key
 
     def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="api"'
@@ -56,3 +64,48 @@ class StaffSessionAuthentication(authentication.SessionAuthentication):
         if result is None or not result[0].is_staff:
             return None
         return result
+
+
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+
+class SignedWebhookAuthentication(authentication.BaseAuthentication):
+    """`X-CRM-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">` with one of
+    the club's webhook secrets (api.md). Several `v1=` may come during a key rotation; any
+    match with any active secret will do. The signature grants `events:write` only."""
+
+    header = "HTTP_X_CRM_SIGNATURE"
+
+    def authenticate(self, request: Request):
+        raw = request.META.get(self.header)
+        if not raw:
+            return None
+        stamp, signatures = None, []
+        for part in raw.split(","):
+            name, _, value = part.strip().partition("=")
+            if name == "t" and value.isdigit():
+                stamp = int(value)
+            elif name == "v1" and value:
+                signatures.append(value.strip().lower())
+        if stamp is None or not signatures:
+            raise exceptions.AuthenticationFailed("X-CRM-Signature must be 't=<seconds>,v1=<hex>'.")
+        if abs(time.time() - stamp) > SIGNATURE_TOLERANCE_SECONDS:
+            raise exceptions.AuthenticationFailed(
+                f"The signature's timestamp is more than {SIGNATURE_TOLERANCE_SECONDS} s from now."
+            )
+        signed = f"{stamp}.".encode() + request._request.body
+        for secret in WebhookSecret.objects.filter(revoked_at__isnull=True).values_list(
+            "secret", flat=True
+        ):
+            expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+            if any(hmac.compare_digest(expected, candidate) for candidate in signatures):
+                principal = ServicePrincipal(
+                    label="signed-webhook", scopes=frozenset({"events:write"})
+                )
+                return principal, None
+        raise exceptions.AuthenticationFailed(
+            "The signature does not match any of the club's webhook secrets."
+        )
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Signature realm="events"'

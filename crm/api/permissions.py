@@ -6,12 +6,12 @@ from rest_framework import permissions
 from rest_framework.request import Request
 
 from crm.accounts.selectors import user_scopes
-from crm.api.authentication import ApiKeyPrincipal
+from crm.api.authentication import ServicePrincipal
 
 
 def caller_scopes(request: Request) -> frozenset[str]:
     user = getattr(request, "user", None)
-    if isinstance(user, ApiKeyPrincipal):
+    if isinstance(user, ServicePrincipal):
         return user.scopes
     if user is not None and getattr(user, "is_authenticated", False):
         cached = getattr(request, "_crm_scopes", None)
@@ -26,7 +26,7 @@ class HasScope(permissions.BasePermission):
     """Reads need the view's `read_scope`, writes its `write_scope`.
 
     A view sets either to None to admit any authenticated caller of this club (the tenant
-    endpoint, for instance: any valid key may check itself).
+    endpoint, for instance: any valid key may check itself), or to a tuple: any one will do.
     """
 
     message = "Your key or role does not allow this."
@@ -39,4 +39,7 @@ class HasScope(permissions.BasePermission):
             needed = getattr(view, "read_scope", "crm:read")
         else:
             needed = getattr(view, "write_scope", "crm:write")
-        return needed is None or needed in caller_scopes(request)
+        if needed is None:
+            return True
+        options = needed if isinstance(needed, tuple) else (needed,)
+        return bool(set(options) & caller_scopes(request))

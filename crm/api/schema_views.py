@@ -44,3 +44,17 @@ class StaffSessionScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "cookie", "name": "sessionid"}
+
+
+class SignedWebhookScheme(OpenApiAuthenticationExtension):
+    target_class = "crm.api.authentication.SignedWebhookAuthentication"
+    name = "signedWebhook"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-CRM-Signature",
+            "description": 't=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>"> with a club '
+            "webhook secret; event ingestion only.",
+        }

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
-from crm.api.authentication import ApiKeyPrincipal
+from crm.api.authentication import ServicePrincipal
 
 _PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 
@@ -38,8 +38,8 @@ class CallerRateThrottle(BaseThrottle):
 
     def caller_ident(self, request: Request) -> str:
         user = getattr(request, "user", None)
-        if isinstance(user, ApiKeyPrincipal):
-            return f"key:{user.api_key.pk}"
+        if isinstance(user, ServicePrincipal):
+            return f"key:{user.api_key.pk}" if user.api_key else user.label
         if user is not None and getattr(user, "is_authenticated", False):
             return f"user:{user.pk}"
         return f"ip:{self.get_ident(request)}"

@@ -22,14 +22,16 @@ class TenantAPIView(APIView):
     where api.md gives a special limit, `throttle_scope`.
     """
 
-    read_scope: str | None = "crm:read"
-    write_scope: str | None = "crm:write"
+    read_scope: str | tuple[str, ...] | None = "crm:read"
+    write_scope: str | tuple[str, ...] | None = "crm:write"
     throttle_scope: str | None = None
 
     def check_permissions(self, request: Request) -> None:
-        # An unsupported method is 405 whoever asks; DRF would answer 403 for a caller
-        # without the write scope, hiding that the method does not exist at all.
-        if not hasattr(self, request.method.lower()):
+        # An unsupported method is 405 for any caller of this club; DRF would answer 403 to
+        # one without the write scope, hiding that the method does not exist at all. Strangers
+        # still get their 401 first.
+        authenticated = getattr(request.user, "is_authenticated", False)
+        if authenticated and not hasattr(self, request.method.lower()):
             raise MethodNotAllowed(request.method)
         super().check_permissions(request)
 

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from profiles.models import Customer
+from profiles.models import Activity, ActivityCategory, Customer, CustomerNote
 from profiles.normalise import normalise_email, normalise_phone
+from profiles.selectors import customer_identities
+
+
+class _CustomerListSerializer(serializers.ListSerializer):
+    """Fetches the identities of a whole page in one query."""
+
+    def to_representation(self, data):
+        items = list(data)
+        self.child.context["identities"] = customer_identities(customers=items)
+        return super().to_representation(items)
 
 
 class CustomerOutputSerializer(serializers.ModelSerializer):
@@ -15,6 +25,7 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
     sclMemberId = serializers.IntegerField(source="scl_member_id", allow_null=True)
     teetimePlayerId = serializers.CharField(source="teetime_player_id", allow_null=True)
     messagingContactId = serializers.CharField(source="messaging_contact_id", allow_null=True)
+    identities = serializers.SerializerMethodField()
     firstName = serializers.CharField(source="first_name")
     lastName = serializers.CharField(source="last_name")
     displayName = serializers.CharField(source="display_name")
@@ -36,23 +47,34 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
     smsOptIn = serializers.BooleanField(source="sms_opt_in")
     pushOptIn = serializers.BooleanField(source="push_opt_in")
     whatsappOptIn = serializers.BooleanField(source="whatsapp_opt_in")
+    emailHardBounced = serializers.BooleanField(source="email_hard_bounced")
+    complained = serializers.BooleanField()
+    doNotContact = serializers.BooleanField(source="do_not_contact")
     mergedInto = serializers.UUIDField(source="merged_into_id", allow_null=True)
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
 
     class Meta:
         model = Customer
+        list_serializer_class = _CustomerListSerializer
         fields = [
             "id", "tenantId", "status", "authUserId", "email", "phoneNumber", "sclMemberId",
-            "teetimePlayerId", "messagingContactId", "firstName", "lastName", "displayName",
-            "dateOfBirth", "lifecycleStage", "tags", "membershipTier", "membershipStatus",
-            "memberSince", "renewalDueOn", "handicap", "homeClubId", "lifetimeValue",
-            "lastActivityAt", "activityCount30d", "bookingCount30d", "emailOptIn", "smsOptIn",
-            "pushOptIn", "whatsappOptIn", "mergedInto", "createdAt", "updatedAt",
+            "teetimePlayerId", "messagingContactId", "identities", "firstName", "lastName",
+            "displayName", "dateOfBirth", "gender", "lifecycleStage", "tags", "membershipTier",
+            "membershipStatus", "memberSince", "renewalDueOn", "handicap", "homeClubId",
+            "lifetimeValue", "lastActivityAt", "activityCount30d", "bookingCount30d",
+            "emailOptIn", "smsOptIn", "pushOptIn", "whatsappOptIn", "emailHardBounced",
+            "complained", "doNotContact", "mergedInto", "createdAt", "updatedAt",
         ]  # fmt: skip
 
     def get_tenantId(self, obj: Customer) -> str:
         return str(self.context["tenant"].id)
+
+    def get_identities(self, obj: Customer) -> list[dict]:
+        known = self.context.get("identities")
+        if known is None or obj.id not in known:
+            known = customer_identities(customers=[obj])
+        return known[obj.id]
 
 
 class CustomerFilterSerializer(serializers.Serializer):
@@ -75,7 +97,6 @@ class CustomerFilterSerializer(serializers.Serializer):
         return e164
 
     def to_filters(self) -> dict:
-        data = self.validated_data
         names = {
             "email": "email",
             "phoneNumber": "phone_number",
@@ -84,4 +105,71 @@ class CustomerFilterSerializer(serializers.Serializer):
             "messagingContactId": "messaging_contact_id",
             "q": "q",
         }
-        return {names[key]: value for key, value in data.items()}
+        return {names[key]: value for key, value in self.validated_data.items()}
+
+
+class ResolveInputSerializer(CustomerFilterSerializer):
+    """Identity hints, as in an event envelope's `identity`."""
+
+    q = None
+    authUserId = serializers.CharField(required=False, max_length=128)
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs:
+            raise serializers.ValidationError("Give at least one identity hint.")
+        return attrs
+
+
+class ActivityOutputSerializer(serializers.ModelSerializer):
+    occurredAt = serializers.DateTimeField(source="occurred_at")
+    amountCents = serializers.IntegerField(source="amount_cents", allow_null=True)
+
+    class Meta:
+        model = Activity
+        fields = [
+            "id",
+            "type",
+            "category",
+            "channel",
+            "title",
+            "source",
+            "occurredAt",
+            "amountCents",
+            "currency",
+            "data",
+        ]
+
+
+class ActivityFilterSerializer(serializers.Serializer):
+    category = serializers.ChoiceField(choices=ActivityCategory.values, required=False)
+
+
+class MergeInputSerializer(serializers.Serializer):
+    loserId = serializers.UUIDField()
+
+
+class NoteInputSerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=10_000)
+
+
+class NoteOutputSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author_label")
+    createdAt = serializers.DateTimeField(source="created_at")
+    customerId = serializers.UUIDField(source="customer_id")
+
+    class Meta:
+        model = CustomerNote
+        fields = ["id", "customerId", "body", "author", "createdAt"]
+
+
+class TagsInputSerializer(serializers.Serializer):
+    add = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, default=list
+    )
+    remove = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, default=list
+    )
+
+
+class EventBatchSerializer(serializers.Serializer):
+    events = serializers.ListField(child=serializers.JSONField(), min_length=1)

@@ -1,0 +1,86 @@
+"""Taking events in: validate each envelope, store the valid ones durably, answer per event.
+
+Shared by every transport (REST batches, signed webhooks, the replay command, later BullMQ), so
+the same events through any mix of them give the same result. Storing is one INSERT … ON
+CONFLICT DO NOTHING RETURNING per batch: what comes back was new (accepted), what does not was
+seen before (duplicate), and nothing is answered "accepted" before it is committed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db import connection, transaction
+
+from crm.tenants.models import Tenant, TenantSlug
+from profiles.envelope import validate_envelope
+
+MAX_BATCH = 1000
+MAX_ENVELOPE_BYTES = 64 * 1024
+
+_INSERT = """
+INSERT INTO profiles_rawevent
+    (source, event_id, type, received_type, version, occurred_at, received_at, transport,
+     envelope, status, attempts, last_error)
+VALUES {values}
+ON CONFLICT (source, event_id) DO NOTHING
+RETURNING source, event_id
+"""
+_ROW = "(%s, %s, %s, %s, %s, %s, now(), %s, %s::jsonb, 'PENDING', 0, '')"
+
+
+def events_ingest(*, tenant: Tenant, envelopes: list[Any], transport: str) -> list[dict[str, Any]]:
+    """Validate and store up to MAX_BATCH envelopes for the current club (the caller has made
+    `tenant` the active schema). Returns one result per envelope, in order:
+    `{"id", "status": "accepted" | "duplicate" | "rejected", "errors"?, "warnings"?}`."""
+    if len(envelopes) > MAX_BATCH:
+        raise ValueError(f"At most {MAX_BATCH} events per batch.")
+    slugs = frozenset(TenantSlug.objects.filter(tenant=tenant).values_list("slug", flat=True))
+    results: list[dict[str, Any]] = []
+    rows: dict[tuple[str, str], tuple[int, list[Any]]] = {}
+    for index, data in enumerate(envelopes):
+        event_id = data.get("id") if isinstance(data, dict) else None
+        result: dict[str, Any] = {"id": event_id if isinstance(event_id, str | int) else None}
+        results.append(result)
+        encoded = json.dumps(data, separators=(",", ":"), default=str)
+        if len(encoded) > MAX_ENVELOPE_BYTES:
+            result.update(
+                status="rejected",
+                errors={"nonFieldErrors": [f"Larger than {MAX_ENVELOPE_BYTES} bytes."]},
+            )
+            continue
+        env, errors = validate_envelope(data, tenant=tenant, tenant_slugs=slugs)
+        if env is None:
+            result.update(status="rejected", errors=errors)
+            continue
+        if env.warnings:
+            result["warnings"] = env.warnings
+        key = (env.source, env.event_id)
+        if key in rows:
+            result["status"] = "duplicate"  # the same event twice in one batch
+            continue
+        rows[key] = (
+            index,
+            [env.source, env.event_id, env.type, env.received_type, env.version,
+             env.occurred_at, transport, encoded],
+        )  # fmt: skip
+
+    inserted: set[tuple[str, str]] = set()
+    if rows:
+        params = [value for _index, row in rows.values() for value in row]
+        sql = _INSERT.format(values=", ".join([_ROW] * len(rows)))
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            inserted = {tuple(row) for row in cursor.fetchall()}
+            if inserted:
+                transaction.on_commit(_trigger_apply)
+    for key, (index, _row) in rows.items():
+        results[index]["status"] = "accepted" if key in inserted else "duplicate"
+    return results
+
+
+def _trigger_apply() -> None:
+    from profiles.tasks import apply_pending_events
+
+    apply_pending_events.delay()
