@@ -3,7 +3,9 @@ row (crm.accounts.AuditEntry)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -229,3 +231,65 @@ def customer_erase(*, customer: Customer, actor_label: str) -> Customer:
     )
     customer.refresh_from_db()
     return customer
+
+
+def customer_export(*, customer: Customer, actor_label: str) -> dict[str, Any]:
+    """Everything the club holds about a customer (GDPR access request), as one JSON document:
+    the profile, every source record with its observed fields, the timeline with the raw events
+    behind it, notes, and duplicate reviews. Audited, since it discloses personal data."""
+    from profiles.selectors import customer_identities, customer_notes
+
+    records = SourceRecord.objects.filter(customer=customer).order_by("kind", "key")
+    activities = customer.activities.select_related("raw_event").order_by("occurred_at", "id")
+    document = {
+        "exportedAt": timezone.now().isoformat(),
+        "customer": {
+            field.name: _plain(getattr(customer, field.attname))
+            for field in Customer._meta.concrete_fields
+        },
+        "identities": customer_identities(customers=[customer])[customer.id],
+        "sourceRecords": [
+            {
+                "kind": r.kind,
+                "key": r.key,
+                "matchedBy": r.matched_by,
+                "confidence": r.confidence,
+                "fields": {
+                    name: {"value": v, "observedAt": ts}
+                    for name, (v, ts, _tb) in r.attributes.items()
+                },
+            }
+            for r in records
+        ],
+        "timeline": [
+            {
+                "type": a.type,
+                "category": a.category,
+                "channel": a.channel,
+                "title": a.title,
+                "source": a.source,
+                "occurredAt": a.occurred_at.isoformat(),
+                "amountCents": a.amount_cents,
+                "currency": a.currency,
+                "rawEvent": a.raw_event.envelope if a.raw_event else None,
+            }
+            for a in activities
+        ],
+        "notes": [
+            {"body": n.body, "author": n.author_label, "createdAt": n.created_at.isoformat()}
+            for n in customer_notes(customer=customer)
+        ],
+    }
+    audit_record(
+        action="customer.exported", actor_label=actor_label, object_type="customer",
+        object_id=str(customer.id),
+    )  # fmt: skip
+    return document
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, UUID | Decimal):
+        return str(value)
+    return value
