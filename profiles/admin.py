@@ -1,22 +1,747 @@
+"""The club admin's Customer Intelligence: the 360° customer page, the customer list, the
+duplicate review queue, the event log (with dead letters to replay) and staff notes.
+
+Customers are built from events, so nothing here edits a customer's fields: every change is one
+of the services (note, merge, dismiss, export, erase), each behind its permission. STAFF and
+MARKETING read and add notes; ADMIN (`profiles.change_customer`) also merges, exports, erases
+and replays events.
+"""
+
 from __future__ import annotations
 
-from django.contrib import admin
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.templatetags.admin_list import _boolean_icon
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from crm.admin_sites import club_admin_site
-from profiles.models import Customer
+from profiles.envelope import MEMBER_STATUSES, SOURCES
+from profiles.models import (
+    Activity,
+    ActivityCategory,
+    Customer,
+    CustomerNote,
+    CustomerStatus,
+    DuplicateCandidate,
+    DuplicateStatus,
+    EventStatus,
+    RawEvent,
+)
+from profiles.normalise import normalise_email, normalise_phone
+from profiles.selectors import customer_activities, customer_identities, customer_notes
+from profiles.services import (
+    customer_erase,
+    customer_export,
+    customer_merge,
+    customer_note_add,
+    duplicate_dismiss,
+)
+from profiles.tasks import apply_pending_events
+
+TIMELINE_PAGE_SIZE = 50
+SIDE_LIST_SIZE = 10  # handicap history and payments on the 360° page
+
+CHANGE_CUSTOMER = "profiles.change_customer"
+ADD_NOTE = "profiles.add_customernote"
+CHANGE_DUPLICATE = "profiles.change_duplicatecandidate"
+CHANGE_EVENT = "profiles.change_rawevent"
+
+_CURRENCY_SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$"}
+_PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{6,}$")
+
+_IDENTITY_TYPES = {
+    "sclMemberId": "SCL member id",
+    "teetimePlayerId": "TeeTime player id",
+    "messagingContactId": "Messaging contact id",
+    "authUserId": "Login (identity provider)",
+    "email": "Email address",
+    "phoneNumber": "Phone number",
+}
+_SOURCES = {
+    "scl": "SCL (membership)",
+    "teetime": "TeeTime (golf)",
+    "messaging": "Messaging",
+    "crm": "CRM",
+}
+_MATCHED_BY = {
+    "source": "The customer's first record",
+    "sclMemberId": "Linked by SCL member id",
+    "teetimePlayerId": "Linked by TeeTime player id",
+    "messagingContactId": "Linked by Messaging contact id",
+    "authUserId": "Linked by login id",
+    "manual": "Merged by staff",
+    "email+phone": "Same email address and phone number",
+    "email": "Same email address",
+    "phone": "Same phone number",
+    "link": "Linked by the source system",
+}
+_DUPLICATE_REASONS = {
+    "shared email": "They share an email address",
+    "shared phone": "They share a phone number",
+    "conflicting ids": "Linked, but they hold different ids of one kind",
+}
+
+
+# --- small helpers -----------------------------------------------------------------------------
+
+
+def _money(cents: int | None, currency: str) -> str:
+    """`-€1,234.50` from cents; a code we have no symbol for follows the number."""
+    if cents is None:
+        return "—"
+    sign = "-" if cents < 0 else ""
+    amount = f"{Decimal(abs(cents)) / 100:,.2f}"
+    symbol = _CURRENCY_SYMBOLS.get(currency)
+    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency}".strip()
+
+
+def _actor(request: HttpRequest) -> str:
+    return request.user.email
+
+
+def _safe_next(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback
+
+
+def _customer_url(customer_id: Any) -> str:
+    return reverse(f"{club_admin_site.name}:profiles_customer_change", args=[customer_id])
+
+
+def _customer_link(customer: Customer | None) -> str:
+    if customer is None:
+        return "—"
+    label = customer.display_name or _nameless(customer)
+    return format_html('<a href="{}">{}</a>', _customer_url(customer.pk), label)
+
+
+def _nameless(customer: Customer) -> str:
+    if customer.status == CustomerStatus.DELETED:
+        return "Erased customer"
+    return f"Customer {str(customer.pk)[:8]}"
+
+
+def _postal_address(customer: Customer) -> str:
+    address = customer.address or {}
+    parts = [address.get(key) for key in ("line1", "city", "postcode", "country")]
+    return ", ".join(str(part) for part in parts if part)
+
+
+def _category_counts(customer: Customer) -> dict[str, int]:
+    """How many timeline entries the customer has per category (one query)."""
+    rows = (
+        Activity.objects.filter(customer=customer)
+        .values_list("category")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return dict(rows)
+
+
+def _open_duplicates(customer: Customer) -> QuerySet[DuplicateCandidate]:
+    return (
+        DuplicateCandidate.objects.filter(status=DuplicateStatus.OPEN)
+        .filter(Q(customer_a=customer) | Q(customer_b=customer))
+        .select_related("customer_a", "customer_b")
+        .order_by("created_at", "id")
+    )
+
+
+def _merge_candidate(request: HttpRequest, candidate: DuplicateCandidate) -> Customer | None:
+    """Merge a candidate's pair keeping `customer_a`; errors become messages."""
+    candidate.refresh_from_db()  # an earlier merge in the same request may have decided it
+    if candidate.status != DuplicateStatus.OPEN:
+        messages.warning(request, f"{candidate} was already {candidate.status.lower()}.")
+        return None
+    winner = Customer.objects.get(pk=candidate.customer_a_id)
+    loser = Customer.objects.get(pk=candidate.customer_b_id)
+    try:
+        merged = customer_merge(winner=winner, loser=loser, actor_label=_actor(request))
+    except ValidationError as exc:
+        messages.error(
+            request,
+            f"{winner.display_name or winner.pk} and {loser.display_name or loser.pk} were not "
+            f"merged: {' '.join(exc.messages)}",
+        )
+        return None
+    return merged
+
+
+def _dismiss_candidate(request: HttpRequest, candidate: DuplicateCandidate) -> bool:
+    candidate.refresh_from_db()
+    if candidate.status != DuplicateStatus.OPEN:
+        messages.warning(request, f"{candidate} was already {candidate.status.lower()}.")
+        return False
+    duplicate_dismiss(candidate=candidate, actor_label=_actor(request))
+    return True
+
+
+class _FixedChoicesFilter(admin.SimpleListFilter):
+    """A filter over a known, short list of values: no SELECT DISTINCT over a big table."""
+
+    field: str = ""
+    values: tuple[tuple[str, str], ...] = ()
+
+    def lookups(self, request, model_admin):
+        return self.values
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(**{self.field: self.value()})
+        return queryset
+
+
+# --- customers ---------------------------------------------------------------------------------
+
+
+class MembershipStatusFilter(_FixedChoicesFilter):
+    title = "membership status"
+    parameter_name = "membership_status"
+    field = "membership_status"
+    values = tuple((status, status.capitalize()) for status in MEMBER_STATUSES)
 
 
 @admin.register(Customer, site=club_admin_site)
 class CustomerAdmin(admin.ModelAdmin):
-    """Customers are built from events (ingestion); staff read them here."""
+    """Customers are built from events (ingestion); staff read them here, on one page each."""
 
+    change_form_template = "admin/profiles/customer/change_form.html"
     list_display = (
-        "display_name", "email", "phone_number", "membership_tier", "membership_status",
-        "lifecycle_stage", "last_activity_at",
+        "name", "email", "phone_number", "membership_tier", "membership_status",
+        "lifecycle_stage", "last_activity",
     )  # fmt: skip
-    list_filter = ("status", "lifecycle_stage", "membership_status")
+    list_filter = ("status", "lifecycle_stage", MembershipStatusFilter)
     search_fields = (
         "first_name", "last_name", "email", "phone_number", "=teetime_player_id",
         "=messaging_contact_id", "=auth_user_id",
     )  # fmt: skip
-    readonly_fields = ("id", "created_at", "updated_at")
+    search_help_text = (
+        "Name, email, phone (any format), SCL member id, TeeTime player id, Messaging contact id "
+        "or login id."
+    )
+    show_full_result_count = False
+    # The record's bookkeeping, in the admin's own read-only rendering at the foot of the page;
+    # everything above it is the 360° modules (see _customer_context).
+    fieldsets = (
+        ("Record", {"fields": ("id", "status", "merged_into", "created_at", "updated_at")}),
+    )
+    readonly_fields = ("id", "status", "merged_into", "created_at", "updated_at")
+
+    class Media:
+        css = {"all": ("profiles/admin.css",)}
+
+    @admin.display(description="Name", ordering="last_name")
+    def name(self, obj: Customer) -> str:
+        return obj.display_name or _nameless(obj)
+
+    @admin.display(description="Last activity", ordering="last_activity_at")
+    def last_activity(self, obj: Customer):
+        return obj.last_activity_at
+
+    # Customers come from events; the only writes are the services behind the page's buttons.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # "Erase personal data (GDPR)" instead
+
+    def get_search_results(self, request, queryset, search_term):
+        """Besides the search fields: an email in any case, a phone number as the club writes
+        it (`087 123 4567` finds `+353871234567`) and an SCL member id, each exactly."""
+        term = search_term.strip()
+        exact = Q()
+        if "@" in term:
+            term = normalise_email(term)
+            exact |= Q(email=term)
+        if _PHONE_LIKE.match(term):
+            tenant = getattr(request, "tenant", None)
+            phone = normalise_phone(term, default_country=getattr(tenant, "country", "") or "")
+            if phone:
+                exact |= Q(phone_number=phone)
+        if term.isdigit() and len(term) <= 18:  # bigint range
+            exact |= Q(scl_member_id=int(term))
+        results, may_have_duplicates = super().get_search_results(request, queryset, term)
+        if exact:
+            results = results | queryset.filter(exact)
+        return results, may_have_duplicates
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/notes/add/", wrap(self.note_add_view),
+                 name="profiles_customer_note_add"),
+            path("<path:object_id>/export/", wrap(self.export_view),
+                 name="profiles_customer_export"),
+            path("<path:object_id>/erase/", wrap(self.erase_view),
+                 name="profiles_customer_erase"),
+            *super().get_urls(),
+        ]  # fmt: skip
+
+    # -- the 360° page --
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context.update(self._customer_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _customer_context(self, request: HttpRequest, customer: Customer) -> dict[str, Any]:
+        tenant = request.tenant
+        currency = tenant.currency
+        user = request.user
+
+        category = request.GET.get("category") or ""
+        if category not in ActivityCategory.values:
+            category = ""
+        counts = _category_counts(customer)
+        paginator = Paginator(
+            customer_activities(customer=customer, category=category or None), TIMELINE_PAGE_SIZE
+        )
+        page = paginator.get_page(request.GET.get("timeline_page"))
+        timeline = [
+            {
+                "activity": activity,
+                "amount": _money(activity.amount_cents, activity.currency or currency)
+                if activity.amount_cents is not None
+                else "",
+            }
+            for activity in page.object_list
+        ]
+
+        identities = [
+            {
+                **identity,
+                "type_label": _IDENTITY_TYPES.get(identity["type"], identity["type"]),
+                "source_label": _SOURCES.get(identity["source"], identity["source"]),
+                "matched_by_text": _MATCHED_BY.get(identity["matchedBy"], identity["matchedBy"]),
+            }
+            for identity in customer_identities(customers=[customer])[customer.id]
+        ]
+
+        handicaps = customer_activities(customer=customer).filter(type="teetime.handicap.updated")
+        recent_payments = customer_activities(customer=customer, category=ActivityCategory.PAYMENT)
+        payments = [
+            {
+                "activity": activity,
+                "amount": _money(activity.amount_cents, activity.currency or currency),
+            }
+            for activity in recent_payments[:SIDE_LIST_SIZE]
+        ]
+
+        duplicates = []
+        for candidate in _open_duplicates(customer):
+            other = (
+                candidate.customer_b
+                if candidate.customer_a_id == customer.id
+                else candidate.customer_a
+            )
+            duplicates.append(
+                {
+                    "candidate": candidate,
+                    "other": other,
+                    "other_link": _customer_link(other),
+                    "keeps": candidate.customer_a.display_name or _nameless(candidate.customer_a),
+                    "keeps_this": candidate.customer_a_id == customer.id,
+                    "reason_text": _DUPLICATE_REASONS.get(candidate.reason, candidate.reason),
+                }
+            )
+
+        merged_into = (
+            Customer.objects.filter(pk=customer.merged_into_id).first()
+            if customer.merged_into_id
+            else None
+        )
+        consent = [
+            ("Email", customer.email_opt_in),
+            ("SMS", customer.sms_opt_in),
+            ("Push", customer.push_opt_in),
+            ("WhatsApp", customer.whatsapp_opt_in),
+        ]
+        return {
+            "title": customer.display_name or _nameless(customer),
+            "subtitle": None,
+            "customer": customer,
+            "postal_address": _postal_address(customer),
+            "club_tz": tenant.timezone,
+            "merged_into": merged_into,
+            "merged_into_url": _customer_url(merged_into.pk) if merged_into else "",
+            "identities": identities,
+            "lifetime_value": _money(customer.lifetime_value, currency),
+            "payments": payments,
+            "payment_count": counts.get(ActivityCategory.PAYMENT, 0),
+            "handicap_history": handicaps[:SIDE_LIST_SIZE],
+            "consent": [(label, _boolean_icon(value)) for label, value in consent],
+            "suppression": [
+                ("Email hard-bounced", _boolean_icon(customer.email_hard_bounced)),
+                ("Complained (spam)", _boolean_icon(customer.complained)),
+            ],
+            "timeline": timeline,
+            "timeline_page": page,
+            "timeline_total": paginator.count,
+            "timeline_category": category,
+            "timeline_categories": [
+                {"value": value, "label": label, "count": counts.get(value, 0)}
+                for value, label in ActivityCategory.choices
+                if counts.get(value)
+            ],
+            "timeline_all_count": sum(counts.values()),
+            "notes": customer_notes(customer=customer),
+            "duplicates": duplicates,
+            "can_admin": user.has_perm(CHANGE_CUSTOMER),
+            "can_add_note": user.has_perm(ADD_NOTE) and customer.status != CustomerStatus.DELETED,
+            "can_merge": user.has_perm(CHANGE_CUSTOMER),
+            "can_dismiss": user.has_perm(CHANGE_DUPLICATE),
+            "note_add_url": reverse(
+                f"{self.admin_site.name}:profiles_customer_note_add", args=[customer.pk]
+            ),
+            "export_url": reverse(
+                f"{self.admin_site.name}:profiles_customer_export", args=[customer.pk]
+            ),
+            "erase_url": reverse(
+                f"{self.admin_site.name}:profiles_customer_erase", args=[customer.pk]
+            ),
+            "duplicate_merge_url": f"{self.admin_site.name}:profiles_duplicatecandidate_merge",
+            "duplicate_dismiss_url": f"{self.admin_site.name}:profiles_duplicatecandidate_dismiss",
+        }
+
+    # -- the page's actions --
+
+    def _get_customer(self, request: HttpRequest, object_id: str) -> Customer:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        customer = self.get_object(request, unquote(object_id))
+        if customer is None:
+            raise Http404("No such customer.")
+        return customer
+
+    def note_add_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return require_POST(self._note_add)(request, object_id)
+
+    def _note_add(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not request.user.has_perm(ADD_NOTE):
+            raise PermissionDenied
+        customer = self._get_customer(request, object_id)
+        if customer.status == CustomerStatus.DELETED:
+            messages.error(request, "This customer's personal data was erased; no new notes.")
+        else:
+            try:
+                customer_note_add(
+                    customer=customer, body=request.POST.get("body", ""),
+                    author_label=_actor(request),
+                )  # fmt: skip
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+            else:
+                messages.success(request, "Note added.")
+        return HttpResponseRedirect(_customer_url(customer.pk) + "#notes")
+
+    def export_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not request.user.has_perm(CHANGE_CUSTOMER):
+            raise PermissionDenied
+        customer = self._get_customer(request, object_id)
+        document = customer_export(customer=customer, actor_label=_actor(request))
+        response = JsonResponse(document, json_dumps_params={"indent": 2, "ensure_ascii": False})
+        response["Content-Disposition"] = f'attachment; filename="customer-{customer.pk}.json"'
+        return response
+
+    def erase_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not request.user.has_perm(CHANGE_CUSTOMER):
+            raise PermissionDenied
+        customer = self._get_customer(request, object_id)
+        page = _customer_url(customer.pk)
+        if customer.status == CustomerStatus.DELETED:
+            messages.warning(request, "This customer's personal data is already erased.")
+            return HttpResponseRedirect(page)
+        if customer.status == CustomerStatus.MERGED and customer.merged_into_id:
+            messages.warning(
+                request,
+                "This customer was merged into another: erase that customer, which erases this "
+                "one too.",
+            )
+            return HttpResponseRedirect(_customer_url(customer.merged_into_id))
+        if request.method == "POST":
+            customer_erase(customer=customer, actor_label=_actor(request))
+            messages.success(request, "Personal data erased. The customer is now DELETED.")
+            return HttpResponseRedirect(page)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Erase personal data?",
+            "opts": self.opts,
+            "customer": customer,
+            "customer_name": customer.display_name or _nameless(customer),
+            "customer_url": page,
+            "record_count": customer.records.count(),
+            "note_count": customer_notes(customer=customer).count(),
+        }
+        return TemplateResponse(request, "admin/profiles/customer/erase_confirmation.html", context)
+
+
+# --- duplicate review queue --------------------------------------------------------------------
+
+
+class DuplicateStatusFilter(admin.SimpleListFilter):
+    """Open candidates unless asked otherwise: the queue is what still needs a decision."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [*DuplicateStatus.choices, ("all", "All")]
+
+    def choices(self, changelist):
+        current = self.value() or DuplicateStatus.OPEN
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": current == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or DuplicateStatus.OPEN
+        if value == "all":
+            return queryset
+        return queryset.filter(status=value)
+
+
+@admin.register(DuplicateCandidate, site=club_admin_site)
+class DuplicateCandidateAdmin(admin.ModelAdmin):
+    list_display = (
+        "first_customer", "second_customer", "reason", "detail", "status", "created_at",
+    )  # fmt: skip
+    list_filter = (DuplicateStatusFilter, "reason")
+    list_select_related = ("customer_a", "customer_b")
+    ordering = ("-created_at", "-id")
+    actions = ("merge_candidates", "dismiss_candidates")
+    show_full_result_count = False
+    fields = (
+        "first_customer", "second_customer", "reason", "detail", "status", "created_at",
+        "decided_at", "decided_by",
+    )  # fmt: skip
+    readonly_fields = fields
+
+    @admin.display(description="First customer (kept on merge)", ordering="customer_a")
+    def first_customer(self, obj: DuplicateCandidate) -> str:
+        return _customer_link(obj.customer_a)
+
+    @admin.display(description="Second customer")
+    def second_customer(self, obj: DuplicateCandidate) -> str:
+        return _customer_link(obj.customer_b)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # decided through the merge and dismiss actions only
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_merge_permission(self, request) -> bool:
+        return request.user.has_perm(CHANGE_CUSTOMER)
+
+    def has_dismiss_permission(self, request) -> bool:
+        return request.user.has_perm(CHANGE_DUPLICATE)
+
+    @admin.action(description="Merge (keep the first)", permissions=["merge"])
+    def merge_candidates(self, request, queryset) -> None:
+        merged = [c for c in queryset.order_by("id") if _merge_candidate(request, c) is not None]
+        if merged:
+            messages.success(request, f"Merged {len(merged)} pair(s).")
+
+    @admin.action(description="Dismiss (not the same person)", permissions=["dismiss"])
+    def dismiss_candidates(self, request, queryset) -> None:
+        dismissed = sum(_dismiss_candidate(request, c) for c in queryset.order_by("id"))
+        if dismissed:
+            messages.success(request, f"Dismissed {dismissed} candidate(s).")
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/merge/", wrap(self.merge_view),
+                 name="profiles_duplicatecandidate_merge"),
+            path("<path:object_id>/dismiss/", wrap(self.dismiss_view),
+                 name="profiles_duplicatecandidate_dismiss"),
+            *super().get_urls(),
+        ]  # fmt: skip
+
+    def _candidate(self, request: HttpRequest, object_id: str) -> DuplicateCandidate:
+        candidate = self.get_object(request, unquote(object_id))
+        if candidate is None:
+            raise Http404("No such duplicate candidate.")
+        return candidate
+
+    def merge_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return require_POST(self._merge)(request, object_id)
+
+    def _merge(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not self.has_merge_permission(request):
+            raise PermissionDenied
+        candidate = self._candidate(request, object_id)
+        winner = _merge_candidate(request, candidate)
+        if winner is not None:
+            messages.success(request, f"Merged; {winner} is the customer that stays.")
+            return HttpResponseRedirect(_customer_url(winner.pk))
+        return HttpResponseRedirect(_safe_next(request, _customer_url(candidate.customer_a_id)))
+
+    def dismiss_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return require_POST(self._dismiss)(request, object_id)
+
+    def _dismiss(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not self.has_dismiss_permission(request):
+            raise PermissionDenied
+        candidate = self._candidate(request, object_id)
+        if _dismiss_candidate(request, candidate):
+            messages.success(request, "Dismissed: they stay two customers.")
+        return HttpResponseRedirect(_safe_next(request, _customer_url(candidate.customer_a_id)))
+
+
+# --- event log and dead letters ----------------------------------------------------------------
+
+
+class EventSourceFilter(_FixedChoicesFilter):
+    title = "source"
+    parameter_name = "source"
+    field = "source"
+    values = tuple((source, _SOURCES[source]) for source in SOURCES)
+
+
+class TransportFilter(_FixedChoicesFilter):
+    title = "transport"
+    parameter_name = "transport"
+    field = "transport"
+    # What profiles.ingestion is called with (the REST API, signed webhooks, replay_events).
+    values = (("rest", "REST API"), ("webhook", "Signed webhook"), ("replay", "Replay"))
+
+
+REPLAYABLE = (EventStatus.PARKED, EventStatus.UNKNOWN)
+
+
+@admin.register(RawEvent, site=club_admin_site)
+class RawEventAdmin(admin.ModelAdmin):
+    list_display = (
+        "source", "type", "event_id", "occurred_at", "received_at", "status", "attempts",
+        "transport",
+    )  # fmt: skip
+    list_display_links = ("type",)
+    list_filter = ("status", EventSourceFilter, TransportFilter)
+    search_fields = ("=event_id", "type")
+    search_help_text = "Exact event id, or part of an event type."
+    ordering = ("-id",)
+    show_full_result_count = False
+    actions = ("replay_events",)
+    fieldsets = (
+        ("Event", {"fields": ("source", "type", "received_type", "version", "event_id",
+                              "occurred_at", "received_at", "transport", "customer")}),
+        ("Processing", {"fields": ("status", "attempts", "applied_at", "error")}),
+        ("Envelope, as received", {"fields": ("pretty_envelope",)}),
+    )  # fmt: skip
+    readonly_fields = (
+        "source", "type", "received_type", "version", "event_id", "occurred_at", "received_at",
+        "transport", "customer", "status", "attempts", "applied_at", "error", "pretty_envelope",
+    )  # fmt: skip
+
+    class Media:
+        css = {"all": ("profiles/admin.css",)}
+
+    @admin.display(description="Envelope")
+    def pretty_envelope(self, obj: RawEvent) -> str:
+        text = json.dumps(obj.envelope, indent=2, ensure_ascii=False, sort_keys=True)
+        return format_html('<pre class="c360-pre">{}</pre>', text)
+
+    @admin.display(description="Last error")
+    def error(self, obj: RawEvent) -> str:
+        if not obj.last_error:
+            return "—"
+        return format_html('<pre class="c360-pre">{}</pre>', obj.last_error)
+
+    @admin.display(description="Customer")
+    def customer(self, obj: RawEvent) -> str:
+        if obj.record_id is None or obj.record.customer_id is None:
+            return "—"
+        return _customer_link(obj.record.customer)
+
+    def get_queryset(self, request):
+        # The list never shows the envelope; leave the big JSON column out of it.
+        queryset = super().get_queryset(request)
+        if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
+            queryset = queryset.defer("envelope")
+        return queryset
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # the log is as received; replay is the one write
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_replay_permission(self, request) -> bool:
+        return request.user.has_perm(CHANGE_EVENT)
+
+    @admin.action(description="Replay selected parked or unknown events", permissions=["replay"])
+    def replay_events(self, request, queryset) -> None:
+        """Back to PENDING in one UPDATE, then one apply task once that commits. To replay every
+        parked event, filter by status Parked and select all."""
+        count = queryset.filter(status__in=REPLAYABLE).update(
+            status=EventStatus.PENDING, attempts=0, last_error=""
+        )
+        if not count:
+            messages.warning(request, "Only parked or unknown events can be replayed.")
+            return
+        transaction.on_commit(lambda: apply_pending_events.delay())
+        messages.success(request, f"Queued {count} event(s) to be applied again.")
+
+
+# --- notes -------------------------------------------------------------------------------------
+
+
+@admin.register(CustomerNote, site=club_admin_site)
+class CustomerNoteAdmin(admin.ModelAdmin):
+    """Notes are added on the customer's page; this is the club-wide list."""
+
+    list_display = ("created_at", "customer_name", "excerpt", "author_label")
+    list_select_related = ("customer",)
+    search_fields = ("body", "author_label")
+    ordering = ("-created_at", "-id")
+    show_full_result_count = False
+    fields = ("customer_name", "body", "author_label", "created_at")
+    readonly_fields = fields
+
+    @admin.display(description="Customer", ordering="customer__last_name")
+    def customer_name(self, obj: CustomerNote) -> str:
+        return _customer_link(obj.customer)
+
+    @admin.display(description="Note")
+    def excerpt(self, obj: CustomerNote) -> str:
+        return obj.body if len(obj.body) <= 100 else obj.body[:99] + "…"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

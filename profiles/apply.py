@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from crm.db import bulk_update_rows
 from crm.tenants.models import Tenant, TenantSlug
 from profiles.catalogue import ENGAGEMENT_TYPES, Interpretation, RecordRef, interpret
 from profiles.envelope import Envelope, validate_envelope
@@ -173,17 +174,23 @@ def _apply(events: list[RawEvent]) -> None:
             refs |= {a, b}
     records = _records_for(refs)
 
-    touched: set[int] = set()
+    # Only records that are new, or whose email, phone or links changed, can change who is who;
+    # most events (bookings, opens, payments) only add to a timeline and skip identity work.
+    contact_before = {r.id: (r.email, r.phone) for r in records.values()}
+    dirty: set[int] = set()
     for _event, env, interp in live:
         stamp = _stamp(env)
         for ref, fields in interp.observations.items():
             if _observe(records[ref], fields, stamp):
-                touched.add(records[ref].id)
-        if interp.primary:
-            touched.add(records[interp.primary].id)
-    SourceRecord.objects.bulk_update(
-        [r for r in records.values() if r.id in touched], ["attributes", "email", "phone"]
+                dirty.add(records[ref].id)
+    bulk_update_rows(
+        [r for r in records.values() if r.id in dirty], ["attributes", "email", "phone"]
     )
+    touched = {
+        r.id
+        for r in records.values()
+        if r.customer_id is None or contact_before[r.id] != (r.email, r.phone)
+    }
 
     new_links = []
     for _event, _env, interp in live:
@@ -218,7 +225,11 @@ def _apply(events: list[RawEvent]) -> None:
         )  # fmt: skip
     Activity.objects.bulk_create(activities)
 
-    affected = set(outcome.touched) | {a.customer_id for a in activities if a.customer_id}
+    affected = (
+        set(outcome.touched)
+        | {a.customer_id for a in activities if a.customer_id}
+        | {owner.get(record_id) for record_id in dirty} - {None}
+    )
     changed = customers_project(customer_ids=affected)
     _publish_profile_events(outcome, changed)
 
@@ -228,7 +239,7 @@ def _apply(events: list[RawEvent]) -> None:
             continue
         event.status = EventStatus.APPLIED if env.known else EventStatus.UNKNOWN
         event.applied_at = now
-    RawEvent.objects.bulk_update(
+    bulk_update_rows(
         [e for e, _env, _i in parsed if e.id not in erased], ["status", "applied_at", "record"]
     )
 
@@ -266,7 +277,7 @@ def _erased_among(parsed: list[tuple[RawEvent, Envelope, Interpretation]]) -> se
             event.status = EventStatus.ERASED
             event.envelope = {"erased": True, "type": env.type, "source": env.source}
             event.applied_at = timezone.now()
-    RawEvent.objects.bulk_update(
+    bulk_update_rows(
         [e for e, _v, _i in parsed if e.id in erased], ["status", "envelope", "applied_at"]
     )
     return erased

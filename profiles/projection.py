@@ -24,6 +24,7 @@ from uuid import UUID
 from django.db import connection
 from django.utils import timezone
 
+from crm.db import bulk_update_rows
 from profiles.models import Customer, CustomerStatus, LifecycleStage, RecordKind, SourceRecord
 
 # Customer fields that records observe, with how a stored JSON value becomes the column value.
@@ -178,7 +179,7 @@ def customers_project(*, customer_ids: Iterable[UUID]) -> list[Customer]:
             customer.status = CustomerStatus.INACTIVE
         if any(getattr(customer, name) != value for name, value in before.items()):
             changed.append(customer)
-    Customer.objects.bulk_update(changed, list(_ALL_FIELDS))
+    bulk_update_rows(changed, list(_ALL_FIELDS))
     return changed
 
 

@@ -18,6 +18,7 @@ from uuid import UUID
 from django.db import connection
 from django.db.models import Q
 
+from crm.db import bulk_update_rows
 from profiles.identity import Cluster, Conflict, Node, cluster
 from profiles.models import (
     Customer,
@@ -164,9 +165,7 @@ def identity_recompute(*, seed_record_ids: set[int]) -> tuple[RecomputeResult, l
                 record.first_customer_id = record.first_customer_id or owner
                 record.matched_by, record.confidence = how, confidence
                 changed.append(record)
-    SourceRecord.objects.bulk_update(
-        changed, ["customer", "first_customer", "matched_by", "confidence"]
-    )
+    bulk_update_rows(changed, ["customer", "first_customer", "matched_by", "confidence"])
 
     # Customers that lost every record were merged into whoever took most of them.
     owners_now = set(assignment.values())

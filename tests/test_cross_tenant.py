@@ -135,3 +135,17 @@ def test_rate_limit_counters_are_per_club(clubs):
         cache.set("probe", "bravo")
     with schema_context(clubs.alpha.schema_name):
         assert cache.get("probe") == "alpha"
+
+
+def test_staff_of_two_clubs_stay_signed_in_to_both(clubs, api, make_staff):
+    client = api()
+    for tenant, slug in ((clubs.alpha, "alpha-golf"), (clubs.bravo, "bravo-golf")):
+        email = make_staff(tenant, "ADMIN", email="pro@two-clubs.example")
+        response = client.post(
+            f"/t/{slug}/admin/login/",
+            {"username": email, "password": STAFF_PASSWORD, "next": f"/t/{slug}/admin/"},
+        )
+        assert response.status_code == 302
+        assert f"sessionid_{tenant.schema_name}" in response.cookies
+    for slug in ("alpha-golf", "bravo-golf", "alpha-golf"):
+        assert client.get(f"/t/{slug}/admin/").status_code == 200, slug

@@ -1,10 +1,11 @@
-"""The one GraphQL schema: each app's Query (and later Mutation) joined here (Saleor-style)."""
+"""The one GraphQL schema: each app's Query and Mutation joined here (Saleor-style)."""
 
 from __future__ import annotations
 
 import graphene
 
 from crm.graphql.types import TenantType
+from profiles.graphql.schema import Mutation as ProfilesMutation
 from profiles.graphql.schema import Query as ProfilesQuery
 
 
@@ -20,4 +21,8 @@ class Query(CoreQuery, ProfilesQuery, graphene.ObjectType):
     pass
 
 
-schema = graphene.Schema(query=Query)
+class Mutation(ProfilesMutation, graphene.ObjectType):
+    pass
+
+
+schema = graphene.Schema(query=Query, mutation=Mutation)
