@@ -24,7 +24,8 @@ Design
 * All local state lives in the git-ignored `.crm-data/` (delete it to start from scratch):
       postgres/             PostgreSQL data directory (its socket and `log` are in there too)
       redis/                Redis dump file and log, plus the lock that marks the owning launcher
-      demo-login.json       demo staff password, API key and tenant id, reused by every `run`
+      demo-login.json       demo staff password, API key, tenant id and demo-data day, reused by
+                            every `run`
       celerybeat-schedule   beat's state file, only if the file scheduler is configured
 
 Unix only: it relies on process groups, unix sockets and flock.
@@ -692,11 +693,16 @@ def ensure_demo_login(tenant_id: str) -> dict[str, str]:
     return login
 
 
-def load_demo_data_if_available() -> None:
-    # The command may not exist yet; a missing one is not an error.
+def load_demo_data_if_available(login: dict[str, str]) -> None:
+    # The demo club is generated relative to a day; pinning the first run's day makes every
+    # later run replay the same events (all duplicates) instead of adding a second club.
     commands = {line.strip() for line in manage("help", "--commands", capture=True).splitlines()}
-    if "load_demo_data" in commands:
-        manage("load_demo_data", TENANT_SLUG)
+    if "load_demo_data" not in commands:
+        return
+    if not login.get("demo_day"):
+        login["demo_day"] = time.strftime("%Y-%m-%d", time.gmtime())
+        save_demo_login(login)
+    manage("load_demo_data", TENANT_SLUG, "--today", login["demo_day"])
 
 
 def web_port() -> int:
@@ -760,7 +766,7 @@ def cmd_run(stack: contextlib.ExitStack, _args: list[str]) -> int:
 
     manage("migrate_schemas", "--noinput")
     login = ensure_demo_login(create_tenant())
-    load_demo_data_if_available()
+    load_demo_data_if_available(login)
 
     children = start_platform(stack, port)
     wait_until_listening(port, children)
