@@ -94,6 +94,10 @@ class Customer(models.Model):
             models.Index(fields=["last_name", "first_name"]),
             GinIndex(fields=["tags"]),
         ]
+        # Also: GIN trigram indexes on UPPER(first_name | last_name | email | phone_number), the
+        # expressions `icontains` compares, so the search `q` is an index scan. They are raw SQL
+        # in migration 0003: Django renders OpClass over a function with parentheses PostgreSQL
+        # rejects.
 
     def __str__(self) -> str:
         return self.display_name or str(self.id)
