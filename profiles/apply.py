@@ -37,7 +37,7 @@ from profiles.models import (
 )
 from profiles.normalise import erased_digest
 from profiles.outbound import customer_identity, outbound_record_many
-from profiles.projection import customers_project
+from profiles.projection import customers_project, customers_refresh_counters
 from profiles.resolution import identity_recompute
 from profiles.services import customer_erase
 
@@ -225,12 +225,14 @@ def _apply(events: list[RawEvent]) -> None:
         )  # fmt: skip
     Activity.objects.bulk_create(activities)
 
-    affected = (
-        set(outcome.touched)
-        | {a.customer_id for a in activities if a.customer_id}
-        | {owner.get(record_id) for record_id in dirty} - {None}
+    # Customers whose records changed get their fields recomputed; those that only gained
+    # timeline entries need just their counters (one SQL statement).
+    reprojected = set(outcome.touched) | {owner.get(record_id) for record_id in dirty}
+    reprojected.discard(None)
+    changed = customers_project(customer_ids=reprojected)
+    customers_refresh_counters(
+        customer_ids={a.customer_id for a in activities if a.customer_id} - reprojected
     )
-    changed = customers_project(customer_ids=affected)
     _publish_profile_events(outcome, changed)
 
     now = timezone.now()

@@ -1,8 +1,13 @@
 """A customer's profile, derived from its source records and its timeline.
 
-Fields: for each field, the newest observation (event timestamp, then event id) across the
-customer's records. Strong ids come from the records themselves. Counters are one aggregate
-query over the timeline. Lifecycle stage, from the first rule that holds:
+Two parts, so an event that only adds to the timeline (most of them) costs one SQL statement:
+
+- `customers_project`: the fields the records observed. For each field, the newest observation
+  (event timestamp, then event id) across the customer's records; strong ids from the records
+  themselves. Then the counters, as below.
+- `customers_refresh_counters`: one UPDATE over an aggregate of the timeline: last activity,
+  30-day activity and booking counts, lifetime value, 365-day competition entries, and the
+  lifecycle stage, from the first rule that holds:
 
     MEMBER     membership status ACTIVE or SUSPENDED; ADVOCATE instead when also a member for
                5+ years with 3+ competition entries in the last 365 days
@@ -25,9 +30,8 @@ from django.db import connection
 from django.utils import timezone
 
 from crm.db import bulk_update_rows
-from profiles.models import Customer, CustomerStatus, LifecycleStage, RecordKind, SourceRecord
+from profiles.models import Customer, CustomerStatus, RecordKind, SourceRecord
 
-# Customer fields that records observe, with how a stored JSON value becomes the column value.
 _DATE_FIELDS = {"date_of_birth", "member_since", "renewal_due_on"}
 PROFILE_FIELDS = (
     "first_name", "last_name", "email", "phone_number", "date_of_birth", "gender",
@@ -54,26 +58,49 @@ _ID_FIELDS = {
     RecordKind.MESSAGING_CONTACT: "messaging_contact_id",
     RecordKind.AUTH_USER: "auth_user_id",
 }
-COUNTER_FIELDS = (
-    "last_activity_at", "activity_count_30d", "booking_count_30d", "lifetime_value",
-    "competition_entry_count_365d",
-)  # fmt: skip
+_RECORD_FIELDS = (*PROFILE_FIELDS, *_ID_FIELDS.values(), "status")
 
-_AGGREGATES_SQL = """
-SELECT ids.id,
-       max(a.occurred_at) FILTER (WHERE a.counts_as_activity),
-       count(a.id) FILTER (WHERE a.counts_as_activity AND a.occurred_at >= %(d30)s),
-       count(a.id) FILTER (WHERE a.type = 'teetime.booking.created' AND a.occurred_at >= %(d30)s),
-       coalesce(sum(a.amount_cents) FILTER (
-           WHERE a.type IN ('scl.payment.received', 'scl.payment.refunded')), 0),
-       count(a.id) FILTER (
-           WHERE a.type = 'teetime.competition.entry.created' AND a.occurred_at >= %(d365)s),
-       bool_or(a.type IN ('scl.payment.received', 'teetime.booking.completed')),
-       bool_or(a.type = 'teetime.booking.created'),
-       bool_or(a.type IN ('messaging.email.opened', 'messaging.email.clicked'))
-FROM unnest(%(ids)s::uuid[]) AS ids(id)
-LEFT JOIN profiles_activity AS a ON a.customer_id = ids.id
-GROUP BY ids.id
+_COUNTERS_SQL = """
+WITH agg AS (
+    SELECT ids.id,
+           max(a.occurred_at) FILTER (WHERE a.counts_as_activity) AS last_activity,
+           count(a.id) FILTER (WHERE a.counts_as_activity AND a.occurred_at >= %(d30)s) AS a30,
+           count(a.id) FILTER (
+               WHERE a.type = 'teetime.booking.created' AND a.occurred_at >= %(d30)s) AS b30,
+           coalesce(sum(a.amount_cents) FILTER (
+               WHERE a.type IN ('scl.payment.received', 'scl.payment.refunded')), 0) AS ltv,
+           count(a.id) FILTER (
+               WHERE a.type = 'teetime.competition.entry.created'
+                 AND a.occurred_at >= %(d365)s) AS e365,
+           coalesce(bool_or(a.type IN ('scl.payment.received', 'teetime.booking.completed')),
+                    false) AS purchased,
+           coalesce(bool_or(a.type = 'teetime.booking.created'), false) AS booked,
+           coalesce(bool_or(a.type IN ('messaging.email.opened', 'messaging.email.clicked')),
+                    false) AS engaged
+    FROM unnest(%(ids)s::uuid[]) AS ids(id)
+    LEFT JOIN profiles_activity AS a ON a.customer_id = ids.id
+    GROUP BY ids.id
+)
+UPDATE profiles_customer AS c SET
+    last_activity_at = agg.last_activity,
+    activity_count_30d = agg.a30,
+    booking_count_30d = agg.b30,
+    lifetime_value = agg.ltv,
+    competition_entry_count_365d = agg.e365,
+    lifecycle_stage = CASE
+        WHEN c.membership_status IN ('ACTIVE', 'SUSPENDED') THEN
+            CASE WHEN c.member_since <= %(five_years_ago)s AND agg.e365 >= 3
+                 THEN 'ADVOCATE' ELSE 'MEMBER' END
+        WHEN c.membership_status IN ('LAPSED', 'RESIGNED', 'DECEASED') THEN 'CHURNED'
+        WHEN agg.purchased THEN 'CUSTOMER'
+        WHEN agg.booked OR EXISTS (
+            SELECT 1 FROM profiles_sourcerecord AS r
+            WHERE r.customer_id = c.id AND r.kind = 'teetime') THEN 'PROSPECT'
+        WHEN agg.engaged THEN 'LEAD'
+        ELSE 'SUBSCRIBER'
+    END
+FROM agg
+WHERE c.id = agg.id AND c.status NOT IN ('MERGED', 'DELETED')
 """
 
 
@@ -87,33 +114,26 @@ def _column_value(name: str, value: Any) -> Any:
     return value
 
 
-def lifecycle_stage(
-    customer: Customer, *, purchased: bool, booked: bool, engaged: bool, golfer: bool
-) -> str:
-    status = customer.membership_status
-    if status in ("ACTIVE", "SUSPENDED"):
-        tenure_years = (
-            (timezone.localdate() - customer.member_since).days / 365.25
-            if customer.member_since
-            else 0
+def customers_refresh_counters(*, customer_ids: Iterable[UUID]) -> None:
+    ids = [cid for cid in set(customer_ids) if cid]
+    if not ids:
+        return
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _COUNTERS_SQL,
+            {
+                "ids": ids,
+                "d30": now - timedelta(days=30),
+                "d365": now - timedelta(days=365),
+                "five_years_ago": timezone.localdate() - timedelta(days=round(5 * 365.25)),
+            },
         )
-        if tenure_years >= 5 and customer.competition_entry_count_365d >= 3:
-            return LifecycleStage.ADVOCATE
-        return LifecycleStage.MEMBER
-    if status in ("LAPSED", "RESIGNED", "DECEASED"):
-        return LifecycleStage.CHURNED
-    if purchased:
-        return LifecycleStage.CUSTOMER
-    if golfer or booked:
-        return LifecycleStage.PROSPECT
-    if engaged:
-        return LifecycleStage.LEAD
-    return LifecycleStage.SUBSCRIBER
 
 
 def customers_project(*, customer_ids: Iterable[UUID]) -> list[Customer]:
-    """Recompute the profile of these customers from records and timeline; returns those whose
-    stored profile changed."""
+    """Recompute these customers' profiles from their records, then their counters. Returns
+    the customers whose record-derived fields changed (what `crm.profile.updated` is about)."""
     ids = [cid for cid in set(customer_ids) if cid]
     if not ids:
         return []
@@ -127,21 +147,9 @@ def customers_project(*, customer_ids: Iterable[UUID]) -> list[Customer]:
     for record in SourceRecord.objects.filter(customer_id__in=customers.keys()):
         records_of[record.customer_id].append(record)
 
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _AGGREGATES_SQL,
-            {
-                "ids": list(customers),
-                "d30": now - timedelta(days=30),
-                "d365": now - timedelta(days=365),
-            },
-        )
-        aggregates = {row[0]: row[1:] for row in cursor.fetchall()}
-
     changed: list[Customer] = []
     for cid, customer in customers.items():
-        before = {name: getattr(customer, name) for name in _ALL_FIELDS}
+        before = {name: getattr(customer, name) for name in _RECORD_FIELDS}
         newest: dict[str, tuple[str, str, Any]] = {}
         for record in records_of[cid]:
             for name, (value, stamp, tiebreak) in record.attributes.items():
@@ -158,34 +166,13 @@ def customers_project(*, customer_ids: Iterable[UUID]) -> list[Customer]:
             setattr(
                 customer, name, int(value) if value and kind == RecordKind.SCL_MEMBER else value
             )
-        (last, a30, b30, ltv, e365, purchased, booked, engaged) = aggregates.get(
-            cid, (None, 0, 0, 0, 0, False, False, False)
-        )
-        customer.last_activity_at, customer.activity_count_30d, customer.booking_count_30d = (
-            last,
-            a30,
-            b30,
-        )
-        customer.lifetime_value, customer.competition_entry_count_365d = ltv, e365
-        golfer = any(r.kind == RecordKind.TEETIME_PLAYER for r in records_of[cid])
-        customer.lifecycle_stage = lifecycle_stage(
-            customer,
-            purchased=bool(purchased),
-            booked=bool(booked),
-            engaged=bool(engaged),
-            golfer=golfer,
-        )
         if not records_of[cid] and customer.status == CustomerStatus.ACTIVE:
             customer.status = CustomerStatus.INACTIVE
         if any(getattr(customer, name) != value for name, value in before.items()):
             changed.append(customer)
-    bulk_update_rows(changed, list(_ALL_FIELDS))
+    bulk_update_rows(changed, list(_RECORD_FIELDS))
+    customers_refresh_counters(customer_ids=customers.keys())
     return changed
-
-
-_ALL_FIELDS = (
-    *PROFILE_FIELDS, *_ID_FIELDS.values(), *COUNTER_FIELDS, "lifecycle_stage", "status",
-)  # fmt: skip
 
 
 def counters_refresh_all(*, batch_size: int = 5000) -> int:
@@ -196,5 +183,5 @@ def counters_refresh_all(*, batch_size: int = 5000) -> int:
         .values_list("id", flat=True)
     )
     for start in range(0, len(ids), batch_size):
-        customers_project(customer_ids=ids[start : start + batch_size])
+        customers_refresh_counters(customer_ids=ids[start : start + batch_size])
     return len(ids)

@@ -291,3 +291,28 @@ def test_tags(clubs, ingest, admin, reader):
     response = admin.post(url, {"remove": ["vip"]}, content_type="application/json")
     assert response.json()["data"]["tags"] == ["junior-coach"]
     assert admin.post(url, {"add": ["x" * 65]}, content_type="application/json").status_code == 400
+
+
+def test_timeline_only_events_update_counters_without_profile_events(clubs, ingest, reader):
+    ingest([player("p1", email="p1@example.ie")])
+    with schema_context(clubs.alpha.schema_name):
+        published = OutboundEvent.objects.count()
+    ingest(
+        [
+            envelope("teetime.booking.completed", {"bookingId": "b1", "playerId": "p1"}, at=5),
+            envelope(
+                "scl.payment.received",
+                {"paymentId": "x", "memberId": 9, "amount": "12.50", "currency": "EUR"},
+                identity={"sclMemberId": 9, "teetimePlayerId": "p1"},
+                at=6,
+            ),  # fmt: skip
+        ]
+    )
+    data = reader.get(f"{BASE}/{_id_of(clubs, 'teetime', 'p1')}").json()["data"]
+    assert (data["lifetimeValue"], data["lifecycleStage"]) == (1250, "CUSTOMER")
+    with schema_context(clubs.alpha.schema_name):
+        new_types = list(
+            OutboundEvent.objects.order_by("id").values_list("type", flat=True)[published:]
+        )
+    # The payment linked SCL member 9 (a new identity): that is a profile change; the round is not.
+    assert new_types.count("crm.profile.updated") == 1
