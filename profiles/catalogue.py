@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from profiles.envelope import Envelope
+from profiles.envelope import MESSAGE_TYPES, Envelope
 from profiles.models import ActivityCategory, LinkReason, RecordKind
 
 RecordRef = tuple[str, str]  # (kind, key)
@@ -362,16 +362,5 @@ _HANDLERS = {
     "messaging.contact.updated": _contact,
     "messaging.contact.deleted": _contact,
     "messaging.contactPreference.updated": _preference,
-    **dict.fromkeys(
-        (
-            "messaging.message.sent",
-            "messaging.message.delivered",
-            "messaging.message.failed",
-            "messaging.message.bounced",
-            "messaging.message.complained",
-            "messaging.email.opened",
-            "messaging.email.clicked",
-        ),
-        _message,
-    ),
+    **dict.fromkeys(MESSAGE_TYPES, _message),
 }

@@ -405,6 +405,17 @@ def _message(e: _Errors, p: dict, country: str) -> dict:
     return out
 
 
+# Engagement with one message the Messaging Service sent (events.md).
+MESSAGE_TYPES = (
+    "messaging.message.sent",
+    "messaging.message.delivered",
+    "messaging.message.failed",
+    "messaging.message.bounced",
+    "messaging.message.complained",
+    "messaging.email.opened",
+    "messaging.email.clicked",
+)
+
 PAYLOADS = {
     "scl.member.created": _member_payload,
     "scl.member.updated": _member_payload,
@@ -431,18 +442,7 @@ PAYLOADS = {
     "messaging.contact.updated": _contact,
     "messaging.contact.deleted": _contact,
     "messaging.contactPreference.updated": _preference,
-    **dict.fromkeys(
-        (
-            "messaging.message.sent",
-            "messaging.message.delivered",
-            "messaging.message.failed",
-            "messaging.message.bounced",
-            "messaging.message.complained",
-            "messaging.email.opened",
-            "messaging.email.clicked",
-        ),
-        _message,
-    ),
+    **dict.fromkeys(MESSAGE_TYPES, _message),
 }
 KNOWN_VERSIONS = {1}
 
