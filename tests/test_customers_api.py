@@ -229,39 +229,44 @@ def test_merge_bad_input(clubs, ingest, admin, body):
     assert "loserId" in error_of(response)["details"]
 
 
-def test_gdpr_erasure_removes_the_person_everywhere(clubs, ingest, reader):
+def test_gdpr_erasure_removes_the_person_everywhere(clubs, ingest, reader, admin):
     ingest(
         [
             member(1, firstName="Aoife", email="aoife@example.ie", phoneNumber="087 123 4567"),
             player("p1", sclMemberId=1),
+            contact("c9", email="aoife.work@example.ie"),  # her work address, not linked yet
             envelope(
                 "scl.payment.received",
                 {"paymentId": "x", "memberId": 1, "amount": "50.00", "currency": "EUR"},
                 at=5,
             ),
-            envelope("scl.member.deleted", {"memberId": 1, "reason": "gdpr_erasure"}, at=10),
         ]
     )
+    aoife, merged_away = _id_of(clubs, "scl", "1"), _id_of(clubs, "messaging", "c9")
+    merge = admin.post(
+        f"{BASE}/{aoife}/merge", {"loserId": merged_away}, content_type="application/json"
+    )
+    assert merge.status_code == 200
+    ingest([envelope("scl.member.deleted", {"memberId": 1, "reason": "gdpr_erasure"}, at=10)])
     with schema_context(clubs.alpha.schema_name):
-        customer = Customer.objects.get()
+        customer = Customer.objects.get(id=aoife)
         assert customer.status == CustomerStatus.DELETED
-        assert (
-            customer.first_name,
-            customer.email,
-            customer.phone_number,
-            customer.scl_member_id,
-        ) == ("", "", "", None)
+        assert (customer.first_name, customer.email, customer.phone_number, customer.scl_member_id) == (
+            "", "", "", None,
+        )  # fmt: skip
         assert SourceRecord.objects.count() == 0
         for event in RawEvent.objects.all():
             assert "aoife" not in str(event.envelope).lower()
-        assert customer.activities.count() == 4  # anonymous counts stay
+        assert customer.activities.count() == 5  # anonymous counts stay
         assert OutboundEvent.objects.filter(type="crm.profile.deleted").exists()
-    assert reader.get(f"{BASE}/{customer.id}").status_code == 404
+    # Gone under every id she had, the merged-away one included.
+    assert reader.get(f"{BASE}/{aoife}").status_code == 404
+    assert reader.get(f"{BASE}/{merged_away}").status_code == 404
     # A late copy of an old event must not bring her back.
     ingest([envelope("teetime.player.updated", {"playerId": "p1", "firstName": "Aoife"}, at=20)])
     with schema_context(clubs.alpha.schema_name):
         assert Customer.objects.exclude(status=CustomerStatus.DELETED).count() == 0
-        assert RawEvent.objects.filter(status=EventStatus.ERASED).count() == 5
+        assert RawEvent.objects.filter(status=EventStatus.ERASED).count() == 6
 
 
 def test_notes_staff_may_add_and_keys_need_write(clubs, ingest, api, make_staff, reader, admin):
@@ -305,7 +310,7 @@ def test_timeline_only_events_update_counters_without_profile_events(clubs, inge
                 {"paymentId": "x", "memberId": 9, "amount": "12.50", "currency": "EUR"},
                 identity={"sclMemberId": 9, "teetimePlayerId": "p1"},
                 at=6,
-            ),  # fmt: skip
+            ),
         ]
     )
     data = reader.get(f"{BASE}/{_id_of(clubs, 'teetime', 'p1')}").json()["data"]

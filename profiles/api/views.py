@@ -60,10 +60,11 @@ class CustomerView(TenantAPIView):
 
     def get_customer(self, customer_id: str, *, follow_merge: bool = True) -> Customer:
         asked, current = customer_get_current(customer_id=customer_id)
+        # An erased person is gone under every id they had, merged-away ones included.
         if (
             asked is None
             or current is None
-            or (current.status == CustomerStatus.DELETED and asked is current)
+            or CustomerStatus.DELETED in (asked.status, current.status)
         ):
             raise exceptions.NotFound("No customer with this id in this club.")
         return current if follow_merge else asked
