@@ -39,7 +39,7 @@ from profiles.normalise import erased_digest
 from profiles.outbound import customer_identity, outbound_record_many
 from profiles.projection import customers_project, customers_refresh_counters
 from profiles.resolution import identity_recompute
-from profiles.services import customer_erase
+from profiles.services import customer_erase, raw_events_scrub
 
 logger = logging.getLogger(__name__)
 
@@ -274,22 +274,16 @@ def _erased_among(parsed: list[tuple[RawEvent, Envelope, Interpretation]]) -> se
     if not known:
         return set()
     erased = {event_id for event_id, values in digests.items() if values & known}
-    for event, env, _interp in parsed:
-        if event.id in erased:
-            event.status = EventStatus.ERASED
-            event.envelope = {"erased": True, "type": env.type, "source": env.source}
-            event.applied_at = timezone.now()
-    bulk_update_rows(
-        [e for e, _v, _i in parsed if e.id in erased], ["status", "envelope", "applied_at"]
-    )
+    raw_events_scrub(queryset=RawEvent.objects.filter(id__in=erased), applied_at=timezone.now())
     return erased
 
 
 def _publish_profile_events(outcome, changed: list[Customer]) -> None:
     items: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
-    changed_by_id = {customer.id: customer for customer in changed}
+    by_id = {customer.id: customer for customer in changed}
+    by_id |= Customer.objects.in_bulk(set(outcome.created) - by_id.keys())
     for customer_id in sorted(outcome.created, key=str):
-        customer = changed_by_id.get(customer_id) or Customer.objects.get(id=customer_id)
+        customer = by_id[customer_id]
         items.append(
             ("crm.profile.created", {"customerId": str(customer_id)}, customer_identity(customer))
         )
@@ -302,10 +296,13 @@ def _publish_profile_events(outcome, changed: list[Customer]) -> None:
                     customer_identity(customer),
                 )
             )
+    linked_by_loser: dict = {loser: [] for loser in outcome.merged}
+    for loser, kind, key in SourceRecord.objects.filter(
+        first_customer_id__in=outcome.merged.keys()
+    ).values_list("first_customer_id", "kind", "key"):
+        linked_by_loser[loser].append((kind, key))
     for loser, winner in outcome.merged.items():
-        linked = list(
-            SourceRecord.objects.filter(first_customer_id=loser).values_list("kind", "key")
-        )
+        linked = linked_by_loser[loser]
         items.append(
             (
                 "crm.profile.merged",
