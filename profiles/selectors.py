@@ -26,6 +26,7 @@ class CustomerFilters(TypedDict, total=False):
     teetime_player_id: str
     messaging_contact_id: str
     q: str
+    segment_id: uuid.UUID
 
 
 def customer_list(*, filters: CustomerFilters | None = None) -> QuerySet[Customer]:
@@ -44,6 +45,9 @@ def customer_list(*, filters: CustomerFilters | None = None) -> QuerySet[Custome
     ):
         if filters.get(name) not in (None, ""):
             queryset = queryset.filter(**{name: filters[name]})
+    if filters.get("segment_id"):
+        # The segment's materialised members (segments.models.SegmentMembership).
+        queryset = queryset.filter(segment_memberships__segment_id=filters["segment_id"])
     term = (filters.get("q") or "").strip()
     if term:
         match = (

@@ -26,8 +26,25 @@ class Clubs:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker) -> Iterator[None]:
+def django_db_setup(
+    request, django_test_environment, django_db_blocker, django_db_keepdb, django_db_createdb
+) -> Iterator[None]:
+    """pytest-django's own, except that the test database is always made. pytest-django makes
+    it only when a collected test carries the django_db mark; the integration modules (which
+    commit, for a worker to see) do not, and run alone they would otherwise work on, and wipe,
+    the development database."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    keepdb = django_db_keepdb and not django_db_createdb
     with django_db_blocker.unblock():
+        db_cfg = setup_databases(
+            verbosity=request.config.option.verbose,
+            interactive=False,
+            aliases={"default"},
+            keepdb=keepdb,
+        )
+        if not connection.settings_dict["NAME"].startswith("test_"):
+            pytest.exit("Refusing to run the tests outside a test database.", returncode=3)
         alpha, _ = tenant_create(slug="alpha-old", name="Alpha Golf Club")
         tenant_rename(tenant=alpha, new_slug="alpha-golf")
         tenant_create(
@@ -40,6 +57,9 @@ def django_db_setup(django_db_setup, django_db_blocker) -> Iterator[None]:
         closed, _ = tenant_create(slug="closed-golf", name="Closed Golf Club")
         tenant_set_status(tenant=closed, status=TenantStatus.DISABLED)
     yield
+    if not django_db_keepdb:
+        with django_db_blocker.unblock():
+            teardown_databases(db_cfg, verbosity=request.config.option.verbose)
 
 
 @pytest.fixture

@@ -145,3 +145,40 @@ def test_beat_loads_its_schedule_into_the_public_schema(
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def test_a_saved_segment_is_materialised_by_the_worker(worker, django_db_blocker):
+    """segment_create queues the first refresh on commit; the worker fills the membership in
+    the club's schema and records the entries."""
+    from django.db import transaction
+
+    from profiles.models import Customer
+    from segments.models import Segment, SegmentMembership
+    from segments.services import segment_create
+
+    with django_db_blocker.unblock(), schema_context("club_bravo_golf"):
+        customers = [
+            Customer.objects.create(first_name=f"Worker{n}", membership_tier=tier)
+            for n, tier in enumerate(("FULL", "FULL", "JUNIOR"))
+        ]
+        try:
+            with transaction.atomic():
+                segment = segment_create(
+                    name="Worker-made",
+                    rules={"field": "membershipTier", "operator": "eq", "value": "FULL"},
+                )
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                segment.refresh_from_db()
+                if segment.last_refreshed_at:
+                    break
+                time.sleep(0.2)
+            assert segment.member_count == 2
+            assert set(
+                SegmentMembership.objects.filter(segment=segment).values_list(
+                    "customer__first_name", flat=True
+                )
+            ) == {"Worker0", "Worker1"}
+        finally:
+            Segment.objects.filter(name="Worker-made").delete()
+            Customer.objects.filter(pk__in=[c.pk for c in customers]).delete()

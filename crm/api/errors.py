@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions
@@ -91,6 +92,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> JsonResponse:
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        # Services raise Django's ValidationError; its field names become the details' keys.
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"nonFieldErrors": exc.messages}
+        )
     elif isinstance(exc, RequestDataTooBig):
         set_rollback()
         return error_response(413, "payload_too_large", "The request body is too large.")

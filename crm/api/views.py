@@ -39,6 +39,11 @@ class TenantAPIView(APIView):
         """What output serializers may rely on: the request and the active club."""
         return {"request": self.request, "tenant": self.request.tenant}
 
+    def actor_label(self) -> str:
+        """Who is acting, for audit rows: the staff member's email or the key's name."""
+        user = self.request.user
+        return getattr(user, "email", None) or str(user)
+
     def respond(self, data: Any, status: int = 200) -> Response:
         return Response({"data": data}, status=status)
 

@@ -40,3 +40,13 @@ def tenant_get_by_hostname(*, hostname: str) -> Tenant | None:
 
 def tenant_list_active() -> QuerySet[Tenant]:
     return Tenant.objects.filter(status=TenantStatus.ACTIVE).order_by("created_at")
+
+
+def tenant_current() -> Tenant:
+    """The club whose schema the connection is in (web request or Celery task alike)."""
+    from django.db import connection
+
+    tenant = getattr(connection, "tenant", None)
+    if isinstance(tenant, Tenant):
+        return tenant
+    return Tenant.objects.get(schema_name=connection.schema_name)

@@ -82,6 +82,7 @@ class CustomerListView(TenantAPIView):
                 ("teetimePlayerId", "TeeTime player id."),
                 ("messagingContactId", "Messaging contact id."),
                 ("q", "Search names, email, phone and source ids."),
+                ("segment", "Segment id: its members as of the segment's last refresh."),
             )
         ],
         responses=CustomerOutputSerializer(many=True),

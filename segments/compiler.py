@@ -1,0 +1,430 @@
+"""A parsed rule (segments.rules) becomes ONE SQL query over the club's tables: a Django `Q`
+over customers, with timeline conditions as EXISTS / IN sub-queries PostgreSQL turns into
+semi- and anti-joins. Nothing loops over customers in Python.
+
+How each kind of field compiles:
+- a customer or score column: a plain comparison;
+- a count or sum over the timeline (`bookingCount`, `totalSpend`, …) with its window: "at least
+  one" is `EXISTS`, "none" is `NOT EXISTS`; any other comparison is on the customer's own
+  total, a correlated sub-query served by the (customer, type, occurred_at) index (no rows
+  is 0, so `bookingCount lt 3` includes people who never booked);
+- a latest date on the timeline (`lastBookingAt`): "the newest is after X" is "one exists after
+  X"; "the newest is before X" is "one exists, and none at or after X";
+- `inSegment` of a dynamic segment inlines that segment's rule (cycles refused); of a static
+  one, its member list.
+
+A customer with no value for a field fails every comparison on it but `isNull`, `neq` and
+`notIn` (segments.md); every compiled condition is two-valued, so `not` on a group is exactly
+"everyone the group does not match".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dateutil.relativedelta import relativedelta
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import GreaterThan, GreaterThanOrEqual, LessThan, LessThanOrEqual
+from django.utils import timezone
+
+from profiles.models import Activity, Customer, CustomerStatus
+from segments.fields import FieldType, Source
+from segments.models import Segment, SegmentMembership, SegmentType
+from segments.rules import Condition, Group, Rule, RuleError, Window, rules_parse
+
+# Tier codes are codes (SCL sends FULL, SENIOR) and the builder offers the club's own values, so
+# they compare exactly (and cheaply); gender comes spelt every way.
+CASE_INSENSITIVE = {"gender"}
+MAX_SEGMENT_NESTING = 5
+
+# Day parts of the booking's tee time in the club's time zone (fields.py documents them).
+_LOCAL_TEE_TIME = "(COALESCE((a.data->>'teeTime')::timestamptz, a.occurred_at) AT TIME ZONE %s)"
+_DAY_PARTS = {
+    "weekday_morning": "extract(isodow from {t}) <= 5 AND extract(hour from {t}) < 12",
+    "weekday_afternoon": "extract(isodow from {t}) <= 5 AND extract(hour from {t}) >= 12 "
+    "AND extract(hour from {t}) < 17",
+    "weekday_evening": "extract(isodow from {t}) <= 5 AND extract(hour from {t}) >= 17",
+    "weekend": "extract(isodow from {t}) >= 6",
+}
+_SQL_OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def base_customers() -> QuerySet[Customer]:
+    """Everyone a segment may hold: merged-away and erased customers never."""
+    return Customer.objects.filter(status__in=(CustomerStatus.ACTIVE, CustomerStatus.INACTIVE))
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A comparison as an interval: `lo`/`hi` None are open ends; `negate` for neq."""
+
+    lo: Any = None
+    lo_inclusive: bool = True
+    hi: Any = None
+    hi_inclusive: bool = True
+    negate: bool = False
+
+    def lookups(self, path: str) -> Q:
+        q = Q()
+        if self.lo is not None:
+            q &= Q(**{f"{path}__{'gte' if self.lo_inclusive else 'gt'}": self.lo})
+        if self.hi is not None:
+            q &= Q(**{f"{path}__{'lte' if self.hi_inclusive else 'lt'}": self.hi})
+        return q
+
+    def on(self, expression: Any) -> Q:
+        """The interval (without `negate`) as conditions on an expression."""
+        q = Q()
+        if self.lo is not None:
+            q &= Q((GreaterThanOrEqual if self.lo_inclusive else GreaterThan)(expression, self.lo))
+        if self.hi is not None:
+            q &= Q((LessThanOrEqual if self.hi_inclusive else LessThan)(expression, self.hi))
+        return q
+
+    def sql(self, expression: str) -> tuple[str, list[Any]]:
+        parts, params = [], []
+        if self.lo is not None:
+            parts.append(f"{expression} {'>=' if self.lo_inclusive else '>'} %s")
+            params.append(self.lo)
+        if self.hi is not None:
+            parts.append(f"{expression} {'<=' if self.hi_inclusive else '<'} %s")
+            params.append(self.hi)
+        body = " AND ".join(parts) or "TRUE"
+        return (f"NOT ({body})" if self.negate else body), params
+
+
+def _nobody() -> Q:
+    return Q(pk__in=[])
+
+
+class Compiler:
+    """Compiles rules for one club at one moment (`now`, in the club's time zone)."""
+
+    def __init__(self, *, tz: str, now: dt.datetime | None = None) -> None:
+        self.tz = ZoneInfo(tz or "UTC")
+        self.tz_name = tz or "UTC"
+        self.now = now or timezone.now()
+        self.today = self.now.astimezone(self.tz).date()
+        self._segments: dict[uuid.UUID, Segment] = {}
+        self._stack: list[uuid.UUID] = []
+
+    # -- entry points --------------------------------------------------------------------------
+
+    def queryset(self, rule: Rule) -> QuerySet[Customer]:
+        return base_customers().filter(self.q(rule))
+
+    def q(self, rule: Rule) -> Q:
+        if isinstance(rule, Group):
+            return self.group(rule)
+        return self.condition(rule)
+
+    # -- groups ------------------------------------------------------------------------------
+
+    def group(self, group: Group) -> Q:
+        if not group.children:
+            matched = Q() if group.combinator == "AND" else _nobody()
+            if group.negate:
+                return _nobody() if group.combinator == "AND" else Q()
+            return matched
+        parts = [self.q(child) for child in group.children]
+        combined = parts[0]
+        for part in parts[1:]:
+            combined = combined & part if group.combinator == "AND" else combined | part
+        return ~combined if group.negate else combined
+
+    # -- conditions --------------------------------------------------------------------------
+
+    def condition(self, c: Condition) -> Q:
+        source = c.spec.source
+        if source in (Source.COLUMN, Source.SCORE):
+            path = c.spec.column if source == Source.COLUMN else f"score__{c.spec.column}"
+            return self.column(c, path)
+        if source == Source.AGE:
+            return self.age(c)
+        if source == Source.BIRTH_MONTH:
+            return self.column(c, "date_of_birth__month", nullable_text=False)
+        if source in (Source.ACTIVITY_COUNT, Source.ACTIVITY_SUM):
+            return self.activity_total(c)
+        if source == Source.ACTIVITY_LATEST:
+            return self.activity_latest(c)
+        if source == Source.DAY_PART_SHARE:
+            return self.day_part_share(c)
+        if source == Source.SEGMENT:
+            return self.in_segment(c)
+        raise AssertionError(source)  # pragma: no cover
+
+    def column(self, c: Condition, path: str, *, nullable_text: bool | None = None) -> Q:
+        op, value, kind = c.operator, c.value, c.spec.type
+        text = (
+            kind in (FieldType.STRING, FieldType.ENUM) if nullable_text is None else nullable_text
+        )
+        is_null = Q(**{f"{path}__isnull": True})
+        if text:
+            is_null |= Q(**{path: ""})
+        if kind == FieldType.TAGS:
+            is_null = Q(**{path: []})
+            if op == "contains":
+                return Q(**{f"{path}__contains": [value]})
+            if op == "in":
+                return Q(**{f"{path}__overlap": list(value)})
+            if op == "notIn":
+                return ~Q(**{f"{path}__overlap": list(value)})
+        if op == "isNull":
+            return is_null
+        if op == "isNotNull":
+            return ~is_null
+        if op == "contains":
+            return Q(**{f"{path}__icontains": value})
+        exact = f"{path}__iexact" if c.spec.name in CASE_INSENSITIVE else path
+        if op in ("in", "notIn"):
+            if c.spec.name in CASE_INSENSITIVE:
+                matched = Q()
+                for item in value:
+                    matched |= Q(**{exact: item})
+            else:
+                matched = Q(**{f"{path}__in": list(value)})
+            return matched if op == "in" else ~matched
+        if kind in (FieldType.STRING, FieldType.ENUM, FieldType.BOOLEAN) and op in ("eq", "neq"):
+            matched = Q(**{exact: value})
+            return matched if op == "eq" else ~matched
+        bounds = self.bounds(c)
+        matched = bounds.lookups(path)
+        return ~matched if bounds.negate else matched
+
+    def age(self, c: Condition) -> Q:
+        """Age in whole years, as date-of-birth intervals (so an index on it could serve)."""
+
+        def born_for_age(low: int | None, high: int | None) -> Q:
+            q = Q(date_of_birth__isnull=False)
+            if low is not None:  # age >= low
+                q &= Q(date_of_birth__lte=self.today - relativedelta(years=low))
+            if high is not None:  # age <= high
+                q &= Q(date_of_birth__gt=self.today - relativedelta(years=high + 1))
+            return q
+
+        op, value = c.operator, c.value
+        if op == "isNull":
+            return Q(date_of_birth__isnull=True)
+        if op == "isNotNull":
+            return Q(date_of_birth__isnull=False)
+        if op in ("in", "notIn"):
+            matched = _nobody()
+            for age in value:
+                matched |= born_for_age(age, age)
+            return matched if op == "in" else ~matched
+        if op == "between":
+            low, high = value
+        elif op in ("eq", "neq"):
+            low, high = value, value
+        elif op in ("gt", "gte"):
+            low, high = (value + 1 if op == "gt" else value), None
+        else:  # lt, lte
+            low, high = None, (value - 1 if op == "lt" else value)
+        matched = born_for_age(low, high)
+        return ~matched if op == "neq" else matched
+
+    # -- the timeline ------------------------------------------------------------------------
+
+    def window_q(self, window: Window | None) -> Q:
+        if window is None:
+            return Q()
+        if window.last_days is not None:
+            return Q(occurred_at__gte=self.now - dt.timedelta(days=window.last_days))
+        q = Q()
+        if window.start:
+            q &= Q(occurred_at__gte=self.day_start(window.start))
+        if window.end:
+            q &= Q(occurred_at__lt=self.day_start(window.end + dt.timedelta(days=1)))
+        return q
+
+    def activities(self, c: Condition, extra: Q | None = None) -> QuerySet[Activity]:
+        q = Q(type__in=c.spec.activity_types) & self.window_q(c.window)
+        return Activity.objects.filter(q & (extra or Q()))
+
+    def activity_total(self, c: Condition) -> Q:
+        bounds = self.bounds(c)
+        is_count = c.spec.source == Source.ACTIVITY_COUNT
+        if is_count:
+            # "at least one" and "none": a semi- or anti-join, the cheapest plans there are.
+            if bounds == Bounds(lo=1) or bounds == Bounds(lo=0, lo_inclusive=False):
+                return Q(Exists(self.activities(c).filter(customer=OuterRef("pk"))))
+            if bounds in (Bounds(lo=0, hi=0), Bounds(hi=0), Bounds(hi=1, hi_inclusive=False)):
+                return ~Q(Exists(self.activities(c).filter(customer=OuterRef("pk"))))
+            if bounds == Bounds(lo=0, hi=0, negate=True):
+                return Q(Exists(self.activities(c).filter(customer=OuterRef("pk"))))
+        # Otherwise the customer's own total, from the (customer, type, occurred_at) index: the
+        # form a hand-written query takes, and PostgreSQL runs it only for the customers the
+        # cheaper conditions leave. No rows counts as 0, so "fewer than 3" includes them.
+        aggregate = Count("id") if is_count else Sum("amount_cents")
+        per_customer = (
+            self.activities(c)
+            .filter(customer=OuterRef("pk"))
+            .order_by()
+            .values("customer_id")
+            .annotate(total=aggregate)
+            .values("total")
+        )
+        total = Coalesce(Subquery(per_customer, output_field=BigIntegerField()), Value(0))
+        matched = bounds.on(total)
+        return ~matched if bounds.negate else matched
+
+    def activity_latest(self, c: Condition) -> Q:
+        def exists(extra: Q | None = None) -> Q:
+            return Q(Exists(self.activities(c, extra).filter(customer=OuterRef("pk"))))
+
+        if c.operator == "isNull":
+            return ~exists()
+        if c.operator == "isNotNull":
+            return exists()
+        bounds = self.bounds(c)
+        positive = Bounds(bounds.lo, bounds.lo_inclusive, bounds.hi, bounds.hi_inclusive)
+        # The newest is in [lo, hi] when one is in [lo, hi] and none is beyond hi.
+        matched = exists(positive.lookups("occurred_at"))
+        if positive.hi is not None:
+            beyond = "gt" if positive.hi_inclusive else "gte"
+            matched &= ~exists(Q(**{f"occurred_at__{beyond}": positive.hi}))
+        return ~matched if bounds.negate else matched
+
+    def day_part_share(self, c: Condition) -> Q:
+        # The SQL below is assembled from this module's constant fragments only; every value
+        # (time zone, types, window, threshold) is a bound parameter.
+        t = "t.local"
+        part = _DAY_PARTS[c.spec.day_part].format(t=t)
+        window_sql, window_params = self.window_sql(c.window)
+        grouped = (
+            "SELECT t.customer_id FROM ("  # noqa: S608
+            f"  SELECT a.customer_id, {_LOCAL_TEE_TIME} AS local"
+            "   FROM profiles_activity AS a"
+            "   WHERE a.customer_id IS NOT NULL AND a.type = ANY(%s)"
+            f"  {window_sql}"
+            ") AS t GROUP BY t.customer_id"
+        )
+        params: list[Any] = [self.tz_name, list(c.spec.activity_types), *window_params]
+        share = f"(100.0 * count(*) FILTER (WHERE {part}) / count(*))"
+        if c.operator == "isNull":
+            return ~Q(pk__in=RawSQL(grouped, params))  # noqa: S611
+        if c.operator == "isNotNull":
+            return Q(pk__in=RawSQL(grouped, params))  # noqa: S611
+        bounds = self.bounds(c)
+        positive = Bounds(bounds.lo, bounds.lo_inclusive, bounds.hi, bounds.hi_inclusive)
+        having, having_params = positive.sql(share)
+        sql = f"{grouped} HAVING {having}"
+        matched = Q(pk__in=RawSQL(sql, [*params, *having_params]))  # noqa: S611
+        return ~matched if bounds.negate else matched
+
+    def window_sql(self, window: Window | None) -> tuple[str, list[Any]]:
+        if window is None:
+            return "", []
+        if window.last_days is not None:
+            return "AND a.occurred_at >= %s", [self.now - dt.timedelta(days=window.last_days)]
+        sql, params = "", []
+        if window.start:
+            sql += " AND a.occurred_at >= %s"
+            params.append(self.day_start(window.start))
+        if window.end:
+            sql += " AND a.occurred_at < %s"
+            params.append(self.day_start(window.end + dt.timedelta(days=1)))
+        return sql, params
+
+    # -- other segments ----------------------------------------------------------------------
+
+    def in_segment(self, c: Condition) -> Q:
+        ids = list(c.value) if isinstance(c.value, tuple) else [c.value]
+        matched = _nobody()
+        for segment_id in ids:
+            matched |= self.segment_q(segment_id, c.path)
+        return ~matched if c.operator in ("neq", "notIn") else matched
+
+    def segment_q(self, segment_id: uuid.UUID, path: str) -> Q:
+        path = f"{path}.value" if path else "value"
+        segment = self._segments.get(segment_id) or Segment.objects.filter(id=segment_id).first()
+        if segment is None:
+            raise RuleError({path: ["No segment with this id in this club."]})
+        self._segments[segment_id] = segment
+        if segment.type == SegmentType.STATIC or not segment.rules:
+            members = SegmentMembership.objects.filter(
+                segment_id=segment_id, customer=OuterRef("pk")
+            )
+            return Q(Exists(members))
+        if segment_id in self._stack:
+            raise RuleError({path: [f"Segment {segment.name!r} includes itself."]})
+        if len(self._stack) >= MAX_SEGMENT_NESTING:
+            raise RuleError(
+                {path: [f"Segments nest in each other at most {MAX_SEGMENT_NESTING} deep."]}
+            )
+        self._stack.append(segment_id)
+        try:
+            return self.q(rules_parse(segment.rules))
+        finally:
+            self._stack.pop()
+
+    # -- values ------------------------------------------------------------------------------
+
+    def day_start(self, day: dt.date) -> dt.datetime:
+        return dt.datetime(day.year, day.month, day.day, tzinfo=self.tz)
+
+    def bounds(self, c: Condition) -> Bounds:
+        """The condition's comparison as an interval over the field's values."""
+        op, value = c.operator, c.value
+        is_datetime = c.spec.type == FieldType.DATETIME
+        if op == "withinLastDays":
+            if is_datetime:
+                return Bounds(lo=self.now - dt.timedelta(days=value), hi=self.now)
+            return Bounds(lo=self.today - dt.timedelta(days=value), hi=self.today)
+        if op == "moreThanDaysAgo":
+            if is_datetime:
+                return Bounds(hi=self.now - dt.timedelta(days=value), hi_inclusive=False)
+            return Bounds(hi=self.today - dt.timedelta(days=value), hi_inclusive=False)
+        if op == "withinNextDays":
+            if is_datetime:
+                return Bounds(lo=self.now, hi=self.now + dt.timedelta(days=value))
+            return Bounds(lo=self.today, hi=self.today + dt.timedelta(days=value))
+        if op == "between":
+            low, high = value
+            lo = self.interval(low, is_datetime)
+            hi = self.interval(high, is_datetime)
+            return Bounds(lo=lo[0], hi=hi[1], hi_inclusive=hi[2])
+        start, end, end_inclusive = self.interval(value, is_datetime)
+        if op in ("eq", "neq"):
+            return Bounds(lo=start, hi=end, hi_inclusive=end_inclusive, negate=op == "neq")
+        if op == "gt":
+            return Bounds(lo=end, lo_inclusive=not end_inclusive)
+        if op == "gte":
+            return Bounds(lo=start)
+        if op == "lt":
+            return Bounds(hi=start, hi_inclusive=False)
+        if op == "lte":
+            return Bounds(hi=end, hi_inclusive=end_inclusive)
+        raise AssertionError(op)  # pragma: no cover
+
+    def interval(self, value: Any, is_datetime: bool) -> tuple[Any, Any, bool]:
+        """A value as (first, last, last inclusive): a date on a date-and-time field is its
+        whole day in the club's time zone."""
+        if is_datetime and isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return self.day_start(value), self.day_start(value + dt.timedelta(days=1)), False
+        if isinstance(value, Decimal) and value == value.to_integral_value():
+            value = int(value)
+        return value, value, True
+
+
+def segment_compile(*, rules: Any, tz: str, now: dt.datetime | None = None) -> QuerySet[Customer]:
+    """The customers a rule matches, as one lazy query. Raises RuleError."""
+    compiler = Compiler(tz=tz, now=now)
+    return compiler.queryset(rules_parse(rules))

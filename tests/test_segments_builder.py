@@ -1,0 +1,421 @@
+"""The segment rule builder in a real browser: Debian's Chromium, driven by Playwright, against
+the platform served by a real server process on the test database.
+
+A marketing manager builds "members in tier Full or Senior, no booking in the last 60 days,
+opened an email in the last 30 days" by clicking (no JSON typed), sees the right count and
+sample as they build, saves, and the saved rule is the contract's example to the letter; a bad
+value shows the server's message under its own condition.
+
+The server is another process, so what it must see is committed, and removed again at the end
+(the per-test rollback cannot reach it; a flush would wipe the session's clubs). `python3
+dev.py test` installs Chromium when it is missing; in CI a missing browser fails this file
+rather than skipping it. Set SEGMENT_BUILDER_SCREENSHOT=/path.png to keep a picture of the
+built example.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+# django_db: without a test asking for the database, pytest-django creates no test database
+# and a module run on its own would seed the development database instead.
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+SCHEMA = "club_alpha_old"
+CLUB = "alpha-golf"
+EMAIL = "builder.marketing@alpha-golf.example"
+PASSWORD = "Fairway-Bunker-2026"
+SEGMENT_NAME = "Lapsed Full and Senior readers"
+EXAMPLE = {"combinator": "AND", "rules": [
+    {"field": "membershipTier", "operator": "in", "value": ["FULL", "SENIOR"]},
+    {"field": "bookingCount", "operator": "eq", "value": 0, "window": {"lastDays": 60}},
+    {"field": "emailOpenCount", "operator": "gte", "value": 1, "window": {"lastDays": 30}},
+]}  # fmt: skip
+
+FIRST = [
+    "Aoife",
+    "Brian",
+    "Ciara",
+    "Declan",
+    "Eimear",
+    "Fionn",
+    "Gráinne",
+    "Hugh",
+    "Íde",
+    "Jack",
+    "Kate",
+    "Liam",
+    "Maeve",
+    "Niall",
+    "Orla",
+    "Pádraig",
+    "Róisín",
+    "Seán",
+]
+LAST = ["Byrne", "Murphy", "Kelly", "Walsh", "Ryan", "O'Brien", "Doyle", "Nolan", "Quinn",
+        "Brennan", "Kavanagh", "Lynch"]  # fmt: skip
+TIERS = ["FULL", "SENIOR", "JUNIOR", "COUNTRY", "FULL", "SENIOR", "FULL"]
+# Days since the last booking / email open (None: never), kept away from the 30 and 60 edges.
+BOOKED = [None, 5, 20, 45, 75, 120, 200, None, 90]
+OPENED = [None, 2, 9, 15, 25, 40, 75, 3, None, 11]
+
+
+def _browser_missing_message() -> str:
+    return (
+        f"{CHROMIUM} is missing: the builder's browser test needs Debian's chromium. "
+        "`python3 dev.py test` installs it (apt-get, as root); or `apt-get install -y chromium`."
+    )
+
+
+@dataclass(frozen=True)
+class Club:
+    base_url: str
+    everyone: int  # customers in the club
+    full_or_senior: int
+    expected: list[str]  # the names the example rule matches, as the sample orders them
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _seed(now: dt.datetime) -> tuple[list, list]:
+    """A small club: 72 customers across four tiers with bookings and email opens at known
+    distances from today; returns them and who the example rule must match."""
+    from profiles.models import Activity, ActivityCategory, Customer
+
+    customers, activities, expected = [], [], []
+    for n in range(72):
+        first, last = FIRST[n % len(FIRST)], LAST[(n * 5) % len(LAST)]
+        tier = TIERS[n % len(TIERS)]
+        booked, opened = BOOKED[n % len(BOOKED)], OPENED[(n * 3) % len(OPENED)]
+        customer = Customer(
+            first_name=first, last_name=f"{last}{'' if n < 36 else ' Jr'}",
+            email=f"{first.lower()}.{n}@example.ie", membership_tier=tier,
+            membership_status="ACTIVE",
+        )  # fmt: skip
+        customers.append(customer)
+        for days, type_ in (
+            (booked, "teetime.booking.created"),
+            (opened, "messaging.email.opened"),
+        ):
+            if days is not None:
+                activities.append((customer, type_, now - dt.timedelta(days=days, hours=1)))
+        no_recent_booking = booked is None or booked > 60
+        recent_open = opened is not None and opened <= 30
+        if tier in ("FULL", "SENIOR") and no_recent_booking and recent_open:
+            expected.append(customer)
+    Customer.objects.bulk_create(customers)
+    Activity.objects.bulk_create(
+        Activity(
+            customer=customer,
+            type=type_,
+            category=ActivityCategory.OTHER,
+            title=type_,
+            source=type_.split(".")[0],
+            occurred_at=when,
+        )
+        for customer, type_, when in activities
+    )
+    return customers, expected
+
+
+def _cleanup(customer_ids: list, started: dt.datetime) -> None:
+    """Remove what this module committed; every step is tried, so one failure cannot leave
+    the rest behind for later tests."""
+    from django.contrib.sessions.models import Session
+
+    from crm.accounts.models import AuditEntry, User
+    from profiles.models import Activity, Customer
+    from segments.models import Segment
+
+    steps = [
+        lambda: Segment.objects.filter(created_by=EMAIL).delete(),
+        lambda: Activity.objects.filter(customer_id__in=customer_ids).delete(),
+        lambda: Customer.objects.filter(pk__in=customer_ids).delete(),
+        lambda: User.objects.filter(email=EMAIL).delete(),  # and its admin log entries
+        lambda: AuditEntry.objects.filter(created_at__gte=started).delete(),
+        lambda: Session.objects.all().delete(),
+    ]
+    failures = []
+    for step in steps:
+        try:
+            step()
+        except Exception as exc:  # reported below, after the other steps
+            failures.append(exc)
+    if failures:
+        raise failures[0]
+
+
+@pytest.fixture(scope="module")
+def club(django_db_setup, django_db_blocker) -> Iterator[Club]:
+    """The data, committed in alpha's schema, and a real server on a free port."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(_browser_missing_message())
+        pytest.skip(_browser_missing_message())
+    from crm.accounts.services import staff_user_upsert
+    from profiles.models import Customer
+    from segments.compiler import base_customers
+
+    started = timezone.now()
+    customer_ids: list = []
+    with django_db_blocker.unblock():
+        with schema_context(SCHEMA):
+            try:
+                staff_user_upsert(email=EMAIL, role="MARKETING", password=PASSWORD)
+                customers, expected = _seed(started)
+                customer_ids = [customer.pk for customer in customers]
+                everyone = base_customers().count()
+                full_or_senior = (
+                    base_customers().filter(membership_tier__in=("FULL", "SENIOR")).count()
+                )
+                # The sample is the first ten by name, in the database's own collation.
+                expected_names = [
+                    customer.display_name
+                    for customer in Customer.objects.filter(
+                        pk__in=[c.pk for c in expected]
+                    ).order_by("last_name", "first_name", "id")
+                ]
+            except BaseException:
+                _cleanup(customer_ids, started)
+                raise
+        port = _free_port()
+        log = tempfile.NamedTemporaryFile("w+", prefix="builder-server-", suffix=".log")  # noqa: SIM115
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "CRM_TEST_DATABASE_NAME": connection.settings_dict["NAME"],
+            "PYTHONUNBUFFERED": "1",
+        }
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as answer:  # noqa: S310
+                        if answer.status == 200:
+                            break
+                except OSError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    pytest.fail(f"the server did not start:\n{log.read()[-5000:]}")
+                time.sleep(0.3)
+            yield Club(base_url=base_url, everyone=everyone, full_or_senior=full_or_senior,
+                       expected=expected_names)  # fmt: skip
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+            log.seek(0)
+            server_log = log.read()
+            log.close()
+            if "Traceback" in server_log:
+                print(server_log[-8000:])
+            with schema_context(SCHEMA):
+                _cleanup(customer_ids, started)
+
+
+@pytest.fixture
+def browser(club) -> Iterator:
+    """One per test, started after the test's database transaction and stopped before its
+    rollback: Django refuses database calls on a thread where Playwright's loop runs."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, club):
+    """A fresh browser context, signed in to alpha's admin as the MARKETING user."""
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="en-GB")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    # Uncaught script errors only: the browser also logs each refused preview (HTTP 400).
+    page.on("console", lambda m: m.type == "error" and "Failed to load resource" not in m.text
+            and errors.append(m.text))  # fmt: skip
+    page.goto(f"{club.base_url}/t/{CLUB}/admin/login/?next=/t/{CLUB}/admin/")
+    page.get_by_label("Email").or_(page.get_by_label("Username")).first.fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"**/t/{CLUB}/admin/")
+    yield page
+    context.close()
+    assert not errors, f"the page logged errors: {errors}"
+
+
+def _add_condition(page, field_label: str):
+    """Click "+ Condition" on the top group, choose the field; the new condition's locator."""
+    before = page.locator(".rb-condition").count()
+    page.locator(".rb-group-actions").last.get_by_role("button", name="+ Condition").click()
+    condition = page.locator(".rb-condition").nth(before)
+    condition.get_by_label("Field").select_option(label=field_label)
+    return page.locator(".rb-condition").nth(before)
+
+
+def _saved(name: str):
+    """Read in a thread of its own: Playwright's sync API keeps an event loop on this one,
+    where Django refuses database calls."""
+    from segments.models import Segment
+
+    def read():
+        try:
+            with schema_context(SCHEMA):
+                return Segment.objects.get(name=name)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(read).result()
+
+
+def test_a_marketing_manager_builds_the_example_by_clicking_and_saves_it(
+    page, club, django_db_blocker
+):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)
+    page.goto(f"{club.base_url}/t/{CLUB}/admin/segments/segment/add/")
+    page.locator("#id_name").fill(SEGMENT_NAME)
+    count = page.locator("#preview-count")
+    # Nothing chosen yet: everyone matches.
+    expect(count).to_have_text(str(club.everyone))
+    expect(page.locator("#preview-sample tbody tr")).to_have_count(10)
+
+    tier = _add_condition(page, "Membership tier")
+    expect(tier.get_by_label("Operator")).to_have_value("in")  # "is any of"
+    tier.get_by_role("checkbox", name="Full").check()
+    tier.get_by_role("checkbox", name="Senior").check()
+    expect(count).to_have_text(str(club.full_or_senior))
+
+    bookings = _add_condition(page, "Bookings")
+    bookings.get_by_label("Operator").select_option(label="is")
+    bookings.get_by_label("Value").fill("0")
+    expect(bookings.get_by_label("Period")).to_have_value("last")
+    bookings.get_by_label("Days").fill("60")
+
+    opens = _add_condition(page, "Email opens")
+    expect(opens.get_by_label("Operator")).to_have_value("gte")  # "at least"
+    opens.get_by_label("Value").fill("1")
+    opens.get_by_label("Days").fill("30")
+
+    expect(count).to_have_text(str(len(club.expected)))
+    sample = page.locator("#preview-sample tbody tr td:first-child")
+    expect(sample).to_have_text(club.expected[:10])
+    expect(page.locator(".rb-errors li")).to_have_count(0)
+    # The JSON panel followed every click.
+    page.get_by_text("Rule as JSON (for power users)").click()
+    assert json.loads(page.locator("#id_rules").input_value()) == EXAMPLE
+
+    if target := os.environ.get("SEGMENT_BUILDER_SCREENSHOT"):
+        page.get_by_text("Rule as JSON (for power users)").click()  # closed again
+        page.locator("#rule-section").scroll_into_view_if_needed()
+        page.screenshot(path=target, full_page=True)
+
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_url(f"**/t/{CLUB}/admin/segments/segment/")
+    expect(page.locator(".messagelist")).to_contain_text(SEGMENT_NAME)
+    with django_db_blocker.unblock():
+        assert _saved(SEGMENT_NAME).rules == EXAMPLE
+
+
+def test_a_bad_value_shows_the_servers_error_under_its_condition(page, club):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)
+    page.goto(f"{club.base_url}/t/{CLUB}/admin/segments/segment/add/")
+    tier = _add_condition(page, "Membership tier")
+    tier.get_by_role("checkbox", name="Full").check()
+    age = _add_condition(page, "Age")
+    age.get_by_label("Operator").select_option(label="is")
+    age.get_by_label("Value").fill("200")
+
+    expect(age.locator(".rb-errors li")).to_have_text(["Value: Must be at most 130."])
+    expect(age).to_have_class(re.compile(r"\brb-has-error\b"))
+    expect(tier.locator(".rb-errors li")).to_have_count(0)  # the other condition is fine
+    expect(page.locator("#preview-status")).to_contain_text("Fix the conditions marked in red")
+    expect(page.locator("#preview-count")).to_have_text("\N{EN DASH}")
+
+    age.get_by_label("Value").fill("45")
+    expect(age.locator(".rb-errors li")).to_have_count(0)
+    expect(page.locator("#preview-count")).to_have_text("0")  # nobody has a date of birth
+
+
+def test_the_browser_is_there_in_ci():
+    """In CI the browser test must run, never skip: dev.py installs Chromium first."""
+    if os.environ.get("CI"):
+        assert shutil.which("chromium") or os.path.exists(CHROMIUM), _browser_missing_message()
+
+
+def test_starting_from_a_template_and_editing_the_json_keep_builder_and_json_in_step(
+    page, club, django_db_blocker
+):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)
+    page.goto(f"{club.base_url}/t/{CLUB}/admin/segments/segment/add/")
+    page.get_by_label("Start from a template").select_option(label="Lapsed golfers")
+    expect(page.locator("#rule-template-about")).to_contain_text("not in the last 60 days")
+    page.get_by_role("button", name="Use template").click()
+    conditions = page.locator(".rb-condition")
+    expect(conditions).to_have_count(2)
+    expect(page.locator("#id_name")).to_have_value("Lapsed golfers")
+    expect(conditions.nth(0).get_by_label("Period")).to_have_value("all")  # no window: all time
+    expect(conditions.nth(1).get_by_label("Days")).to_have_value("60")
+
+    # A power user changes the period in the JSON; the builder follows.
+    page.get_by_text("Rule as JSON (for power users)").click()
+    rules = json.loads(page.locator("#id_rules").input_value())
+    rules["rules"][1]["window"]["lastDays"] = 90
+    page.locator("#id_rules").fill(json.dumps(rules, indent=2))
+    expect(conditions.nth(1).get_by_label("Days")).to_have_value("90")
+    lapsed = sum(1 for n in range(72) if (BOOKED[n % len(BOOKED)] or 0) >= 90)
+    expect(page.locator("#preview-count")).to_have_text(str(lapsed))
+
+    page.locator("#id_name").fill("Lapsed golfers (90 days)")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_url(f"**/t/{CLUB}/admin/segments/segment/")
+    with django_db_blocker.unblock():
+        saved = _saved("Lapsed golfers (90 days)")
+    assert saved.template_key == "lapsed_golfers"
+    assert saved.rules == rules
