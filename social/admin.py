@@ -1,0 +1,468 @@
+"""The club admin's Social Publisher: connected accounts (connect through each network's OAuth,
+see "needs reconnecting", check now, disconnect), posts (compose once with per-network text,
+schedule, approve, see each network's status, address and engagement), settings.
+
+Tokens are never shown: the token fields are not in any form or page. Only a club ADMIN
+connects or disconnects accounts and approves posts; MARKETING composes and schedules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Prefetch, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
+
+from crm.accounts.selectors import user_scopes
+from crm.admin_sites import club_admin_site
+from social import oauth
+from social.clients.base import NetworkError
+from social.models import (
+    AccountStatus,
+    Network,
+    Post,
+    PostVariant,
+    ScheduleMode,
+    SocialAccount,
+    SocialSettings,
+    VariantStatus,
+)
+from social.publishing import account_check
+from social.services import (
+    Actor,
+    VariantInput,
+    account_disconnect,
+    image_upload,
+    post_approve,
+    post_cancel,
+    post_create,
+    post_reject,
+    post_schedule,
+    variant_resolve_review,
+)
+
+
+def is_club_admin(request: HttpRequest) -> bool:
+    return "crm:admin" in user_scopes(user=request.user)
+
+
+def actor_of(request: HttpRequest) -> Actor:
+    return Actor(user=request.user, label=request.user.email, is_admin=is_club_admin(request))
+
+
+def _errors_text(exc: ValidationError) -> str:
+    if hasattr(exc, "message_dict"):
+        return " ".join(m for messages_ in exc.message_dict.values() for m in messages_)
+    return " ".join(exc.messages)
+
+
+@admin.register(SocialAccount, site=club_admin_site)
+class SocialAccountAdmin(admin.ModelAdmin):
+    list_display = ("name", "network", "status_badge", "token_expires_at", "token_checked_at")
+    list_filter = ("network", "status")
+    fields = (
+        "network", "name", "status", "status_reason", "linked_page_id", "token_expires_at",
+        "token_checked_at", "connected_by", "connected_at", "queue_times",
+    )  # fmt: skip
+    readonly_fields = (
+        "network", "name", "status", "status_reason", "linked_page_id", "token_expires_at",
+        "token_checked_at", "connected_by", "connected_at",
+    )  # fmt: skip
+    change_list_template = "admin/social/socialaccount/change_list.html"
+    change_form_template = "admin/social/socialaccount/change_form.html"
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, account: SocialAccount) -> str:
+        if account.status == AccountStatus.CONNECTED:
+            return "Connected"
+        return format_html(
+            '<strong style="color:#ba2121">{}</strong><br><small>{}</small>',
+            account.get_status_display(),
+            account.status_reason,
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # accounts come only from the networks' OAuth flows
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and is_club_admin(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # disconnect instead: posts keep pointing at the account
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("connect/<str:network>/", wrap(self.connect_view), name="social_connect"),
+            path("oauth/callback/", wrap(self.callback_view), name="social_oauth_callback"),
+            path("oauth/choose/", wrap(self.choose_view), name="social_oauth_choose"),
+            path(
+                "<uuid:account_id>/disconnect/",
+                wrap(self.disconnect_view),
+                name="social_disconnect",
+            ),
+            path("<uuid:account_id>/check/", wrap(self.check_view), name="social_check"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_connect": is_club_admin(request),
+            "networks": Network.choices,
+        }
+        return super().changelist_view(request, extra_context)
+
+    def _list_url(self) -> str:
+        return reverse(f"{self.admin_site.name}:social_socialaccount_changelist")
+
+    def _require_admin(self, request: HttpRequest) -> None:
+        if not is_club_admin(request):
+            raise PermissionDenied
+
+    def connect_view(self, request: HttpRequest, network: str) -> HttpResponse:
+        self._require_admin(request)
+        try:
+            return HttpResponseRedirect(oauth.oauth_start(session=request.session, network=network))
+        except ValidationError as exc:
+            self.message_user(request, _errors_text(exc), messages.ERROR)
+            return HttpResponseRedirect(self._list_url())
+
+    def callback_view(self, request: HttpRequest) -> HttpResponse:
+        self._require_admin(request)
+        try:
+            account, candidates = oauth.oauth_finish(
+                session=request.session,
+                actor=actor_of(request),
+                query=request.GET.dict(),
+                query_string=request.GET.urlencode(),
+            )
+        except ValidationError as exc:
+            self.message_user(request, _errors_text(exc), messages.ERROR)
+            return HttpResponseRedirect(self._list_url())
+        except NetworkError as exc:
+            self.message_user(request, f"Not connected: {exc.message}", messages.ERROR)
+            return HttpResponseRedirect(self._list_url())
+        if account is not None:
+            self.message_user(request, f"Connected {account}.", messages.SUCCESS)
+            return HttpResponseRedirect(self._list_url())
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Choose what to connect",
+            "candidates": candidates,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/social/socialaccount/choose.html", context)
+
+    def choose_view(self, request: HttpRequest) -> HttpResponse:
+        self._require_admin(request)
+        if request.method != "POST":
+            return HttpResponseRedirect(self._list_url())
+        try:
+            account = oauth.oauth_choose(
+                session=request.session, actor=actor_of(request), key=request.POST.get("key", "")
+            )
+        except ValidationError as exc:
+            self.message_user(request, _errors_text(exc), messages.ERROR)
+        else:
+            self.message_user(request, f"Connected {account}.", messages.SUCCESS)
+        return HttpResponseRedirect(self._list_url())
+
+    def disconnect_view(self, request: HttpRequest, account_id) -> HttpResponse:
+        self._require_admin(request)
+        if request.method != "POST":
+            return HttpResponseRedirect(self._list_url())
+        account = get_object_or_404(SocialAccount, id=account_id)
+        account_disconnect(actor=actor_of(request), account=account)
+        self.message_user(request, f"Disconnected {account}.", messages.SUCCESS)
+        return HttpResponseRedirect(self._list_url())
+
+    def check_view(self, request: HttpRequest, account_id) -> HttpResponse:
+        self._require_admin(request)
+        if request.method != "POST":
+            return HttpResponseRedirect(self._list_url())
+        outcome = account_check(account_id=account_id)
+        level = messages.SUCCESS if outcome.result == "ok" else messages.WARNING
+        self.message_user(request, f"Check: {outcome.result} {outcome.detail}".strip(), level)
+        return HttpResponseRedirect(self._list_url())
+
+
+@admin.register(SocialSettings, site=club_admin_site)
+class SocialSettingsAdmin(admin.ModelAdmin):
+    fields = ("approval_required",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return is_club_admin(request) and not SocialSettings.objects.exists()
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_club_admin(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        return [super(MultipleFileField, self).clean(item, initial) for item in files]
+
+
+class ComposeForm(forms.ModelForm):
+    """Compose once: shared text, link and images, with optional per-network text."""
+
+    accounts = forms.ModelMultipleChoiceField(
+        queryset=SocialAccount.objects.none(), widget=forms.CheckboxSelectMultiple
+    )
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
+    link = forms.URLField(required=False, assume_scheme="https")
+    images = MultipleFileField(required=False, help_text="JPEG for Instagram; up to 10 MB.")
+    x_text = forms.CharField(
+        label="Text for X", widget=forms.Textarea(attrs={"rows": 3}), required=False,
+        help_text="Leave empty to use the text above. 280 characters; links count as 23.",
+    )  # fmt: skip
+    facebook_text = forms.CharField(
+        label="Text for Facebook", widget=forms.Textarea(attrs={"rows": 3}), required=False
+    )
+    instagram_text = forms.CharField(
+        label="Text for Instagram", widget=forms.Textarea(attrs={"rows": 3}), required=False
+    )
+    mode = forms.ChoiceField(
+        choices=[("draft", "Keep as draft"), *ScheduleMode.choices], initial="draft"
+    )
+    at = forms.DateTimeField(
+        required=False, help_text="For 'At a time': the club's local time (YYYY-MM-DD HH:MM)."
+    )
+
+    class Meta:
+        model = Post
+        fields = ("title",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["accounts"].queryset = SocialAccount.objects.filter(
+            status=AccountStatus.CONNECTED
+        )
+
+
+class VariantInline(admin.TabularInline):
+    model = PostVariant
+    extra = 0
+    can_delete = False
+    fields = (
+        "network", "status", "scheduled_at", "text", "remote_link", "published_at",
+        "engagement", "error",
+    )  # fmt: skip
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="On the network")
+    def remote_link(self, variant: PostVariant) -> str:
+        if not variant.remote_url:
+            return variant.remote_id or "—"
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">{}</a>',
+            variant.remote_url,
+            variant.remote_id,
+        )
+
+    @admin.display(description="Likes · comments · shares · impressions")
+    def engagement(self, variant: PostVariant) -> str:
+        if variant.metrics_fetched_at is None:
+            return "—"
+        values = [variant.likes, variant.comments, variant.shares, variant.impressions]
+        return format_html(
+            "{}<br><small>as of {}</small>",
+            " · ".join("—" if v is None else str(v) for v in values),
+            f"{variant.metrics_fetched_at:%Y-%m-%d %H:%M}",
+        )
+
+
+@admin.register(Post, site=club_admin_site)
+class PostAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "networks", "approval_status", "created_by_label", "created_at")
+    list_filter = ("approval_status", "variants__status")
+    search_fields = ("title", "variants__text")
+    inlines = [VariantInline]
+    actions = ["approve_selected", "cancel_selected"]
+    readonly_fields = ("approval_status", "approved_by", "approved_at", "approval_note",
+                       "created_by_label", "origin", "created_at")  # fmt: skip
+    change_form_template = "admin/social/post/change_form.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Post]:
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(
+                Prefetch("variants", queryset=PostVariant.objects.order_by("network"))
+            )
+        )
+
+    @admin.display(description="Networks")
+    def networks(self, post: Post) -> str:
+        return format_html_join(
+            ", ",
+            "{}: {}",
+            ((v.get_network_display(), v.get_status_display()) for v in post.variants.all()),
+        )
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        if obj is None:
+            kwargs["form"] = ComposeForm
+            kwargs["fields"] = None
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None):
+        if obj is None:
+            return [
+                (None, {"fields": ("title", "accounts", "text", "link", "images")}),
+                ("Per network", {"fields": ("x_text", "facebook_text", "instagram_text")}),
+                ("When", {"fields": ("mode", "at")}),
+            ]
+        return [(None, {"fields": ("title", *self.readonly_fields)})]
+
+    def get_inlines(self, request: HttpRequest, obj: Any = None):
+        return [VariantInline] if obj is not None else []
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None):
+        return self.readonly_fields if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: Post, form: forms.Form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        actor = actor_of(request)
+        data = form.cleaned_data
+        try:
+            images = [
+                image_upload(actor=actor, filename=upload.name, content=upload.read())
+                for upload in data.get("images") or []
+            ]
+            variants = [
+                VariantInput(
+                    account_id=account.id,
+                    text=data.get(f"{account.network}_text") or data.get("text") or "",
+                    link=data.get("link") or "",
+                    image_ids=[image.id for image in images],
+                )
+                for account in data["accounts"]
+            ]
+            post = post_create(actor=actor, title=data.get("title") or "", variants=variants)
+            if data["mode"] != "draft":
+                post_schedule(actor=actor, post=post, mode=data["mode"], at=data.get("at"))
+        except ValidationError as exc:
+            raise _FormInvalid(exc) from exc
+        obj.pk = post.pk
+        obj.id = post.id
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except _FormInvalid as exc:
+            self.message_user(request, f"Not saved: {_errors_text(exc.error)}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_related(self, request, form, formsets, change) -> None:
+        if change:
+            super().save_related(request, form, formsets, change)
+
+    def log_addition(self, request, obj, message):
+        return None  # the service wrote the audit row
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<uuid:post_id>/act/<str:action>/",
+                wrap(require_POST(self.act_view)),
+                name="social_post_act",
+            ),
+            *super().get_urls(),
+        ]
+
+    def act_view(self, request: HttpRequest, post_id, action: str) -> HttpResponse:
+        post = get_object_or_404(Post, id=post_id)
+        if not self.has_change_permission(request, post):
+            raise PermissionDenied
+        actor = actor_of(request)
+        try:
+            if action == "approve":
+                post_approve(actor=actor, post=post)
+            elif action == "reject":
+                post_reject(actor=actor, post=post, note=request.POST.get("note", ""))
+            elif action == "cancel":
+                post_cancel(actor=actor, post=post)
+            elif action in ("schedule_now", "queue"):
+                post_schedule(
+                    actor=actor, post=post, mode="now" if action == "schedule_now" else "queue"
+                )
+            elif action in ("reviewed_posted", "reviewed_not_posted"):
+                variant = get_object_or_404(PostVariant, id=request.POST.get("variant"), post=post)
+                variant_resolve_review(
+                    actor=actor, variant=variant, posted=action == "reviewed_posted",
+                    remote_url=request.POST.get("remote_url", ""),
+                )  # fmt: skip
+            else:
+                raise PermissionDenied
+        except ValidationError as exc:
+            self.message_user(request, _errors_text(exc), messages.ERROR)
+        else:
+            self.message_user(request, "Done.", messages.SUCCESS)
+        return HttpResponseRedirect(
+            reverse(f"{self.admin_site.name}:social_post_change", args=[post.pk])
+        )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ):
+        post = self.get_object(request, object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "is_club_admin": is_club_admin(request),
+            "review_variants": [
+                v
+                for v in (post.variants.all() if post else [])
+                if v.status == VariantStatus.NEEDS_REVIEW
+            ],
+            "statuses": {v.status for v in post.variants.all()} if post else set(),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description="Approve (ADMIN)")
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
+        actor = actor_of(request)
+        done = 0
+        for post in queryset:
+            try:
+                post_approve(actor=actor, post=post)
+                done += 1
+            except ValidationError as exc:
+                self.message_user(request, f"{post}: {_errors_text(exc)}", messages.WARNING)
+        self.message_user(request, f"Approved {done} post(s).")
+
+    @admin.action(description="Cancel what has not gone out")
+    def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
+        actor = actor_of(request)
+        total = sum(post_cancel(actor=actor, post=post) for post in queryset)
+        self.message_user(request, f"Cancelled {total} network post(s).")
+
+
+class _FormInvalid(Exception):
+    def __init__(self, error: ValidationError) -> None:
+        super().__init__(str(error))
+        self.error = error

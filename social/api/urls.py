@@ -1,0 +1,36 @@
+from django.urls import path
+
+from social.api import views
+
+urlpatterns = [
+    path("social/accounts", views.AccountListView.as_view(), name="social-accounts-list"),
+    path(
+        "social/accounts/<uuid:account_id>",
+        views.AccountDetailView.as_view(),
+        name="social-accounts-detail",
+    ),
+    path("social/images", views.ImageUploadView.as_view(), name="social-images"),
+    path("social/media/<str:token>", views.MediaView.as_view(), name="social-media"),
+    path("social/posts", views.PostListView.as_view(), name="social-posts-list"),
+    path("social/posts/<uuid:post_id>", views.PostDetailView.as_view(), name="social-posts-detail"),
+    path(
+        "social/posts/<uuid:post_id>/schedule",
+        views.PostScheduleView.as_view(),
+        name="social-posts-schedule",
+    ),
+    path(
+        "social/posts/<uuid:post_id>/approve",
+        views.PostApproveView.as_view(),
+        name="social-posts-approve",
+    ),
+    path(
+        "social/posts/<uuid:post_id>/reject",
+        views.PostRejectView.as_view(),
+        name="social-posts-reject",
+    ),
+    path(
+        "social/posts/<uuid:post_id>/cancel",
+        views.PostCancelView.as_view(),
+        name="social-posts-cancel",
+    ),
+]

@@ -1,0 +1,297 @@
+"""Social Publisher endpoints under `/t/<tenant>/api/v1/social/`. Thin: validate input, call a
+selector or service, shape the output. Scope `crm:social` (api.md); approving posts needs
+`crm:admin`; scheduling counts against the social publishing limit (30/min).
+
+Connecting accounts is not here: it needs the person at the network's login page, so it lives
+in the club admin (OAuth redirects). No response carries a token.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from crm.api.authentication import ServicePrincipal
+from crm.api.permissions import caller_scopes
+from crm.api.views import TenantAPIView
+from social.api.serializers import (
+    AccountOutputSerializer,
+    AccountUpdateInputSerializer,
+    ImageInputSerializer,
+    ImageOutputSerializer,
+    PostCreateInputSerializer,
+    PostFilterSerializer,
+    PostOutputSerializer,
+    PostUpdateInputSerializer,
+    RejectInputSerializer,
+    ScheduleInputSerializer,
+)
+from social.models import Post, SocialAccount
+from social.selectors import account_get, account_list, image_get, post_get, post_list
+from social.services import (
+    Actor,
+    VariantInput,
+    account_set_queue_times,
+    image_id_from_token,
+    image_upload,
+    post_approve,
+    post_cancel,
+    post_create,
+    post_reject,
+    post_schedule,
+    post_update,
+)
+
+SOCIAL = "crm:social"
+
+
+def actor_of(request: Request) -> Actor:
+    user = request.user
+    is_admin = "crm:admin" in caller_scopes(request)
+    if isinstance(user, ServicePrincipal):
+        return Actor(api_key=user.api_key, label=str(user), is_admin=is_admin)
+    return Actor(user=user, label=user.email, is_admin=is_admin)
+
+
+def _invalid(exc: DjangoValidationError) -> exceptions.ValidationError:
+    return exceptions.ValidationError(
+        exc.message_dict if hasattr(exc, "message_dict") else {"nonFieldErrors": exc.messages}
+    )
+
+
+def _variants(data: list[dict]) -> list[VariantInput]:
+    return [
+        VariantInput(
+            account_id=item["accountId"],
+            text=item.get("text", ""),
+            link=item.get("link", ""),
+            image_ids=list(item.get("imageIds") or []),
+        )
+        for item in data
+    ]
+
+
+class SocialView(TenantAPIView):
+    read_scope = SOCIAL
+    write_scope = SOCIAL
+
+    def get_post(self, post_id) -> Post:
+        post = post_get(post_id=post_id)
+        if post is None:
+            raise exceptions.NotFound("No post with this id in this club.")
+        return post
+
+    def respond_post(self, post: Post, status: int = 200) -> Response:
+        return self.respond_object(post_get(post_id=post.id), PostOutputSerializer, status)
+
+
+class AccountListView(SocialView):
+    @extend_schema(
+        operation_id="social_accounts_list", responses=AccountOutputSerializer(many=True)
+    )
+    def get(self, request: Request) -> Response:
+        return self.paginate(request, account_list(), AccountOutputSerializer)
+
+
+class AccountDetailView(SocialView):
+    def get_account(self, account_id) -> SocialAccount:
+        account = account_get(account_id=account_id)
+        if account is None:
+            raise exceptions.NotFound("No social account with this id in this club.")
+        return account
+
+    @extend_schema(operation_id="social_accounts_retrieve", responses=AccountOutputSerializer)
+    def get(self, request: Request, account_id) -> Response:
+        return self.respond_object(self.get_account(account_id), AccountOutputSerializer)
+
+    @extend_schema(
+        operation_id="social_accounts_update",
+        request=AccountUpdateInputSerializer,
+        responses=AccountOutputSerializer,
+    )
+    def patch(self, request: Request, account_id) -> Response:
+        account = self.get_account(account_id)
+        body = AccountUpdateInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            account_set_queue_times(
+                actor=actor_of(request), account=account, times=body.validated_data["queueTimes"]
+            )
+        except DjangoValidationError as exc:
+            raise _invalid(exc) from exc
+        return self.respond_object(self.get_account(account_id), AccountOutputSerializer)
+
+
+class ImageUploadView(SocialView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="social_images_upload",
+        request={"multipart/form-data": ImageInputSerializer},
+        responses={201: ImageOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        body = ImageInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = body.validated_data["file"]
+        try:
+            image = image_upload(
+                actor=actor_of(request), filename=upload.name, content=upload.read()
+            )
+        except DjangoValidationError as exc:
+            raise _invalid(exc) from exc
+        return self.respond(ImageOutputSerializer(image).data, status=201)
+
+
+class MediaView(TenantAPIView):
+    """The image behind a signed URL, for Facebook and Instagram to fetch. No key: the
+    signature (bound to this club, valid 7 days) is the permission."""
+
+    read_scope = None
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(operation_id="social_media_retrieve", responses={(200, "image/*"): bytes})
+    def get(self, request: Request, token: str) -> HttpResponse:
+        image_id = image_id_from_token(token=token)
+        image = image_get(image_id=image_id) if image_id else None
+        if image is None:
+            raise exceptions.NotFound("No such image.")
+        response = HttpResponse(bytes(image.content), content_type=image.content_type)
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+
+class PostListView(SocialView):
+    @extend_schema(
+        operation_id="social_posts_list",
+        parameters=[OpenApiParameter("status", str), OpenApiParameter("network", str)],
+        responses=PostOutputSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        filters = PostFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return self.paginate(request, post_list(**filters.validated_data), PostOutputSerializer)
+
+    @extend_schema(
+        operation_id="social_posts_create",
+        request=PostCreateInputSerializer,
+        responses={201: PostOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        body = PostCreateInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        actor = actor_of(request)
+        try:
+            post = post_create(
+                actor=actor, title=data.get("title", ""), variants=_variants(data["variants"])
+            )
+            if data.get("schedule"):
+                post = post_schedule(
+                    actor=actor,
+                    post=post,
+                    mode=data["schedule"]["mode"],
+                    at=data["schedule"].get("at"),
+                )
+        except DjangoValidationError as exc:
+            raise _invalid(exc) from exc
+        return self.respond_post(post, status=201)
+
+
+class PostDetailView(SocialView):
+    @extend_schema(operation_id="social_posts_retrieve", responses=PostOutputSerializer)
+    def get(self, request: Request, post_id) -> Response:
+        return self.respond_object(self.get_post(post_id), PostOutputSerializer)
+
+    @extend_schema(
+        operation_id="social_posts_update",
+        request=PostUpdateInputSerializer,
+        responses=PostOutputSerializer,
+    )
+    def patch(self, request: Request, post_id) -> Response:
+        post = self.get_post(post_id)
+        body = PostUpdateInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        try:
+            post = post_update(
+                actor=actor_of(request),
+                post=post,
+                title=data.get("title"),
+                variants=_variants(data["variants"]) if "variants" in data else None,
+            )
+        except DjangoValidationError as exc:
+            raise _invalid(exc) from exc
+        return self.respond_post(post)
+
+
+class PostScheduleView(SocialView):
+    throttle_scope = "social_publish"
+
+    @extend_schema(
+        operation_id="social_posts_schedule",
+        request=ScheduleInputSerializer,
+        responses=PostOutputSerializer,
+    )
+    def post(self, request: Request, post_id) -> Response:
+        post = self.get_post(post_id)
+        body = ScheduleInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            post = post_schedule(
+                actor=actor_of(request),
+                post=post,
+                mode=body.validated_data["mode"],
+                at=body.validated_data.get("at"),
+            )
+        except DjangoValidationError as exc:
+            raise _invalid(exc) from exc
+        return self.respond_post(post)
+
+
+class PostApproveView(SocialView):
+    write_scope = "crm:admin"
+
+    @extend_schema(
+        operation_id="social_posts_approve", request=None, responses=PostOutputSerializer
+    )
+    def post(self, request: Request, post_id) -> Response:
+        post = self.get_post(post_id)
+        try:
+            post = post_approve(actor=actor_of(request), post=post)
+        except DjangoValidationError as exc:
+            raise _invalid(exc) from exc
+        return self.respond_post(post)
+
+
+class PostRejectView(SocialView):
+    write_scope = "crm:admin"
+
+    @extend_schema(
+        operation_id="social_posts_reject",
+        request=RejectInputSerializer,
+        responses=PostOutputSerializer,
+    )
+    def post(self, request: Request, post_id) -> Response:
+        post = self.get_post(post_id)
+        body = RejectInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            post = post_reject(actor=actor_of(request), post=post, note=body.validated_data["note"])
+        except DjangoValidationError as exc:
+            raise _invalid(exc) from exc
+        return self.respond_post(post)
+
+
+class PostCancelView(SocialView):
+    @extend_schema(operation_id="social_posts_cancel", request=None, responses=PostOutputSerializer)
+    def post(self, request: Request, post_id) -> Response:
+        post = self.get_post(post_id)
+        post_cancel(actor=actor_of(request), post=post)
+        return self.respond_post(post)

@@ -1,0 +1,168 @@
+"""Social Publisher writes: the services REST calls, with Saleor-style payload errors (and the
+operation rolled back when there are any)."""
+
+from __future__ import annotations
+
+import graphene
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from graphene_django.constants import MUTATION_ERRORS_FLAG
+from graphql import GraphQLError
+
+from crm.api.authentication import ServicePrincipal
+from crm.api.permissions import caller_scopes
+from crm.graphql.permissions import require_scope
+from social.graphql.types import SocialError, SocialPostType
+from social.models import ScheduleMode
+from social.selectors import post_get
+from social.services import (
+    Actor,
+    VariantInput,
+    post_approve,
+    post_cancel,
+    post_create,
+    post_schedule,
+)
+
+
+def _require(info, scope: str) -> None:
+    try:
+        require_scope(info, scope)
+    except GraphQLError:
+        setattr(info.context, MUTATION_ERRORS_FLAG, True)
+        raise
+
+
+def _actor(info) -> Actor:
+    user = info.context.user
+    is_admin = "crm:admin" in caller_scopes(info.context)
+    if isinstance(user, ServicePrincipal):
+        return Actor(api_key=user.api_key, label=str(user), is_admin=is_admin)
+    return Actor(user=user, label=user.email, is_admin=is_admin)
+
+
+def _refused(info, exc: ValidationError, code: str = "invalid") -> list[SocialError]:
+    setattr(info.context, MUTATION_ERRORS_FLAG, True)
+    if not hasattr(exc, "error_dict"):
+        return [SocialError(field=None, message=m, code=code) for m in exc.messages]
+    return [
+        SocialError(field=None if field == NON_FIELD_ERRORS else field, message=m, code=code)
+        for field, messages in exc.message_dict.items()
+        for m in messages
+    ]
+
+
+def _not_found(info) -> list[SocialError]:
+    setattr(info.context, MUTATION_ERRORS_FLAG, True)
+    return [SocialError(field="id", message="No post with this id in this club.", code="not_found")]
+
+
+class SocialVariantInput(graphene.InputObjectType):
+    account_id = graphene.UUID(required=True)
+    text = graphene.String()
+    link = graphene.String()
+    image_ids = graphene.List(graphene.NonNull(graphene.UUID))
+
+
+ScheduleModeEnum = graphene.Enum(
+    "SocialScheduleMode", [(m.upper(), m) for m in ScheduleMode.values]
+)
+
+
+class CreateSocialPost(graphene.Mutation):
+    """Compose a post (scope crm:social); with `mode`, schedule it too."""
+
+    class Arguments:
+        title = graphene.String()
+        variants = graphene.List(graphene.NonNull(SocialVariantInput), required=True)
+        mode = ScheduleModeEnum()
+        at = graphene.DateTime(description="For mode AT; without offset: the club's time zone.")
+
+    post = graphene.Field(SocialPostType)
+    errors = graphene.List(graphene.NonNull(SocialError), required=True)
+
+    @classmethod
+    def mutate(cls, root, info, variants, title="", mode=None, at=None):
+        _require(info, "crm:social")
+        actor = _actor(info)
+        try:
+            post = post_create(
+                actor=actor,
+                title=title or "",
+                variants=[
+                    VariantInput(
+                        account_id=v.account_id,
+                        text=v.text or "",
+                        link=v.link or "",
+                        image_ids=list(v.image_ids or []),
+                    )
+                    for v in variants
+                ],
+            )
+            if mode is not None:
+                value = mode.value if hasattr(mode, "value") else mode
+                post_schedule(actor=actor, post=post, mode=value, at=at)
+        except ValidationError as exc:
+            return cls(errors=_refused(info, exc))
+        return cls(post=post_get(post_id=post.id), errors=[])
+
+
+class ScheduleSocialPost(graphene.Mutation):
+    class Arguments:
+        id = graphene.UUID(required=True)
+        mode = ScheduleModeEnum(required=True)
+        at = graphene.DateTime()
+
+    post = graphene.Field(SocialPostType)
+    errors = graphene.List(graphene.NonNull(SocialError), required=True)
+
+    @classmethod
+    def mutate(cls, root, info, id, mode, at=None):
+        _require(info, "crm:social")
+        post = post_get(post_id=id)
+        if post is None:
+            return cls(errors=_not_found(info))
+        try:
+            value = mode.value if hasattr(mode, "value") else mode
+            post_schedule(actor=_actor(info), post=post, mode=value, at=at)
+        except ValidationError as exc:
+            return cls(errors=_refused(info, exc))
+        return cls(post=post_get(post_id=id), errors=[])
+
+
+class ApproveSocialPost(graphene.Mutation):
+    """An ADMIN lets a MARKETING post go out (scope crm:admin)."""
+
+    class Arguments:
+        id = graphene.UUID(required=True)
+
+    post = graphene.Field(SocialPostType)
+    errors = graphene.List(graphene.NonNull(SocialError), required=True)
+
+    @classmethod
+    def mutate(cls, root, info, id):
+        _require(info, "crm:admin")
+        post = post_get(post_id=id)
+        if post is None:
+            return cls(errors=_not_found(info))
+        try:
+            post_approve(actor=_actor(info), post=post)
+        except ValidationError as exc:
+            return cls(errors=_refused(info, exc))
+        return cls(post=post_get(post_id=id), errors=[])
+
+
+class CancelSocialPost(graphene.Mutation):
+    class Arguments:
+        id = graphene.UUID(required=True)
+
+    post = graphene.Field(SocialPostType)
+    errors = graphene.List(graphene.NonNull(SocialError), required=True)
+
+    @classmethod
+    def mutate(cls, root, info, id):
+        _require(info, "crm:social")
+        post = post_get(post_id=id)
+        if post is None:
+            return cls(errors=_not_found(info))
+        post_cancel(actor=_actor(info), post=post)
+        return cls(post=post_get(post_id=id), errors=[])

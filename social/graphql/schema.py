@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import graphene
+from graphql import GraphQLError
+
+from crm.api.pagination import DEFAULT_TAKE, MAX_TAKE
+from crm.graphql.permissions import require_scope
+from social.graphql.mutations import (
+    ApproveSocialPost,
+    CancelSocialPost,
+    CreateSocialPost,
+    ScheduleSocialPost,
+)
+from social.graphql.types import SocialAccountType, SocialPostList, SocialPostType
+from social.selectors import account_list, post_get, post_list
+
+
+class Query(graphene.ObjectType):
+    social_accounts = graphene.List(
+        graphene.NonNull(SocialAccountType),
+        required=True,
+        description="The club's connected social accounts (scope crm:social).",
+    )
+    social_posts = graphene.Field(
+        SocialPostList,
+        required=True,
+        skip=graphene.Int(default_value=0),
+        take=graphene.Int(default_value=DEFAULT_TAKE),
+        status=graphene.String(),
+        network=graphene.String(),
+    )
+    social_post = graphene.Field(SocialPostType, id=graphene.UUID(required=True))
+
+    @staticmethod
+    def resolve_social_accounts(root, info):
+        require_scope(info, "crm:social")
+        return list(account_list())
+
+    @staticmethod
+    def resolve_social_posts(root, info, skip: int, take: int, status=None, network=None):
+        require_scope(info, "crm:social")
+        if skip < 0:
+            raise GraphQLError("skip must be 0 or more.", extensions={"field": "skip"})
+        if not 1 <= take <= MAX_TAKE:
+            raise GraphQLError(f"take must be 1 to {MAX_TAKE}.", extensions={"field": "take"})
+        queryset = post_list(status=status, network=network)
+        total = queryset.count()
+        items = list(queryset[skip : skip + take])
+        return SocialPostList(
+            items=items, total=total, skip=skip, take=take, has_more=skip + len(items) < total
+        )
+
+    @staticmethod
+    def resolve_social_post(root, info, id):
+        require_scope(info, "crm:social")
+        return post_get(post_id=id)
+
+
+class Mutation(graphene.ObjectType):
+    create_social_post = CreateSocialPost.Field()
+    schedule_social_post = ScheduleSocialPost.Field()
+    approve_social_post = ApproveSocialPost.Field()
+    cancel_social_post = CancelSocialPost.Field()

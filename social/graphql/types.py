@@ -1,0 +1,99 @@
+"""GraphQL shapes of the Social Publisher: the REST fields by the same names. No type has a
+token field."""
+
+from __future__ import annotations
+
+import graphene
+from graphene_django import DjangoObjectType
+
+from social.models import Post, PostVariant, SocialAccount
+
+
+class SocialAccountType(DjangoObjectType):
+    needs_reconnecting = graphene.Boolean(required=True)
+
+    class Meta:
+        model = SocialAccount
+        name = "SocialAccount"
+        fields = (
+            "id", "network", "remote_id", "name", "username", "status", "status_reason",
+            "linked_page_id", "token_expires_at", "token_checked_at", "queue_times",
+            "connected_at",
+        )  # fmt: skip
+        convert_choices_to_enum = False
+
+    @staticmethod
+    def resolve_needs_reconnecting(account: SocialAccount, info) -> bool:
+        return account.status != "CONNECTED"
+
+
+class EngagementType(graphene.ObjectType):
+    class Meta:
+        name = "SocialEngagement"
+
+    likes = graphene.Int()
+    comments = graphene.Int()
+    shares = graphene.Int()
+    impressions = graphene.Int()
+    fetched_at = graphene.DateTime(required=True)
+
+
+class SocialVariantType(DjangoObjectType):
+    account_id = graphene.UUID(required=True)
+    image_ids = graphene.List(graphene.NonNull(graphene.UUID), required=True)
+    engagement = graphene.Field(EngagementType)
+
+    class Meta:
+        model = PostVariant
+        name = "SocialVariant"
+        fields = (
+            "id", "network", "text", "link", "status", "schedule_mode", "scheduled_at",
+            "next_attempt_at", "attempt_count", "error", "remote_id", "remote_url",
+            "published_at",
+        )  # fmt: skip
+        convert_choices_to_enum = False
+
+    @staticmethod
+    def resolve_engagement(variant: PostVariant, info):
+        if variant.metrics_fetched_at is None:
+            return None
+        return EngagementType(
+            likes=variant.likes,
+            comments=variant.comments,
+            shares=variant.shares,
+            impressions=variant.impressions,
+            fetched_at=variant.metrics_fetched_at,
+        )
+
+
+class SocialPostType(DjangoObjectType):
+    variants = graphene.List(graphene.NonNull(SocialVariantType), required=True)
+    created_by = graphene.String(required=True)
+
+    class Meta:
+        model = Post
+        name = "SocialPost"
+        fields = ("id", "title", "approval_status", "approved_at", "origin", "created_at")
+        convert_choices_to_enum = False
+
+    @staticmethod
+    def resolve_variants(post: Post, info):
+        return post.variants.all()  # prefetched by the selector
+
+    @staticmethod
+    def resolve_created_by(post: Post, info) -> str:
+        return post.created_by_label
+
+
+class SocialPostList(graphene.ObjectType):
+    items = graphene.List(graphene.NonNull(SocialPostType), required=True)
+    total = graphene.Int(required=True)
+    skip = graphene.Int(required=True)
+    take = graphene.Int(required=True)
+    has_more = graphene.Boolean(required=True)
+
+
+class SocialError(graphene.ObjectType):
+    field = graphene.String(description="What was at fault, e.g. variants.x.text; null for all.")
+    message = graphene.String(required=True)
+    code = graphene.String(required=True)
