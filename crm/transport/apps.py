@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class TransportConfig(AppConfig):
+    name = "crm.transport"
+    label = "transport"
+    verbose_name = "BullMQ transport"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,44 @@
+"""`python manage.py consume_events`: the long-running consumer of the `crm-events` queue.
+
+Run one or several (processes or machines); stop with SIGTERM or Ctrl-C, which finishes the
+jobs in hand first. See crm/transport/consumer.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import connection
+
+from crm.transport.consumer import EventConsumer
+
+
+class Command(BaseCommand):
+    help = "Consume the upstream services' events from the BullMQ queue crm-events."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--concurrency", type=int, default=100,
+            help="Jobs held at once (default 100): two batches, so one is fetched while the "
+            "other is written. More costs the event loop more per job.",
+        )  # fmt: skip
+        parser.add_argument(
+            "--batch-size", type=int, default=50,
+            help="Most jobs written to the database together (default 50).",
+        )  # fmt: skip
+        parser.add_argument(
+            "--shutdown-grace", type=float, default=20.0,
+            help="Seconds to finish the jobs in hand after SIGTERM (default 20).",
+        )  # fmt: skip
+        parser.add_argument("--name", default="", help="Worker name shown in Redis CLIENT LIST.")
+
+    def handle(self, *args, **options) -> None:
+        connection.set_schema_to_public()
+        consumer = EventConsumer(
+            concurrency=options["concurrency"],
+            batch_size=options["batch_size"],
+            shutdown_grace=options["shutdown_grace"],
+            name=options["name"],
+        )
+        asyncio.run(consumer.run())
