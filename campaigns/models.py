@@ -1,1 +1,318 @@
-"""Models arrive with this app's issue; the app exists so roles and URLs are wired from day one."""
+"""Campaigns: who gets what, when, on which channel, and what became of every message.
+
+- `Campaign`: ONE_TIME (now or at a time), RECURRING (a crontab in the club's time zone, run by
+  a django-celery-beat PeriodicTask, until an end date) or TRIGGERED (by an event type whose
+  envelope contains the given filters). Its audience is include/exclude segments (static lists
+  are STATIC segments), evaluated when a run starts.
+- `CampaignRun`: one sending of a campaign (a one-time send, one firing of a recurring one, one
+  minute's triggers of a triggered one). Its `key` makes a repeated firing the same run.
+- `Send`: the ledger. One row per (run, customer, channel), inserted in the statement that
+  decides who is in the audience; its id is the idempotency key handed to the Messaging
+  Service, so a crash and retry hands over the same key, which the peer answers 409. Every
+  audience member ends with a row that was handed over or holds a reason.
+- `Variant`: an A/B variant (content, templates or send time) with a weight.
+- `CampaignSettings`: the club's frequency cap, quiet hours and conversion window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from profiles.models import Customer
+from segments.models import Segment
+
+
+class CampaignType(models.TextChoices):
+    ONE_TIME = "ONE_TIME"
+    RECURRING = "RECURRING"
+    TRIGGERED = "TRIGGERED"
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "DRAFT"
+    SCHEDULED = "SCHEDULED"
+    SENDING = "SENDING"
+    COMPLETED = "COMPLETED"
+    PAUSED = "PAUSED"
+    CANCELLED = "CANCELLED"
+
+
+class Channel(models.TextChoices):
+    EMAIL = "EMAIL"
+    SMS = "SMS"
+    PUSH = "PUSH"
+
+
+class Priority(models.IntegerChoices):
+    """For the frequency cap: a message counts the club's messages of its priority or higher
+    in the window, so newsletters never use up the room of a renewal reminder."""
+
+    LOW = 1, "Low (newsletter)"
+    NORMAL = 2, "Normal"
+    HIGH = 3, "High (renewal reminder, service)"
+
+
+class WinnerMetric(models.TextChoices):
+    OPEN = "OPEN", "Open rate"
+    CLICK = "CLICK", "Click rate"
+    CONVERSION = "CONVERSION", "Conversion rate"
+
+
+class Campaign(models.Model):
+    """A message to an audience on one or more channels (see the module docstring)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    type = models.CharField(
+        max_length=12, choices=CampaignType.choices, default=CampaignType.ONE_TIME
+    )
+    status = models.CharField(
+        max_length=12, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
+    )
+    # The state a PAUSED campaign returns to on resume.
+    paused_from = models.CharField(max_length=12, choices=CampaignStatus.choices, blank=True)
+    channels = ArrayField(models.CharField(max_length=8, choices=Channel.choices), default=list)
+    include_segments = models.ManyToManyField(
+        Segment, blank=True, related_name="campaigns_including"
+    )
+    exclude_segments = models.ManyToManyField(
+        Segment, blank=True, related_name="campaigns_excluding"
+    )
+    templates = models.JSONField(
+        default=dict, blank=True, help_text='A Messaging template id per channel: {"EMAIL": "…"}.'
+    )
+    content = models.JSONField(
+        default=dict, blank=True, help_text="Overrides handed over as `content` (subject, …)."
+    )
+    fallbacks = models.JSONField(
+        default=dict, blank=True, help_text="Values for variables a customer has none of."
+    )
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    recurrence = models.CharField(
+        max_length=120, blank=True, help_text="Cron (minute hour day month weekday), club time."
+    )
+    ends_at = models.DateTimeField(null=True, blank=True)
+    periodic_task_name = models.CharField(max_length=200, blank=True)
+    trigger_event_type = models.CharField(max_length=128, blank=True)
+    trigger_filters = models.JSONField(
+        default=dict, blank=True, help_text="Matched by containment against the event envelope."
+    )
+    trigger_cursor = models.BigIntegerField(
+        default=0, help_text="The last timeline row (activity id) the trigger has read."
+    )
+
+    holdout_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(50)],
+    )
+    test_pool_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="A/B: the share that gets the variants first; 0 sends variants to everyone.",
+    )
+    winner_metric = models.CharField(
+        max_length=12, choices=WinnerMetric.choices, default=WinnerMetric.OPEN
+    )
+    winner_after_hours = models.PositiveIntegerField(default=4)
+    winner_key = models.CharField(max_length=1, blank=True)
+    winner_decision = models.JSONField(default=dict, blank=True)
+    conversion_window_days = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    created_by = models.CharField(max_length=254, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "type"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Variant(models.Model):
+    """An A/B variant: its own content, templates or send time, and its share (weight)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
+    key = models.CharField(max_length=1)
+    weight = models.PositiveSmallIntegerField(default=50)
+    content = models.JSONField(default=dict, blank=True)
+    templates = models.JSONField(default=dict, blank=True)
+    send_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "key"], name="campaign_variant_key_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.key}"
+
+
+class RunStatus(models.TextChoices):
+    PLANNING = "PLANNING"
+    SENDING = "SENDING"
+    DONE = "DONE"
+    CANCELLED = "CANCELLED"
+
+
+class CampaignRun(models.Model):
+    """One sending of a campaign. `key`: "once", a recurring firing's local minute, or a
+    trigger batch's range of timeline rows."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="runs")
+    key = models.CharField(max_length=64)
+    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.PLANNING)
+    trigger_customers = ArrayField(models.UUIDField(), null=True, blank=True)
+    targeted = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    planned_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "key"], name="campaign_run_key_uniq")
+        ]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} run {self.key}"
+
+
+class SendStatus(models.TextChoices):
+    PENDING = "PENDING", "Waiting to be handed over"
+    DEFERRED = "DEFERRED", "Deferred (quiet hours)"
+    AWAITING_WINNER = "AWAITING_WINNER", "Waiting for the A/B winner"
+    HANDING = "HANDING", "Being handed over"
+    ACCEPTED = "ACCEPTED", "Accepted by the Messaging Service"
+    SUPPRESSED = "SUPPRESSED", "Not sent (see reason)"
+    HOLDOUT = "HOLDOUT", "Holdout group (receives nothing)"
+    FAILED = "FAILED", "Refused (see reason)"
+
+
+class SendReason(models.TextChoices):
+    NO_CONSENT = "NO_CONSENT", "Not opted in on this channel"
+    DECEASED = "DECEASED", "Deceased"
+    ERASED = "ERASED", "Erased (GDPR)"
+    MERGED = "MERGED", "Merged into another customer"
+    HARD_BOUNCED = "HARD_BOUNCED", "Email hard-bounced"
+    COMPLAINED = "COMPLAINED", "Complained (spam)"
+    CAPPED = "CAPPED", "Frequency cap reached"
+    QUIET_HOURS = "QUIET_HOURS", "Deferred by quiet hours"
+    NO_ADDRESS = "NO_ADDRESS", "No address for this channel"
+    HOLDOUT = "HOLDOUT", "Holdout group"
+    CANCELLED = "CANCELLED", "Campaign cancelled before sending"
+    NO_TRANSPORT = "NO_TRANSPORT", "No transport for this channel"
+    REFUSED = "REFUSED", "Refused by the Messaging Service"
+
+
+# Where a send stands for the analytics: handed over or not, and why not.
+OPEN_STATUSES = (
+    SendStatus.PENDING,
+    SendStatus.DEFERRED,
+    SendStatus.AWAITING_WINNER,
+    SendStatus.HANDING,
+)
+
+
+class Send(models.Model):
+    """The ledger: one message of one run to one customer on one channel. `id` is the
+    idempotency key (messaging.md), created before anything is handed over."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    run = models.ForeignKey(CampaignRun, on_delete=models.CASCADE, related_name="sends")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="sends")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    variant = models.CharField(max_length=1, blank=True)
+    test_pool = models.BooleanField(default=False)
+    priority = models.PositiveSmallIntegerField(default=Priority.NORMAL)
+    status = models.CharField(max_length=16, choices=SendStatus.choices)
+    reason = models.CharField(max_length=16, choices=SendReason.choices, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+    not_before = models.DateTimeField(null=True, blank=True)
+    deferred = models.BooleanField(default=False, help_text="Was held back by quiet hours.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease = models.IntegerField(null=True, blank=True)
+    handed_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "customer", "channel"], name="campaign_send_once_uniq"
+            )
+        ]
+        # Every hand-over updates a row twice (HANDING, then its answer), so the indexes are
+        # few and partial: rows that are done leave the open-work index, and only handed-over
+        # rows are in the cap's. Analytics reach a campaign's rows through its runs (the
+        # unique constraint's index leads with the run).
+        indexes = [
+            models.Index(
+                fields=["run", "not_before"],
+                name="campaign_send_open_idx",
+                condition=models.Q(
+                    status__in=["PENDING", "DEFERRED", "AWAITING_WINNER", "HANDING"]
+                ),
+            ),
+            models.Index(
+                fields=["customer", "handed_at"],
+                name="campaign_send_cap_idx",
+                condition=models.Q(status__in=["HANDING", "ACCEPTED"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.channel} {self.status})"
+
+
+def _default_quiet_start() -> dt.time:
+    return dt.time(21, 0)
+
+
+def _default_quiet_end() -> dt.time:
+    return dt.time(8, 0)
+
+
+class CampaignSettings(models.Model):
+    """The club's sending rules (one row, id 1), edited in the admin."""
+
+    frequency_cap = models.PositiveSmallIntegerField(
+        default=3, help_text="Marketing messages per customer per window; 0: no cap."
+    )
+    frequency_window_days = models.PositiveSmallIntegerField(default=7)
+    quiet_hours_enabled = models.BooleanField(default=True)
+    quiet_hours_start = models.TimeField(default=_default_quiet_start)
+    quiet_hours_end = models.TimeField(default=_default_quiet_end)
+    conversion_window_days = models.PositiveSmallIntegerField(
+        default=7, help_text="A booking, entry or payment this long after an open or click."
+    )
+    test_addresses = ArrayField(
+        models.EmailField(), default=list, blank=True, help_text="Staff addresses for test sends."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "sending settings"
+        verbose_name_plural = "sending settings"
+
+    def __str__(self) -> str:
+        return "Sending settings"

@@ -1,0 +1,481 @@
+"""The club admin's Campaigns: create and edit, the state buttons (schedule, send now, pause,
+resume, cancel), a preview for any customer, a test send to staff addresses, and the results
+with charts (messages sent over time, the funnel, the variants side by side) drawn by Chart.js,
+vendored under static/campaigns/vendor/chartjs (MIT, its licence beside it).
+
+Every write goes through `campaigns.services`: the form asks `campaign_create` /
+`campaign_update` as the last step of its validation, so what the service refuses becomes form
+errors next to the field it names; a refused state change becomes a message saying why. Times
+are typed in the club's own time zone. A/B variants, triggers' filters and fallbacks are edited
+through the API (`PATCH campaigns/<id>`) and shown here.
+
+Who may do what follows the API's scopes: every role reads (`crm:read`); MARKETING and ADMIN
+(`crm:campaigns`) create, edit, send and test.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
+
+from campaigns.models import Campaign, CampaignSettings, CampaignType, Channel, Priority
+from campaigns.selectors import campaign_send_series, campaign_stats
+from campaigns.services import (
+    CampaignStateError,
+    campaign_cancel,
+    campaign_create,
+    campaign_pause,
+    campaign_preview,
+    campaign_resume,
+    campaign_schedule,
+    campaign_send_now,
+    campaign_test_send,
+    campaign_update,
+)
+from crm.accounts.scopes import Scope
+from crm.accounts.selectors import user_scopes
+from crm.admin_sites import club_admin_site
+from profiles.models import Customer
+from segments.compiler import base_customers
+from segments.models import Segment
+
+STATE_ACTIONS = {
+    "schedule": (campaign_schedule, "Scheduled."),
+    "send": (campaign_send_now, "Sending now."),
+    "pause": (campaign_pause, "Paused: nothing more is handed over until you resume."),
+    "resume": (campaign_resume, "Resumed."),
+    "cancel": (campaign_cancel, "Cancelled: messages not yet handed over will never be sent."),
+}
+# Which buttons a state shows (the services still decide; these only avoid dead buttons).
+BUTTONS = {
+    "DRAFT": ("schedule", "send", "cancel"),
+    "SCHEDULED": ("send", "pause", "cancel"),
+    "SENDING": ("pause", "cancel"),
+    "PAUSED": ("resume", "cancel"),
+}
+
+
+def _scopes(request: HttpRequest) -> frozenset[str]:
+    cached = getattr(request, "_crm_scopes", None)
+    if cached is None:
+        user = request.user
+        cached = user_scopes(user=user) if user.is_authenticated else frozenset()
+        request._crm_scopes = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def can_read(request: HttpRequest) -> bool:
+    return Scope.READ in _scopes(request)
+
+
+def can_write(request: HttpRequest) -> bool:
+    return Scope.CAMPAIGNS in _scopes(request)
+
+
+def _club_time(value, tz: str) -> str:
+    return value.astimezone(ZoneInfo(tz or "UTC")).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+class CampaignForm(forms.ModelForm):
+    channels = forms.MultipleChoiceField(
+        choices=Channel.choices, widget=forms.CheckboxSelectMultiple, initial=["EMAIL"]
+    )
+    include = forms.ModelMultipleChoiceField(
+        queryset=Segment.objects.all(), label="Send to (segments)", required=False
+    )
+    leave_out = forms.ModelMultipleChoiceField(
+        queryset=Segment.objects.all(), label="Leave out (segments)", required=False
+    )
+    email_template = forms.CharField(required=False, label="Email template id")
+    sms_template = forms.CharField(required=False, label="SMS template id")
+    push_template = forms.CharField(required=False, label="Push template id")
+    subject = forms.CharField(required=False, help_text="Variables allowed: {{ firstName }}.")
+    body = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Used by the built-in email fallback (no Messaging Service).",
+    )
+    priority_name = forms.ChoiceField(
+        choices=[(p.name, p.label) for p in Priority], initial="NORMAL", label="Priority"
+    )
+    scheduled = forms.CharField(
+        required=False, label="Send at (club time)", help_text="2026-12-01 09:00"
+    )
+    ends = forms.CharField(required=False, label="Ends at (club time)")
+    trigger_event = forms.CharField(required=False, label="Trigger event type")
+
+    actor_label = ""
+    club_tz = "UTC"
+
+    class Meta:
+        model = Campaign
+        fields = ("name", "description", "type", "recurrence", "holdout_percent")
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.campaign: Campaign | None = None
+        obj = self.instance
+        if not obj._state.adding:
+            self.initial.update(
+                {
+                    "channels": obj.channels,
+                    "include": list(obj.include_segments.all()),
+                    "leave_out": list(obj.exclude_segments.all()),
+                    "email_template": obj.templates.get("EMAIL", ""),
+                    "sms_template": obj.templates.get("SMS", ""),
+                    "push_template": obj.templates.get("PUSH", ""),
+                    "subject": obj.content.get("subject", ""),
+                    "body": obj.content.get("body", ""),
+                    "priority_name": Priority(obj.priority).name,
+                    "scheduled": _club_time(obj.scheduled_at, self.club_tz),
+                    "ends": _club_time(obj.ends_at, self.club_tz),
+                    "trigger_event": obj.trigger_event_type,
+                }
+            )
+
+    def validate_unique(self) -> None:
+        """Nothing unique to check here; the service judges the rest."""
+
+    def _data(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        templates = {
+            channel: d[f"{channel.lower()}_template"].strip()
+            for channel in Channel.values
+            if d.get(f"{channel.lower()}_template", "").strip()
+        }
+        content = dict(self.instance.content or {})
+        content.update({"subject": d.get("subject", ""), "body": d.get("body", "")})
+        data = {
+            "name": d.get("name", ""),
+            "description": d.get("description", ""),
+            "channels": d.get("channels") or [],
+            "audience": {
+                "include": [str(s.pk) for s in d.get("include") or []],
+                "exclude": [str(s.pk) for s in d.get("leave_out") or []],
+            },
+            "templates": templates,
+            "content": content,
+            "priority": d.get("priority_name") or "NORMAL",
+            "scheduledAt": d.get("scheduled") or None,
+            "endsAt": d.get("ends") or None,
+            "recurrence": d.get("recurrence") or "",
+            "holdoutPercent": d.get("holdout_percent") or 0,
+        }
+        if d.get("trigger_event"):
+            data["trigger"] = {
+                "eventType": d["trigger_event"],
+                "filters": self.instance.trigger_filters or {},
+            }
+        if self.instance._state.adding:
+            data["type"] = d.get("type") or CampaignType.ONE_TIME
+        return data
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if self._errors:
+            return
+        try:
+            if self.instance._state.adding:
+                self.campaign = campaign_create(data=self._data(), actor_label=self.actor_label)
+            else:
+                self.campaign = campaign_update(
+                    campaign=self.instance, data=self._data(), actor_label=self.actor_label
+                )
+        except CampaignStateError as exc:
+            self.add_error(None, str(exc))
+        except ValidationError as exc:
+            self._service_errors(exc)
+
+    _FIELD_OF = {
+        "templates.EMAIL": "email_template",
+        "templates.SMS": "sms_template",
+        "templates.PUSH": "push_template",
+        "scheduledAt": "scheduled",
+        "endsAt": "ends",
+        "holdoutPercent": "holdout_percent",
+        "trigger.eventType": "trigger_event",
+        "priority": "priority_name",
+    }
+
+    def _service_errors(self, exc: ValidationError) -> None:
+        if not hasattr(exc, "error_dict"):
+            self.add_error(None, exc)
+            return
+        for key, errors in exc.message_dict.items():
+            field = self._FIELD_OF.get(key) or (
+                "include" if key.startswith("audience.include") else
+                "leave_out" if key.startswith("audience.exclude") else key
+            )  # fmt: skip
+            if field in self.fields:
+                self.add_error(field, errors)
+            else:
+                self.add_error(None, [f"{key}: {message}" for message in errors])
+
+
+class TestSendForm(forms.Form):
+    addresses = forms.CharField(help_text="Staff email addresses, comma-separated.")
+
+
+@admin.register(Campaign, site=club_admin_site)
+class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
+    change_form_template = "admin/campaigns/campaign/change_form.html"
+    list_display = ("name", "type", "status", "channel_list", "scheduled_at", "updated_at")
+    list_filter = ("status", "type")
+    search_fields = ("name", "description")
+    actions = None
+    fieldsets = (
+        (None, {"fields": ("name", "description", "type", "channels", "priority_name")}),
+        ("Audience", {"fields": ("include", "leave_out", "holdout_percent")}),
+        (
+            "Content",
+            {"fields": ("email_template", "sms_template", "push_template", "subject", "body")},
+        ),
+        ("When", {"fields": ("scheduled", "recurrence", "ends", "trigger_event")}),
+    )
+
+    @admin.display(description="Channels")
+    def channel_list(self, obj: Campaign) -> str:
+        return ", ".join(obj.channels)
+
+    def has_module_permission(self, request) -> bool:
+        return can_read(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return can_read(request)
+
+    def has_add_permission(self, request) -> bool:
+        return can_write(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return can_write(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # campaigns are cancelled, never deleted: their ledger is the record
+
+    # What a reader without `crm:campaigns` sees: the campaign's own columns, read-only.
+    READ_ONLY_FIELDSETS = (
+        (None, {"fields": ("name", "description", "type", "status", "channels", "priority")}),
+        ("Audience", {"fields": ("include_segments", "exclude_segments", "holdout_percent")}),
+        ("Content", {"fields": ("templates", "content", "fallbacks")}),
+        ("When", {"fields": ("scheduled_at", "recurrence", "ends_at", "trigger_event_type")}),
+    )
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and not can_write(request):
+            return self.READ_ONLY_FIELDSETS
+        return super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and not can_write(request):
+            return [f for _, spec in self.READ_ONLY_FIELDSETS for f in spec["fields"]]
+        return ("type",) if obj is not None else ()
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        base = super().get_form(request, obj, change=change, **kwargs)
+        return type(
+            base.__name__,
+            (base,),
+            {"actor_label": request.user.email, "club_tz": request.tenant.timezone},
+        )
+
+    def save_form(self, request, form, change):
+        return form.campaign
+
+    def save_model(self, request, obj, form, change) -> None:
+        """Saved by the service when the form validated."""
+
+    def save_related(self, request, form, formsets, change) -> None:
+        """The service saved the audience with the campaign."""
+
+    def get_urls(self):
+        info = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/state/<str:action>/", info(self.state_view),
+                 name="campaigns_campaign_state"),
+            path("<path:object_id>/test-send/", info(self.test_send_view),
+                 name="campaigns_campaign_test_send"),
+            *super().get_urls(),
+        ]  # fmt: skip
+
+    def _campaign(self, request: HttpRequest, object_id: str) -> Campaign:
+        campaign = self.get_object(request, unquote(object_id))
+        if campaign is None or not can_read(request):
+            raise Http404("No such campaign.")
+        return campaign
+
+    def _back(self, campaign: Campaign) -> HttpResponseRedirect:
+        return HttpResponseRedirect(
+            reverse(f"{self.admin_site.name}:campaigns_campaign_change", args=[campaign.pk])
+        )
+
+    def state_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        return require_POST(self._state)(request, object_id, action)
+
+    def _state(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        campaign = self._campaign(request, object_id)
+        if action not in STATE_ACTIONS or not can_write(request):
+            raise Http404("No such action.")
+        service, done = STATE_ACTIONS[action]
+        try:
+            service(campaign=campaign, actor_label=request.user.email)
+        except CampaignStateError as exc:
+            messages.error(request, str(exc))
+        except ValidationError as exc:
+            messages.error(request, "Not yet: " + "; ".join(
+                f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()
+            ) if hasattr(exc, "error_dict") else " ".join(exc.messages))  # fmt: skip
+        else:
+            messages.success(request, done)
+        return self._back(campaign)
+
+    def test_send_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return require_POST(self._test_send)(request, object_id)
+
+    def _test_send(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        campaign = self._campaign(request, object_id)
+        if not can_write(request):
+            raise Http404("No such action.")
+        form = TestSendForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Give at least one staff email address.")
+            return self._back(campaign)
+        addresses = [a.strip() for a in form.cleaned_data["addresses"].split(",") if a.strip()]
+        try:
+            results = campaign_test_send(
+                campaign=campaign, addresses=addresses, actor_label=request.user.email
+            )
+        except ValidationError as exc:
+            messages.error(request, "Test send refused: " + " ".join(exc.messages))
+            return self._back(campaign)
+        for result in results:
+            level = messages.SUCCESS if result["outcome"] == "accepted" else messages.ERROR
+            messages.add_message(
+                request, level, f"Test to {result['address']}: {result['outcome']} "
+                f"{result['detail']}".strip(),
+            )  # fmt: skip
+        return self._back(campaign)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context.update(self._results_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _results_context(self, request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
+        stats = campaign_stats(campaign=campaign)
+        total = stats["total"]
+        charts = {
+            "series": campaign_send_series(campaign=campaign),
+            "funnel": {
+                "labels": ["Targeted", "Sent", "Delivered", "Opened", "Clicked", "Converted"],
+                "values": [
+                    total[k]
+                    for k in ("targeted", "sent", "delivered", "opened", "clicked", "converted")
+                ],
+            },
+            "variants": [
+                {
+                    "variant": v["variant"] or "(all)",
+                    "open": v["rates"]["open"] or 0,
+                    "click": v["rates"]["click"] or 0,
+                    "conversion": v["rates"]["conversion"] or 0,
+                }
+                for v in stats["variants"]
+            ],
+        }
+        preview = None
+        query = (request.GET.get("preview") or "").strip()
+        if query:
+            customer = _find_customer(query)
+            if customer is None:
+                messages.warning(request, f"No customer matches {query!r}.")
+            else:
+                try:
+                    preview = campaign_preview(
+                        campaign=campaign, customer=customer,
+                        channel=request.GET.get("channel") or None,
+                        variant=request.GET.get("variant") or "",
+                    )  # fmt: skip
+                    preview["customer"] = customer
+                    preview["request_json"] = json.dumps(preview["request"], indent=2)
+                except ValidationError as exc:
+                    messages.error(request, " ".join(exc.messages))
+        writable = can_write(request)
+        return {
+            "campaign": campaign,
+            "stats": stats,
+            "charts": charts,
+            "preview": preview,
+            "preview_query": query,
+            "buttons": [
+                (
+                    action,
+                    reverse(
+                        f"{self.admin_site.name}:campaigns_campaign_state",
+                        args=[campaign.pk, action],
+                    ),
+                )
+                for action in BUTTONS.get(campaign.status, ())
+            ]
+            if writable
+            else [],
+            "test_send_url": reverse(
+                f"{self.admin_site.name}:campaigns_campaign_test_send", args=[campaign.pk]
+            ),
+            "can_write": writable,
+            "suppressed": sorted(total["suppressed"].items()),
+        }
+
+
+def _find_customer(query: str) -> Customer | None:
+    customers = base_customers()
+    try:
+        return customers.filter(pk=query).first()
+    except ValidationError:
+        return customers.filter(email__iexact=query).order_by("id").first()
+
+
+@admin.register(CampaignSettings, site=club_admin_site)
+class CampaignSettingsAdmin(admin.ModelAdmin):
+    """The club's sending rules: one row, edited in place."""
+
+    list_display = ("__str__", "frequency_cap", "frequency_window_days", "quiet_hours_enabled",
+                    "quiet_hours_start", "quiet_hours_end", "conversion_window_days")  # fmt: skip
+
+    def has_module_permission(self, request) -> bool:
+        return can_read(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return can_read(request)
+
+    def has_add_permission(self, request) -> bool:
+        return can_write(request) and not CampaignSettings.objects.exists()
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return can_write(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        from crm.accounts.services import audit_record
+
+        obj.pk = 1
+        super().save_model(request, obj, form, change)
+        audit_record(
+            action="campaign.settings",
+            actor_label=request.user.email,
+            object_type="campaign_settings",
+            object_id="1",
+            details={"changed": form.changed_data},
+        )

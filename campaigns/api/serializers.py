@@ -1,0 +1,148 @@
+"""Campaign shapes of segments.md (camelCase). Input is read loosely here and checked by the
+campaign service, which names every field at fault (`variants[1].weight`, `audience.include[0]`)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from campaigns.models import Campaign, CampaignType, Channel, Priority, WinnerMetric
+
+
+class CampaignAudienceSerializer(serializers.Serializer):
+    include = serializers.ListField(child=serializers.CharField(), required=False)
+    exclude = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class CampaignTriggerSerializer(serializers.Serializer):
+    eventType = serializers.CharField()
+    filters = serializers.JSONField(required=False)
+
+
+class CampaignVariantSerializer(serializers.Serializer):
+    key = serializers.CharField(max_length=1)
+    weight = serializers.IntegerField()
+    content = serializers.JSONField(required=False)
+    templates = serializers.JSONField(required=False)
+    sendAt = serializers.CharField(required=False, allow_null=True)
+
+
+class CampaignInputSerializer(serializers.Serializer):
+    """Create (`name` required) or PATCH (any subset). Times without an offset are the club's
+    local time; `recurrence` is a 5-field cron in club time."""
+
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    type = serializers.ChoiceField(choices=CampaignType.choices, required=False)
+    channels = serializers.ListField(
+        child=serializers.ChoiceField(choices=Channel.choices), required=False
+    )
+    audience = CampaignAudienceSerializer(required=False)
+    templates = serializers.DictField(child=serializers.CharField(), required=False)
+    content = serializers.JSONField(required=False)
+    fallbacks = serializers.JSONField(required=False)
+    priority = serializers.ChoiceField(choices=Priority.names, required=False)
+    scheduledAt = serializers.CharField(required=False, allow_null=True)
+    recurrence = serializers.CharField(required=False, allow_blank=True)
+    endsAt = serializers.CharField(required=False, allow_null=True)
+    trigger = CampaignTriggerSerializer(required=False)
+    variants = serializers.ListField(child=serializers.JSONField(), required=False)
+    holdoutPercent = serializers.DecimalField(max_digits=5, decimal_places=2, required=False)
+    testPoolPercent = serializers.DecimalField(max_digits=5, decimal_places=2, required=False)
+    winnerMetric = serializers.ChoiceField(choices=WinnerMetric.choices, required=False)
+    winnerAfterHours = serializers.IntegerField(required=False)
+    conversionWindowDays = serializers.IntegerField(required=False, allow_null=True)
+
+
+def input_data(request_data: dict, serializer: CampaignInputSerializer) -> dict:
+    """The validated fields the caller actually sent, raw where the service checks them."""
+    validated = serializer.validated_data
+    out = {}
+    for name in serializer.fields:
+        if name not in request_data:
+            continue
+        value = (
+            request_data[name]
+            if name in ("variants", "audience", "trigger")
+            else validated.get(name)
+        )
+        out[name] = value
+    return out
+
+
+class CampaignOutputSerializer(serializers.ModelSerializer):
+    audience = serializers.SerializerMethodField()
+    variants = serializers.SerializerMethodField()
+    trigger = serializers.SerializerMethodField()
+    priority = serializers.SerializerMethodField()
+    scheduledAt = serializers.DateTimeField(source="scheduled_at", allow_null=True)
+    endsAt = serializers.DateTimeField(source="ends_at", allow_null=True)
+    holdoutPercent = serializers.DecimalField(
+        source="holdout_percent", max_digits=5, decimal_places=2, coerce_to_string=False
+    )
+    testPoolPercent = serializers.DecimalField(
+        source="test_pool_percent", max_digits=5, decimal_places=2, coerce_to_string=False
+    )
+    winnerMetric = serializers.CharField(source="winner_metric")
+    winnerAfterHours = serializers.IntegerField(source="winner_after_hours")
+    winner = serializers.SerializerMethodField()
+    conversionWindowDays = serializers.IntegerField(
+        source="conversion_window_days", allow_null=True
+    )
+    createdBy = serializers.CharField(source="created_by")
+    createdAt = serializers.DateTimeField(source="created_at")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+    startedAt = serializers.DateTimeField(source="started_at", allow_null=True)
+    completedAt = serializers.DateTimeField(source="completed_at", allow_null=True)
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id", "name", "description", "type", "status", "channels", "audience", "templates",
+            "content", "fallbacks", "priority", "scheduledAt", "recurrence", "endsAt",
+            "trigger", "variants", "holdoutPercent", "testPoolPercent", "winnerMetric",
+            "winnerAfterHours", "winner", "conversionWindowDays", "createdBy", "createdAt",
+            "updatedAt", "startedAt", "completedAt",
+        ]  # fmt: skip
+
+    def get_audience(self, obj: Campaign) -> dict:
+        return {
+            "include": [str(s.id) for s in obj.include_segments.all()],
+            "exclude": [str(s.id) for s in obj.exclude_segments.all()],
+        }
+
+    def get_variants(self, obj: Campaign) -> list[dict]:
+        return [
+            {
+                "key": v.key,
+                "weight": v.weight,
+                "content": v.content,
+                "templates": v.templates,
+                "sendAt": v.send_at.isoformat() if v.send_at else None,
+            }
+            for v in obj.variants.all()
+        ]
+
+    def get_trigger(self, obj: Campaign) -> dict | None:
+        if not obj.trigger_event_type:
+            return None
+        return {"eventType": obj.trigger_event_type, "filters": obj.trigger_filters}
+
+    def get_priority(self, obj: Campaign) -> str:
+        return Priority(obj.priority).name
+
+    def get_winner(self, obj: Campaign) -> dict | None:
+        return obj.winner_decision or None
+
+
+class CampaignPreviewInputSerializer(serializers.Serializer):
+    customerId = serializers.UUIDField()
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    variant = serializers.CharField(max_length=1, required=False, allow_blank=True, default="")
+
+
+class CampaignTestSendInputSerializer(serializers.Serializer):
+    addresses = serializers.ListField(
+        child=serializers.CharField(max_length=254), required=False, max_length=20
+    )
+    customerId = serializers.UUIDField(required=False)
+    variant = serializers.CharField(max_length=1, required=False, allow_blank=True, default="")

@@ -1,0 +1,48 @@
+from django.urls import path
+
+from campaigns.api import views
+
+urlpatterns = [
+    path("campaigns", views.CampaignListView.as_view(), name="campaigns-list"),
+    path(
+        "campaigns/<str:campaign_id>", views.CampaignDetailView.as_view(), name="campaigns-detail"
+    ),
+    path(
+        "campaigns/<str:campaign_id>/schedule",
+        views.CampaignScheduleView.as_view(),
+        name="campaigns-schedule",
+    ),
+    path(
+        "campaigns/<str:campaign_id>/send", views.CampaignSendView.as_view(), name="campaigns-send"
+    ),
+    path(
+        "campaigns/<str:campaign_id>/pause",
+        views.CampaignPauseView.as_view(),
+        name="campaigns-pause",
+    ),
+    path(
+        "campaigns/<str:campaign_id>/resume",
+        views.CampaignResumeView.as_view(),
+        name="campaigns-resume",
+    ),
+    path(
+        "campaigns/<str:campaign_id>/cancel",
+        views.CampaignCancelView.as_view(),
+        name="campaigns-cancel",
+    ),
+    path(
+        "campaigns/<str:campaign_id>/stats",
+        views.CampaignStatsView.as_view(),
+        name="campaigns-stats",
+    ),
+    path(
+        "campaigns/<str:campaign_id>/preview",
+        views.CampaignPreviewView.as_view(),
+        name="campaigns-preview",
+    ),
+    path(
+        "campaigns/<str:campaign_id>/test-send",
+        views.CampaignTestSendView.as_view(),
+        name="campaigns-test-send",
+    ),
+]

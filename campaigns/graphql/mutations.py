@@ -1,0 +1,134 @@
+"""Writes on campaigns: the scope `crm:campaigns`, then the service REST calls. Bad input comes
+back in `errors` naming each field; a state change the state forbids has code
+`invalid_state` and says why."""
+
+from __future__ import annotations
+
+import graphene
+from django.core.exceptions import ValidationError
+from graphene.types.generic import GenericScalar
+from graphene_django.constants import MUTATION_ERRORS_FLAG
+from graphql import GraphQLError
+
+from campaigns.graphql.types import CampaignNode
+from campaigns.selectors import campaign_get
+from campaigns.services import (
+    CampaignStateError,
+    campaign_cancel,
+    campaign_create,
+    campaign_pause,
+    campaign_resume,
+    campaign_schedule,
+    campaign_send_now,
+    campaign_update,
+)
+from crm.accounts.scopes import Scope
+from crm.graphql.errors import MutationError, errors_from, refuse
+from crm.graphql.permissions import require_scope
+
+
+def _require(info) -> None:
+    try:
+        require_scope(info, Scope.CAMPAIGNS)
+    except GraphQLError:
+        setattr(info.context, MUTATION_ERRORS_FLAG, True)
+        raise
+
+
+def _actor(info) -> str:
+    user = info.context.user
+    return getattr(user, "email", None) or str(user)
+
+
+def _not_found() -> MutationError:
+    return MutationError(
+        field="id", message="No campaign with this id in this club.", code="not_found"
+    )
+
+
+class CreateCampaign(graphene.Mutation):
+    """Create a DRAFT campaign; `input` is the REST body of segments.md (camelCase)."""
+
+    class Arguments:
+        input = GenericScalar(required=True)
+
+    campaign = graphene.Field(CampaignNode)
+    errors = graphene.List(graphene.NonNull(MutationError), required=True)
+
+    @classmethod
+    def mutate(cls, root, info, input):
+        _require(info)
+        if not isinstance(input, dict):
+            return cls(errors=refuse(info, [MutationError(field="input", message="Give an object.",
+                                                           code="invalid")]))  # fmt: skip
+        try:
+            campaign = campaign_create(data=input, actor_label=_actor(info))
+        except ValidationError as exc:
+            return cls(errors=refuse(info, errors_from(exc)))
+        return cls(campaign=campaign_get(campaign_id=campaign.id), errors=[])
+
+
+class UpdateCampaign(graphene.Mutation):
+    class Arguments:
+        id = graphene.UUID(required=True)
+        input = GenericScalar(required=True)
+
+    campaign = graphene.Field(CampaignNode)
+    errors = graphene.List(graphene.NonNull(MutationError), required=True)
+
+    @classmethod
+    def mutate(cls, root, info, id, input):
+        _require(info)
+        campaign = campaign_get(campaign_id=id)
+        if campaign is None:
+            return cls(errors=refuse(info, [_not_found()]))
+        try:
+            campaign = campaign_update(
+                campaign=campaign, data=dict(input or {}), actor_label=_actor(info)
+            )
+        except CampaignStateError as exc:
+            return cls(errors=refuse(info, [MutationError(message=str(exc), code="invalid_state")]))
+        except ValidationError as exc:
+            return cls(errors=refuse(info, errors_from(exc)))
+        return cls(campaign=campaign_get(campaign_id=campaign.id), errors=[])
+
+
+def _state_mutation(name: str, action, doc: str) -> type[graphene.Mutation]:
+    class Arguments:
+        id = graphene.UUID(required=True)
+
+    def mutate(cls, root, info, id):
+        _require(info)
+        campaign = campaign_get(campaign_id=id)
+        if campaign is None:
+            return cls(errors=refuse(info, [_not_found()]))
+        try:
+            campaign = action(campaign=campaign, actor_label=_actor(info))
+        except CampaignStateError as exc:
+            return cls(errors=refuse(info, [MutationError(message=str(exc), code="invalid_state")]))
+        except ValidationError as exc:
+            return cls(errors=refuse(info, errors_from(exc)))
+        return cls(campaign=campaign_get(campaign_id=campaign.id), errors=[])
+
+    return type(
+        name,
+        (graphene.Mutation,),
+        {
+            "__doc__": doc,
+            "Arguments": Arguments,
+            "campaign": graphene.Field(CampaignNode),
+            "errors": graphene.List(graphene.NonNull(MutationError), required=True),
+            "mutate": classmethod(mutate),
+        },
+    )
+
+
+ScheduleCampaign = _state_mutation(
+    "ScheduleCampaign", campaign_schedule, "DRAFT → SCHEDULED (its time, crontab or trigger)."
+)
+SendCampaign = _state_mutation("SendCampaign", campaign_send_now, "Send a ONE_TIME campaign now.")
+PauseCampaign = _state_mutation("PauseCampaign", campaign_pause, "Stop handing messages over.")
+ResumeCampaign = _state_mutation("ResumeCampaign", campaign_resume, "Back to where it was.")
+CancelCampaign = _state_mutation(
+    "CancelCampaign", campaign_cancel, "Cancel; messages not yet handed over are never sent."
+)
