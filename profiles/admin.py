@@ -14,6 +14,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.templatetags.admin_list import _boolean_icon
 from django.contrib.admin.utils import unquote
@@ -26,6 +27,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from crm.admin_sites import club_admin_site
@@ -33,6 +35,7 @@ from profiles.envelope import MEMBER_STATUSES, SOURCES
 from profiles.models import (
     Activity,
     ActivityCategory,
+    ChurnModel,
     Customer,
     CustomerNote,
     CustomerStatus,
@@ -40,8 +43,13 @@ from profiles.models import (
     DuplicateStatus,
     EventStatus,
     RawEvent,
+    ScoringConfig,
 )
 from profiles.normalise import normalise_email, normalise_phone
+from profiles.pnp import pnp_text
+from profiles.scoring import scoring_param_docs, scoring_params, scoring_params_validate
+from profiles.scoring_selectors import churn_method_summary, churn_model_current, customer_scores
+from profiles.scoring_services import scoring_config_update
 from profiles.selectors import customer_activities, customer_identities, customer_notes
 from profiles.services import (
     customer_erase,
@@ -303,6 +311,7 @@ class CustomerAdmin(admin.ModelAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context.update(self._customer_context(request, obj))
+            context.update(_scores_context(obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _customer_context(self, request: HttpRequest, customer: Customer) -> dict[str, Any]:
@@ -745,3 +754,149 @@ class CustomerNoteAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# --- scores --------------------------------------------------------------------------------------
+
+
+def _scores_context(customer: Customer) -> dict[str, Any]:
+    """The 360° page's scores panel: engagement and its parts, churn risk with its reasons and
+    which score produced it (the model's version and quality, or the rules and why), and the
+    paying-but-not-playing flag with its numbers."""
+    score = customer_scores(customer_ids=[customer.pk])[customer.pk]
+    if score is None:
+        return {"scores": None}
+    weights = scoring_params().engagement_weights
+    components = [
+        {
+            "label": label,
+            "points": (score.engagement_components or {}).get(name),
+            "weight": weights[name],
+        }
+        for name, label in (
+            ("recency", "Recency"),
+            ("frequency", "Frequency"),
+            ("monetary", "Spend"),
+            ("breadth", "Breadth"),
+            ("depth", "Email depth"),
+        )
+    ]
+    if score.churn_method == "MODEL":
+        used = ChurnModel.objects.filter(version=score.churn_model_version).first()
+        method = churn_method_summary(used)
+    else:
+        method = churn_method_summary(churn_model_current())
+    return {
+        "scores": score,
+        "score_components": components,
+        "score_band": score.get_engagement_band_display(),
+        "score_reasons": score.churn_risk_reasons or [],
+        "score_method": method if score.churn_method else None,
+        "score_pnp_text": pnp_text(score.pnp_details or {}),
+    }
+
+
+@admin.register(ChurnModel, site=club_admin_site)
+class ChurnModelAdmin(admin.ModelAdmin):
+    """Every training run of the club's churn model (weekly), newest first: the newest decides
+    whether churn risk comes from the model or from the rules."""
+
+    list_display = (
+        "version", "status", "trained_at", "cutoff", "roc_auc_shown", "top_decile_shown",
+        "train_lapses", "test_positives",
+    )  # fmt: skip
+    list_filter = ("status",)
+    ordering = ("-version",)
+    fields = (
+        "version", "status", "notes", "trained_at", "cutoff", "horizon_days", "test_snapshot",
+        "roc_auc", "precision_top_decile", "base_rate", "train_rows", "train_positives",
+        "train_lapses", "test_rows", "test_positives", "algorithm", "coefficients_shown",
+        "seconds",
+    )  # fmt: skip
+    readonly_fields = fields
+
+    @admin.display(description="ROC AUC", ordering="roc_auc")
+    def roc_auc_shown(self, obj: ChurnModel) -> str:
+        return f"{obj.roc_auc:.3f}" if obj.roc_auc is not None else "—"
+
+    @admin.display(description="Precision, top 10%", ordering="precision_top_decile")
+    def top_decile_shown(self, obj: ChurnModel) -> str:
+        if obj.precision_top_decile is None:
+            return "—"
+        return f"{obj.precision_top_decile:.0%} (base rate {obj.base_rate or 0:.0%})"
+
+    @admin.display(description="Coefficients (standardised features)")
+    def coefficients_shown(self, obj: ChurnModel) -> str:
+        parameters = obj.parameters or {}
+        pairs = zip(
+            parameters.get("features", []), parameters.get("coefficients", []), strict=False
+        )
+        lines = "".join(
+            format_html("<tr><td>{}</td><td>{}</td></tr>", name, f"{value:+.3f}")
+            for name, value in sorted(pairs, key=lambda item: -abs(item[1]))
+        )
+        return format_html("<table>{}</table>", mark_safe(lines)) if lines else "—"  # noqa: S308
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ScoringConfigForm(forms.ModelForm):
+    overrides = forms.JSONField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 80}),
+        help_text='Only the parameters to change, e.g. {"recency_zero_days": 90, '
+        '"churn_horizon_days": 60}. The others keep the defaults listed below.',
+    )
+
+    class Meta:
+        model = ScoringConfig
+        fields = ("overrides",)
+
+    def clean_overrides(self) -> dict:
+        overrides = self.cleaned_data.get("overrides") or {}
+        errors = scoring_params_validate(overrides)
+        if errors:
+            raise ValidationError([f"{key}: {message}" for key, message in errors.items()])
+        return overrides
+
+
+@admin.register(ScoringConfig, site=club_admin_site)
+class ScoringConfigAdmin(admin.ModelAdmin):
+    """The club's scoring settings: overrides of profiles.scoring.ScoringParams (ADMIN)."""
+
+    form = ScoringConfigForm
+    fields = ("overrides", "parameters", "updated_at", "updated_by")
+    readonly_fields = ("parameters", "updated_at", "updated_by")
+    list_display = ("__str__", "updated_at", "updated_by")
+
+    @admin.display(description="Every parameter (default → in use)")
+    def parameters(self, obj: ScoringConfig | None) -> str:
+        current = scoring_params()
+        rows = "".join(
+            format_html(
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                item["name"], item["default"], getattr(current, item["name"]), item["doc"],
+            )
+            for item in scoring_param_docs()
+        )  # fmt: skip
+        head = "<tr><th>name</th><th>default</th><th>in use</th><th>meaning</th></tr>"
+        return format_html("<table>{}{}</table>", mark_safe(head), mark_safe(rows))  # noqa: S308
+
+    def has_add_permission(self, request) -> bool:
+        return super().has_add_permission(request) and not ScoringConfig.objects.exists()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # clear the overrides instead
+
+    def save_model(self, request, obj, form, change) -> None:
+        saved = scoring_config_update(
+            overrides=form.cleaned_data.get("overrides") or {}, actor_label=_actor(request)
+        )
+        obj.pk, obj.updated_at, obj.updated_by = saved.pk, saved.updated_at, saved.updated_by

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from profiles.models import Activity, ActivityCategory, Customer, CustomerNote
+from profiles.models import Activity, ActivityCategory, Customer, CustomerNote, CustomerScore
 from profiles.normalise import normalise_email, normalise_phone
+from profiles.scoring_selectors import customer_scores, reason_texts
 from profiles.selectors import customer_identities
 
 
@@ -15,6 +16,7 @@ class _CustomerListSerializer(serializers.ListSerializer):
     def to_representation(self, data):
         items = list(data)
         self.child.context["identities"] = customer_identities(customers=items)
+        self.child.context["scores"] = customer_scores(customer_ids=[c.id for c in items])
         return super().to_representation(items)
 
 
@@ -53,6 +55,21 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
     mergedInto = serializers.UUIDField(source="merged_into_id", allow_null=True)
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
+    # Scores (profiles.CustomerScore, recomputed nightly and after events that matter): null,
+    # [] and false until the customer is first scored.
+    engagementScore = serializers.SerializerMethodField(help_text="0 to 100.")
+    engagementBand = serializers.SerializerMethodField(
+        help_text="EXCELLENT, GOOD, AVERAGE, LOW or AT_RISK."
+    )
+    churnRiskScore = serializers.SerializerMethodField(
+        help_text="0 to 100; null for anyone who is not a current member."
+    )
+    churnRiskReasons = serializers.SerializerMethodField(
+        help_text="The top reasons for the churn risk, in words, most important first."
+    )
+    payingNotPlaying = serializers.SerializerMethodField(
+        help_text="An active, paid-up member playing well below their own seasonal baseline."
+    )
 
     class Meta:
         model = Customer
@@ -65,6 +82,8 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
             "lifetimeValue", "lastActivityAt", "activityCount30d", "bookingCount30d",
             "emailOptIn", "smsOptIn", "pushOptIn", "whatsappOptIn", "emailHardBounced",
             "complained", "doNotContact", "mergedInto", "createdAt", "updatedAt",
+            "engagementScore", "engagementBand", "churnRiskScore", "churnRiskReasons",
+            "payingNotPlaying",
         ]  # fmt: skip
 
     def get_tenantId(self, obj: Customer) -> str:
@@ -76,6 +95,31 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
             known = customer_identities(customers=[obj])
         return known[obj.id]
 
+    def _score(self, obj: Customer) -> CustomerScore | None:
+        known = self.context.setdefault("scores", {})
+        if obj.id not in known:
+            known.update(customer_scores(customer_ids=[obj.id]))
+        return known[obj.id]
+
+    def get_engagementScore(self, obj: Customer) -> int | None:
+        score = self._score(obj)
+        return score.engagement_score if score else None
+
+    def get_engagementBand(self, obj: Customer) -> str | None:
+        score = self._score(obj)
+        return (score.engagement_band or None) if score else None
+
+    def get_churnRiskScore(self, obj: Customer) -> int | None:
+        score = self._score(obj)
+        return score.churn_risk_score if score else None
+
+    def get_churnRiskReasons(self, obj: Customer) -> list[str]:
+        return reason_texts(self._score(obj))
+
+    def get_payingNotPlaying(self, obj: Customer) -> bool:
+        score = self._score(obj)
+        return bool(score and score.paying_not_playing)
+
 
 class CustomerFilterSerializer(serializers.Serializer):
     """The list filters of api.md. Bad values are refused by name rather than matching nothing."""
@@ -86,6 +130,7 @@ class CustomerFilterSerializer(serializers.Serializer):
     teetimePlayerId = serializers.CharField(required=False, max_length=128)
     messagingContactId = serializers.CharField(required=False, max_length=128)
     q = serializers.CharField(required=False, max_length=100, trim_whitespace=True)
+    segment = serializers.UUIDField(required=False, help_text="Members of this segment.")
 
     def validate_email(self, value: str) -> str:
         return normalise_email(value)
@@ -104,6 +149,7 @@ class CustomerFilterSerializer(serializers.Serializer):
             "teetimePlayerId": "teetime_player_id",
             "messagingContactId": "messaging_contact_id",
             "q": "q",
+            "segment": "segment_id",
         }
         return {names[key]: value for key, value in self.validated_data.items()}
 
@@ -112,6 +158,7 @@ class ResolveInputSerializer(CustomerFilterSerializer):
     """Identity hints, as in an event envelope's `identity`."""
 
     q = None
+    segment = None
     authUserId = serializers.CharField(required=False, max_length=128)
 
     def validate(self, attrs: dict) -> dict:

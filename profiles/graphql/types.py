@@ -11,7 +11,15 @@ from graphql import GraphQLError
 
 from crm.api.pagination import DEFAULT_TAKE, MAX_TAKE
 from profiles.graphql import loaders
-from profiles.models import Activity, ActivityCategory, Customer, CustomerNote, CustomerStatus
+from profiles.models import (
+    Activity,
+    ActivityCategory,
+    Customer,
+    CustomerNote,
+    CustomerScore,
+    CustomerStatus,
+)
+from profiles.scoring_selectors import customer_scores, reason_texts
 
 
 class IdentityType(graphene.ObjectType):
@@ -148,6 +156,21 @@ class CustomerType(DjangoObjectType):
         category=graphene.String(description=", ".join(ActivityCategory.values) + "."),
         description="What the customer did and was sent, newest first.",
     )
+    # Scores (profiles.CustomerScore), loaded for the whole page at once.
+    engagement_score = graphene.Int(description="0 to 100; null until first scored.")
+    engagement_band = graphene.String(description="EXCELLENT, GOOD, AVERAGE, LOW or AT_RISK.")
+    churn_risk_score = graphene.Int(
+        description="0 to 100; null for anyone who is not a current member, or not yet scored."
+    )
+    churn_risk_reasons = graphene.List(
+        graphene.NonNull(graphene.String),
+        required=True,
+        description="The top reasons for the churn risk, in words, most important first.",
+    )
+    paying_not_playing = graphene.Boolean(
+        required=True,
+        description="An active, paid-up member playing well below their own seasonal baseline.",
+    )
 
     class Meta:
         model = Customer
@@ -189,6 +212,39 @@ class CustomerType(DjangoObjectType):
     @staticmethod
     def resolve_notes(root: Customer, info) -> list[CustomerNote]:
         return loaders.batched(info, "notes", root, loaders.load_notes)
+
+    @staticmethod
+    def _score(root: Customer, info) -> CustomerScore | None:
+        return loaders.batched(
+            info,
+            "scores",
+            root,
+            lambda customers: customer_scores(customer_ids=[c.pk for c in customers]),
+        )
+
+    @staticmethod
+    def resolve_engagement_score(root: Customer, info) -> int | None:
+        score = CustomerType._score(root, info)
+        return score.engagement_score if score else None
+
+    @staticmethod
+    def resolve_engagement_band(root: Customer, info) -> str | None:
+        score = CustomerType._score(root, info)
+        return (score.engagement_band or None) if score else None
+
+    @staticmethod
+    def resolve_churn_risk_score(root: Customer, info) -> int | None:
+        score = CustomerType._score(root, info)
+        return score.churn_risk_score if score else None
+
+    @staticmethod
+    def resolve_churn_risk_reasons(root: Customer, info) -> list[str]:
+        return reason_texts(CustomerType._score(root, info))
+
+    @staticmethod
+    def resolve_paying_not_playing(root: Customer, info) -> bool:
+        score = CustomerType._score(root, info)
+        return bool(score and score.paying_not_playing)
 
     @staticmethod
     def resolve_timeline(
