@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Launcher for the golf-club CRM: one command sets up and runs everything.
 
-    python3 dev.py run                  set up and run the platform (web, Celery worker and beat)
+    python3 dev.py run                  set up and run the platform (web, Celery worker and beat,
+                                        the BullMQ event consumer)
     python3 dev.py test [pytest args]   set up and run the test suite
     python3 dev.py services             start only PostgreSQL and Redis, print `export ...` lines
 
@@ -33,6 +34,7 @@ Unix only: it relies on process groups, unix sockets and flock.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import hashlib
@@ -74,6 +76,9 @@ PG_DATA = DATA_DIR / "postgres"
 REDIS_DIR = DATA_DIR / "redis"
 REDIS_URL_FILE = REDIS_DIR / "url"
 DEMO_LOGIN_FILE = DATA_DIR / "demo-login.json"
+# Debian's Chromium, for the browser tests (`test` installs it when missing).
+CHROMIUM = Path("/usr/bin/chromium")
+SOCIAL_TOKEN_KEY_FILE = DATA_DIR / "social-token-key"
 
 DB_NAME = "crm"
 REDIS_PREFERRED_PORT = 6379
@@ -90,7 +95,7 @@ STAFF_ROLE = "ADMIN"
 API_KEY_SCOPES = "crm:read,crm:write,crm:admin,crm:campaigns,crm:social,events:write"
 
 USAGE = """\
-usage: python3 dev.py run                  set up and run the platform (web, worker, beat)
+usage: python3 dev.py run                  set up and run the platform (web, worker, beat, consumer)
        python3 dev.py test [pytest args]   set up and run the test suite
        python3 dev.py services             start PostgreSQL and Redis only, until Ctrl-C
 
@@ -722,6 +727,8 @@ def start_platform(stack: contextlib.ExitStack, port: int) -> list[Child]:
             *(celery, "-A", "crm", "beat", "-l", "info"),
             *("--schedule", str(DATA_DIR / "celerybeat-schedule")),
         ],
+        # The services' events from the BullMQ queue crm-events (crm/transport).
+        "consumer": [str(VENV_PYTHON), "manage.py", "consume_events"],
     }
     children: list[Child] = []
     stack.callback(stop_children, children)  # before spawning: a failed spawn still cleans up
@@ -758,8 +765,24 @@ def print_banner(port: int, login: dict[str, str]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def ensure_social_token_key() -> None:
+    """The Social Publisher encrypts the networks' tokens with CRM_SOCIAL_TOKEN_KEYS, which has
+    no default. Unless one is given, generate a Fernet key once into .crm-data/ (mode 600) and
+    reuse it, so tokens stored by one `run` can be read by the next."""
+    if os.environ.get("CRM_SOCIAL_TOKEN_KEYS"):
+        return
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    if not SOCIAL_TOKEN_KEY_FILE.exists():
+        key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()  # a Fernet key
+        fd = os.open(SOCIAL_TOKEN_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+    os.environ["CRM_SOCIAL_TOKEN_KEYS"] = SOCIAL_TOKEN_KEY_FILE.read_text().strip()
+
+
 def cmd_run(stack: contextlib.ExitStack, _args: list[str]) -> int:
     os.environ.setdefault("DEBUG", "1")
+    ensure_social_token_key()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
     port = web_port()
     start_services(stack)
@@ -775,7 +798,34 @@ def cmd_run(stack: contextlib.ExitStack, _args: list[str]) -> int:
     return supervise(children)
 
 
+def ensure_chromium() -> None:
+    """The segment builder's browser test (tests/test_segments_builder.py) drives Debian's
+    Chromium through Playwright, which cannot download a browser of its own on the project's
+    machines. Install it with apt-get when it is missing; fail loudly when that is impossible,
+    so the browser test never goes quietly missing."""
+    if CHROMIUM.exists():
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        how = "as root" if apt else "with your system's package manager"
+        raise LauncherError(
+            f"{CHROMIUM} is missing and the browser tests need it: install Debian's chromium "
+            f"{how} (apt-get install -y chromium)"
+        )
+    say(f"{CHROMIUM} is missing: installing Debian's chromium for the browser tests")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in ([apt, "update"], [apt, "install", "-y", "chromium"]):
+        say(f"running: {' '.join(command)}")
+        result = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, check=False)
+        if result.returncode != 0:
+            raise LauncherError(f"`{' '.join(command)}` failed with exit code {result.returncode}")
+    if not CHROMIUM.exists():
+        raise LauncherError(f"apt-get installed chromium, but {CHROMIUM} is still missing")
+    say(f"installed {CHROMIUM}")
+
+
 def cmd_test(stack: contextlib.ExitStack, pytest_args: list[str]) -> int:
+    ensure_chromium()
     start_services(stack)
     # Same process group as the launcher, so the terminal's Ctrl-C reaches pytest directly and
     # `--pdb` can still read from the terminal.
@@ -794,7 +844,8 @@ def cmd_test(stack: contextlib.ExitStack, pytest_args: list[str]) -> int:
 
 
 def cmd_services(stack: contextlib.ExitStack, _args: list[str]) -> int:
-    for name in start_services(stack):
+    ensure_social_token_key()
+    for name in [*start_services(stack), "CRM_SOCIAL_TOKEN_KEYS"]:
         print(f"export {name}={shlex.quote(os.environ[name])}")
     print("Press Ctrl-C to stop.", flush=True)
     while True:

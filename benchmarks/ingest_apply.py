@@ -4,7 +4,9 @@
    sclMemberId, messaging contact, then bookings, completions, payments, opens...).
 2. Starts gunicorn (2 workers, like production on this machine) and POSTs batches of 1,000
    from 2 client threads: events/s accepted (stored durably, answered).
-3. Applies them in-process with `events_apply_pending` batches: events/s applied.
+3. Applies them in-process with `events_apply_pending` batches: events/s applied (and per
+   CPU-second of this process and its PostgreSQL backend, a figure other users' load moves
+   less). A server with autovacuum off gets a stand-in for it (class Autovacuum).
 4. Baseline, same run, on the first `--naive-events`: one ORM create per event to store, then
    one event per transaction to apply (what a straightforward implementation does).
 5. Server time of a customer search and the 360° detail at that size.
@@ -34,16 +36,18 @@ os.environ.setdefault("RATE_LIMIT_INGEST", "1000000/min")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 
 import django  # noqa: E402
+import psycopg  # noqa: E402
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
 from crm.accounts.services import api_key_create  # noqa: E402
 from crm.tenants.services import tenant_create  # noqa: E402
-from profiles.apply import events_apply_pending  # noqa: E402
+from profiles.apply import BATCH_SIZE, events_apply_pending  # noqa: E402
 from profiles.models import Customer, EventStatus, RawEvent  # noqa: E402
 
 FIRST = [
@@ -120,6 +124,50 @@ def generate(customers: int, events: int, slug: str, seed: int = 1) -> list[dict
     return out[:events]
 
 
+def load() -> str:
+    """The machine is shared: every figure goes out with the load average it was measured in."""
+    one, five, _fifteen = os.getloadavg()
+    return f"[load {one:.2f}, {five:.2f} (1, 5 min) on {os.cpu_count()} cores]"
+
+
+def backend_cpu() -> float:
+    """CPU seconds the PostgreSQL backend serving this process has used (Linux /proc)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:  # a server on another machine
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Autovacuum(threading.Thread):
+    """What autovacuum does on a production server, for a server that has it off (this
+    project's shared one does): VACUUM (ANALYZE) the club's tables once a minute, from another
+    connection, while the apply runs. Without it no table is ever analyzed and every update
+    leaves a dead row version that each later index scan steps over."""
+
+    TABLES = ("profiles_rawevent", "profiles_sourcerecord", "profiles_recordlink",
+              "profiles_customer", "profiles_activity", "profiles_outboundevent")  # fmt: skip
+
+    def __init__(self, schema: str, every: float = 60.0) -> None:
+        super().__init__(daemon=True)
+        self.schema, self.every, self.passes = schema, every, 0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        with psycopg.connect(settings.DATABASE_URL, autocommit=True) as conn:
+            while not self.stopped.wait(self.every):
+                tables = ", ".join(f'"{self.schema}"."{table}"' for table in self.TABLES)
+                conn.execute(f"VACUUM (ANALYZE) {tables}")
+                self.passes += 1
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -164,6 +212,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--naive-events", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=BATCH_SIZE, help="events per apply batch")
     parser.add_argument("--slug", default=None)
     args = parser.parse_args()
     slug = args.slug or f"bench-{uuid.uuid4().hex[:6]}"
@@ -198,21 +247,37 @@ def main() -> None:
         stored = RawEvent.objects.count()
     accepted_rate = stored / elapsed
     print(
-        f"accepted: {stored:,} events in {elapsed:.1f} s = {accepted_rate:,.0f} events/s",
+        f"accepted: {stored:,} events in {elapsed:.1f} s = {accepted_rate:,.0f} events/s {load()}",
         flush=True,
     )
 
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        autovacuum = None if cursor.fetchone()[0] == "on" else Autovacuum(tenant.schema_name)
     with schema_context(tenant.schema_name):
+        cpu_started, db_cpu_started = time.process_time(), backend_cpu()
         started = time.perf_counter()
+        if autovacuum:
+            autovacuum.start()
         applied = 0
-        while done := events_apply_pending(limit=1000):
+        while done := events_apply_pending(limit=args.batch):
             applied += done
         apply_elapsed = time.perf_counter() - started
+        if autovacuum:
+            autovacuum.stop()
+        cpu = time.process_time() - cpu_started + backend_cpu() - db_cpu_started
         customers = Customer.objects.exclude(status="MERGED").count()
         pending = RawEvent.objects.filter(status=EventStatus.PENDING).count()
     apply_rate = applied / apply_elapsed
     print(f"applied:  {applied:,} events in {apply_elapsed:.1f} s = {apply_rate:,.0f} events/s "
-          f"-> {customers:,} customers ({pending} pending)", flush=True)  # fmt: skip
+          f"(batches of {args.batch:,}) -> {customers:,} customers ({pending} pending) {load()}",
+          flush=True)  # fmt: skip
+    if autovacuum:
+        print(f"          the server has autovacuum off: {autovacuum.passes} VACUUM (ANALYZE) "
+              "passes of the club's tables ran alongside, once a minute, as it would")  # fmt: skip
+    if cpu:
+        print(f"          {cpu:.1f} CPU-s (this process and its PostgreSQL backend) = "
+              f"{applied / cpu:,.0f} events per CPU-second", flush=True)  # fmt: skip
 
     # --- naive baseline on a fresh club, same kind of data ------------------------------------
     naive_slug = f"{slug}-naive"
@@ -236,7 +301,8 @@ def main() -> None:
             pass
         naive_apply = len(naive_events) / (time.perf_counter() - started)
     print(f"naive:    accepted {naive_accept:,.0f} events/s, applied {naive_apply:,.0f} events/s "
-          f"(one ORM create per event; one event per transaction), on {len(naive_events):,} events")  # fmt: skip
+          f"(one ORM create per event; one event per transaction), on {len(naive_events):,} events "
+          f"{load()}")  # fmt: skip
     print(
         f"ratio:    accepted x{accepted_rate / naive_accept:.1f}, applied x{apply_rate / naive_apply:.1f}"
     )
@@ -268,6 +334,7 @@ def main() -> None:
         print(
             f"{label:14s} median {statistics.median(values):6.1f} ms, p95 {sorted(values)[int(len(values) * 0.95)]:6.1f} ms"
         )
+    print(f"reads measured {load()}")
     connection.close()
 
 

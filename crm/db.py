@@ -1,49 +1,151 @@
 """Set-based writes Django's ORM does slowly.
 
-`bulk_update_rows` updates many rows in one `UPDATE … FROM (VALUES …)` statement per chunk.
-Django's own bulk_update builds a CASE WHEN per field and row, which costs seconds of Python
-for a few thousand rows (measured: 16 of 18 s of an apply batch).
+Rows travel by COPY (psycopg 3 `cursor.copy`), which formats them in C: about 7 ms for 1,000
+rows of five columns, where a multi-row INSERT or `UPDATE … FROM (VALUES …)` with one
+placeholder per value spent tens of milliseconds quoting parameters on the client, and Django's
+own bulk_update (a CASE WHEN per field and row) seconds.
+
+- `copy_rows`: insert rows into a table.
+- `temp_rows`: load rows into a temporary table of the current transaction, to join against.
+- `update_rows`: update rows by key from such a temporary table, in one statement.
+- `bulk_update_rows`: the same for model instances (Django's `bulk_update`, without its cost).
+- `insert_default_rows`: N new rows holding the model's defaults (new customers, say).
+
+All of them run in the caller's transaction, on Django's connection and therefore in the
+current club's schema. Statements sent by COPY do not show in Django's query log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from django.db import connection, models
+from django.db import connection, models, transaction
+
+Column = tuple[str, str]  # (name, SQL type)
 
 
-def bulk_update_rows(
-    objs: Sequence[models.Model], fields: Sequence[str], *, chunk: int = 1000
+def _qn(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """COPY `rows` (tuples in `columns` order; JSON columns as JSON text) into `table`."""
+    count = 0
+    with connection.cursor() as cursor:
+        names = ", ".join(_qn(name) for name in columns)
+        with cursor.copy(f"COPY {_qn(table)} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+    return count
+
+
+def temp_rows(name: str, columns: Sequence[Column], rows: Iterable[Sequence[Any]]) -> int:
+    """(Re)create the temporary table `name` for this transaction and COPY `rows` into it.
+    It is dropped at commit, or with the savepoint it was made in if that rolls back, so call
+    this inside `transaction.atomic`."""
+    definition = ", ".join(f"{_qn(column)} {sql_type}" for column, sql_type in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DROP TABLE IF EXISTS pg_temp.{_qn(name)}; "
+            f"CREATE TEMPORARY TABLE {_qn(name)} ({definition}) ON COMMIT DROP"
+        )
+    return copy_rows(name, [column for column, _type in columns], rows)
+
+
+def update_rows(
+    table: str,
+    *,
+    key: Column,
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[Any]],
+    only_changed: bool = False,
+    none_keeps: bool = False,
 ) -> int:
+    """`UPDATE table SET column = new value` for each row `(key, *values)`, in one statement.
+    `only_changed` leaves alone (writes no new row version for) rows already holding the
+    values; `none_keeps` reads a None value as "keep this column as it is", so rows can update
+    different columns. Returns the number of rows updated."""
+    if not rows:
+        return 0
+    temp = f"_crm_update_{table}"[:63]
+    if none_keeps:
+        assignments = ", ".join(
+            f"{_qn(column)} = coalesce(v.{_qn(column)}, t.{_qn(column)})"
+            for column, _type in columns
+        )
+    else:
+        assignments = ", ".join(f"{_qn(column)} = v.{_qn(column)}" for column, _type in columns)
+    sql = (
+        f"UPDATE {_qn(table)} AS t SET {assignments} FROM pg_temp.{_qn(temp)} AS v "  # noqa: S608 - identifiers only
+        f"WHERE t.{_qn(key[0])} = v.{_qn(key[0])}"
+    )
+    if only_changed:
+        old = ", ".join(f"t.{_qn(column)}" for column, _type in columns)
+        new = ", ".join(f"v.{_qn(column)}" for column, _type in columns)
+        sql += f" AND ({old}) IS DISTINCT FROM ({new})"
+    with transaction.atomic(savepoint=False):  # the temporary table lives in a transaction
+        temp_rows(temp, [key, *columns], rows)
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            updated = cursor.rowcount
+            cursor.execute(f"DROP TABLE pg_temp.{_qn(temp)}")
+    return updated
+
+
+def _column(field: models.Field) -> Column:
+    return field.column, field.db_type(connection)
+
+
+def columns_of(model: type[models.Model], names: Sequence[str]) -> list[Column]:
+    """`(column, SQL type)` of these fields of `model`, for `temp_rows` and `update_rows`."""
+    return [_column(model._meta.get_field(name)) for name in names]
+
+
+def bulk_update_rows(objs: Sequence[models.Model], fields: Sequence[str]) -> int:
+    """Save `fields` of these model instances in one statement (no signals, no auto_now)."""
     if not objs:
         return 0
-    model = type(objs[0])
-    meta = model._meta
+    meta = type(objs[0])._meta
     pk = meta.pk
     columns = [meta.get_field(name) for name in fields]
-    table = connection.ops.quote_name(meta.db_table)
-    casts = [f"%s::{pk.db_type(connection)}"] + [
-        f"%s::{field.db_type(connection)}" for field in columns
+    rows = [
+        (
+            pk.get_db_prep_save(obj.pk, connection),
+            *(field.get_db_prep_save(getattr(obj, field.attname), connection) for field in columns),
+        )
+        for obj in objs
     ]
-    row_sql = "(" + ", ".join(casts) + ")"
-    names = ["pk_"] + [f"c{i}" for i in range(len(columns))]
-    assignments = ", ".join(
-        f"{connection.ops.quote_name(field.column)} = v.c{i}" for i, field in enumerate(columns)
+    return update_rows(
+        meta.db_table, key=_column(pk), columns=[_column(field) for field in columns], rows=rows
     )
-    updated = 0
-    with connection.cursor() as cursor:
-        for start in range(0, len(objs), chunk):
-            part = objs[start : start + chunk]
-            params: list = []
-            for obj in part:
-                params.append(pk.get_db_prep_save(obj.pk, connection))
-                for field in columns:
-                    params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
-            sql = (
-                f"UPDATE {table} AS t SET {assignments} "  # noqa: S608 - identifiers from model meta
-                f"FROM (VALUES {', '.join([row_sql] * len(part))}) AS v({', '.join(names)}) "
-                f"WHERE t.{connection.ops.quote_name(pk.column)} = v.pk_"
-            )
-            cursor.execute(sql, params)
-            updated += cursor.rowcount
-    return updated
+
+
+def insert_default_rows(model: type[models.Model], count: int) -> list[Any]:
+    """Insert `count` rows of `model` holding nothing but its field defaults (auto_now fields:
+    now), each with a new primary key from the key's default. Returns the keys."""
+    meta = model._meta
+    if not meta.pk.has_default():
+        raise ValueError(f"{model.__name__}'s primary key has no default to make keys from.")
+    if count <= 0:
+        return []
+    template = model()
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    # auto_now(_add) fields read the clock per row, as Model.save() would: rows made later are
+    # newer, which is what "the oldest customer" means to whoever reads them.
+    clocked = [getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) for f in fields]
+    values = [
+        field.get_db_prep_save(field.pre_save(template, add=True), connection) for field in fields
+    ]
+    keys = [meta.pk.get_default() for _ in range(count)]
+    rows = []
+    for key in keys:
+        for index, field in enumerate(fields):
+            if clocked[index]:
+                values[index] = field.get_db_prep_save(
+                    field.pre_save(template, add=True), connection
+                )
+        rows.append((meta.pk.get_db_prep_save(key, connection), *values))
+    copy_rows(meta.db_table, [meta.pk.column, *(field.column for field in fields)], rows)
+    return keys

@@ -61,6 +61,7 @@ SHARED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "crm.accounts",
+    "crm.transport",  # BullMQ transport: its dead-letter mirror lives in the public schema
     "django_celery_beat",
     "rest_framework",
     "drf_spectacular",
@@ -243,7 +244,21 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several resources have a `type`; each choice set gets its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "SegmentTypeEnum": "segments.models.SegmentType",
+        "CampaignTypeEnum": "campaigns.models.CampaignType",
+    },
 }
+
+# Campaigns' choice sets by name, so they do not collide with other apps' `type`/`channel`.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "CampaignTypeEnum": "campaigns.models.CampaignType",
+        "CampaignChannelEnum": "campaigns.models.Channel",
+        "CampaignStatusEnum": "campaigns.models.CampaignStatus",
+    }
+)
 
 GRAPHENE = {
     "SCHEMA": "crm.graphql.schema.schema",
@@ -286,17 +301,104 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 24 * 60 * 60,
         "args": ("profiles.refresh_counters",),
     },
+    # Segments follow new events within a minute, and their own HOURLY/DAILY schedules.
+    "refresh-segments-touched": {
+        "task": "crm.tasks.fan_out_to_tenants",
+        "schedule": 60,
+        "args": ("segments.refresh_touched",),
+    },
+    "refresh-segments-due": {
+        "task": "crm.tasks.fan_out_to_tenants",
+        "schedule": 5 * 60,
+        "args": ("segments.refresh_due",),
+    },
+    # Scores: everyone nightly, the customers behind new bookings, payments and membership
+    # changes within a minute, and a new churn model every week.
+    "recompute-scores": {
+        "task": "crm.tasks.fan_out_to_tenants",
+        "schedule": 24 * 60 * 60,
+        "args": ("profiles.recompute_scores",),
+    },
+    "rescore-touched-customers": {
+        "task": "crm.tasks.fan_out_to_tenants",
+        "schedule": 60,
+        "args": ("profiles.rescore_touched",),
+    },
+    "train-churn-models": {
+        "task": "crm.tasks.fan_out_to_tenants",
+        "schedule": 7 * 24 * 60 * 60,
+        "args": ("profiles.train_churn_model",),
+    },
     "clear-expired-sessions": {
         "task": "crm.tasks.fan_out_to_tenants",
         "schedule": 24 * 60 * 60,
         "args": ("crm.tasks.clear_expired_sessions",),
     },
+    # BullMQ transport: the outbox of every club reaches crm-outbound within a minute even if
+    # its on-commit trigger was lost; dead letters are mirrored for the admin and expire.
+    "relay-outbound-events": {
+        "task": "crm.tasks.fan_out_to_tenants",
+        "schedule": 60,
+        "args": ("transport.relay_outbound_events",),
+    },
+    "sweep-dead-letters": {
+        "task": "transport.sweep_dead_letters",
+        "schedule": 60,
+    },
+    # Social Publisher: due posts (and retries, and in-doubt attempts) every minute, engagement
+    # as it falls due (hourly for a day, 6-hourly for a week, then daily), tokens daily.
+    "social-publish-due": {
+        "task": "crm.tasks.fan_out_to_tenants",
+        "schedule": 60,
+        "args": ("social.publish_due",),
+    },
+    "social-engagement-due": {
+        "task": "crm.tasks.fan_out_to_tenants",
+        "schedule": 15 * 60,
+        "args": ("social.fetch_engagement_due",),
+    },
+    "social-check-accounts": {
+        "task": "crm.tasks.fan_out_to_tenants",
+        "schedule": 24 * 60 * 60,
+        "args": ("social.check_accounts",),
+    },
+    # Campaigns: due one-time sends, triggers, stalled deliveries, A/B winners, finished runs.
+    "campaigns-tick": {
+        "task": "crm.tasks.fan_out_to_tenants",
+        "schedule": 60,
+        "args": ("campaigns.tick",),
+    },
 }
 TENANT_FAN_OUT_STAGGER_SECONDS = env_int("TENANT_FAN_OUT_STAGGER_SECONDS", 2)
+
+# --- Social Publisher (social/) ---------------------------------------------------------------
+# Fernet keys (comma-separated, newest first) that encrypt the networks' tokens at rest; an old
+# key stays listed until `manage.py rotate_social_tokens` has re-encrypted with the new one.
+# No default: dev.py generates one into .crm-data/, tests set a fixed one, and a production
+# deploy without it fails `check --deploy` (crm.E002) and refuses to touch tokens.
+CRM_SOCIAL_TOKEN_KEYS = env_list("CRM_SOCIAL_TOKEN_KEYS", [])
+# Where the networks reach us: OAuth redirect URIs and the image URLs Instagram/Facebook fetch.
+SOCIAL_PUBLIC_BASE_URL = os.environ.get("SOCIAL_PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+SOCIAL_FACEBOOK_APP_ID = os.environ.get("SOCIAL_FACEBOOK_APP_ID", "")
+SOCIAL_FACEBOOK_APP_SECRET = os.environ.get("SOCIAL_FACEBOOK_APP_SECRET", "")
+SOCIAL_X_CLIENT_ID = os.environ.get("SOCIAL_X_CLIENT_ID", "")
+SOCIAL_X_CLIENT_SECRET = os.environ.get("SOCIAL_X_CLIENT_SECRET", "")
+# Pinned so requests (and the tests' fakes) stay stable; move it on purpose, with the tests.
+SOCIAL_GRAPH_API_VERSION = "v23.0"
+# Posts per account in any 24 hours: Facebook 200 per Page, Instagram's content publishing
+# limit 25; X's per-user limit depends on the app's tier (Basic: 100).
+SOCIAL_DAILY_LIMITS = {
+    "facebook": env_int("SOCIAL_FACEBOOK_DAILY_LIMIT", 200),
+    "instagram": env_int("SOCIAL_INSTAGRAM_DAILY_LIMIT", 25),
+    "x": env_int("SOCIAL_X_DAILY_LIMIT", 100),
+}
 
 # --- Integrations ------------------------------------------------------------------------------
 MESSAGING_URL = os.environ.get("MESSAGING_URL", "")
 MESSAGING_TOKEN = os.environ.get("MESSAGING_TOKEN", "")
+# BullMQ (crm/transport): the Redis the services' queues are on, and BullMQ's key prefix.
+BULLMQ_REDIS_URL = os.environ.get("BULLMQ_REDIS_URL") or REDIS_URL
+BULLMQ_PREFIX = os.environ.get("BULLMQ_PREFIX") or "bull"
 EMAIL_BACKEND = os.environ.get(
     "EMAIL_BACKEND",
     "django.core.mail.backends.console.EmailBackend"
@@ -304,6 +406,12 @@ EMAIL_BACKEND = os.environ.get(
     else "django.core.mail.backends.smtp.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "crm@localhost")
+# Campaigns: the transport (`http`, `bullmq`, `email`; empty: HTTP when MESSAGING_URL is set,
+# else the built-in email fallback) and the base of the unsubscribe links put in emails.
+CAMPAIGN_TRANSPORT = os.environ.get("CAMPAIGN_TRANSPORT", "")
+CAMPAIGNS_PUBLIC_BASE_URL = os.environ.get("CAMPAIGNS_PUBLIC_BASE_URL") or os.environ.get(
+    "SOCIAL_PUBLIC_BASE_URL", "http://127.0.0.1:8000"
+)
 
 # --- Logging -------------------------------------------------------------------------------------
 # Every line carries the request id and the tenant's schema, in web and worker alike.

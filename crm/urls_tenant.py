@@ -12,6 +12,9 @@ from crm.graphql.views import GraphQLAPIView
 api_v1 = [
     path("tenant", TenantView.as_view(), name="tenant"),
     path("", include("profiles.api.urls")),
+    path("", include("social.api.urls")),
+    path("", include("segments.api.urls")),
+    path("", include("campaigns.api.urls")),
 ]
 
 urlpatterns = [
@@ -20,6 +23,8 @@ urlpatterns = [
     path("api/schema/", TenantSchemaView.as_view(), name="schema"),
     path("api/docs/", TenantDocsView.as_view(url_name="schema"), name="api-docs"),
     path("graphql", GraphQLAPIView.as_view(), name="graphql"),
+    # The built-in email fallback's one-click unsubscribe (RFC 8058), for the recipients.
+    path("", include("campaigns.urls")),
     # Last: anything else under the club (but its admin, which keeps HTML pages) is JSON 404.
     re_path(r"^(?!admin(/|$)).*$", ApiNotFoundView.as_view()),
 ]

@@ -6,14 +6,25 @@ and applies nothing twice: the events are still PENDING and the next run (the tr
 on commit, or the sweeper every minute) takes them again. One club is applied by one worker at a
 time (a transaction-scoped advisory lock), which keeps identity resolution free of races.
 
-If a batch fails, its events are retried one by one so that one bad event does not hold up the
-others; an event that fails MAX_ATTEMPTS times is PARKED with its error, for staff to see and
-replay in the admin.
+If a batch fails, it is retried in halves, each in its own transaction, down to the events that
+fail alone, so that one bad event does not hold up the others (and costs about two batches of
+work, not a transaction per event); an event that fails MAX_ATTEMPTS times is PARKED with its
+error, for staff to see and replay in the admin.
+
+How a batch stays fast (benchmarks/ingest_apply.py; the method and figures are in
+benchmarks/README.md): a fixed number of statements per batch, whatever its size; rows written
+by COPY (crm.db); a record's new observations and new customer saved in one UPDATE; one UPDATE
+for every touched customer's fields, counters and stage, skipping rows that would not change;
+the next batch's envelopes validated in a thread while this one waits on the database.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
+import time
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
@@ -21,8 +32,9 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from crm.db import bulk_update_rows
+from crm.db import copy_rows
 from crm.tenants.models import Tenant, TenantSlug
+from crm.transport.outbound import outbound_relay_soon
 from profiles.catalogue import ENGAGEMENT_TYPES, Interpretation, RecordRef, interpret
 from profiles.envelope import Envelope, validate_envelope
 from profiles.models import (
@@ -32,18 +44,155 @@ from profiles.models import (
     EventStatus,
     RawEvent,
     RecordKind,
-    RecordLink,
     SourceRecord,
 )
 from profiles.normalise import erased_digest
 from profiles.outbound import customer_identity, outbound_record_many
-from profiles.projection import customers_project, customers_refresh_counters
-from profiles.resolution import identity_recompute
+from profiles.projection import ProjectedCustomer, customers_project
+from profiles.resolution import RecomputeResult, UnsavedRecord, identity_recompute
 from profiles.services import customer_erase, raw_events_scrub
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+# Events per batch (one transaction). Bigger batches share more of the fixed cost per statement;
+# a failing batch is bisected, so one bad event costs about two batches' work, not one
+# transaction per event.
+BATCH_SIZE = 1000
+
+
+@dataclass(slots=True)
+class _Event:
+    id: int
+    text: str  # the stored envelope, as JSON text
+    record_id: int | None = None
+
+
+_Parsed = tuple[Envelope | None, dict[str, list[str]], Interpretation | None]
+
+
+def _parse(text: str, tenant: Tenant, slugs: frozenset[str]) -> _Parsed:
+    env, errors = validate_envelope(json.loads(text), tenant=tenant, tenant_slugs=slugs)
+    return env, errors, (interpret(env) if env is not None else None)
+
+
+class _ParseAhead:
+    """The next batch's envelopes, parsed in a thread while this batch waits on the database
+    (psycopg lets go of the GIL while it waits): a batch spends about a fifth of its time
+    validating and interpreting. Parsing is a pure function of the envelope text and the club,
+    so a result is only ever used for the same event with the same text and club; anything
+    else (a replayed or scrubbed event, a renamed club) is parsed again."""
+
+    def __init__(self, rows: list[tuple[int, str]], tenant: Tenant, slugs: frozenset[str]):
+        self.club = (tenant.id, tenant.country, slugs)
+        self.results: dict[int, tuple[str, _Parsed]] = {}
+        self.thread = threading.Thread(
+            target=self._run, args=(rows, tenant, slugs), name="crm-parse-ahead", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, rows: list[tuple[int, str]], tenant: Tenant, slugs: frozenset[str]) -> None:
+        for event_id, text in rows:
+            try:
+                self.results[event_id] = (text, _parse(text, tenant, slugs))
+            except Exception:  # noqa: S112 - the batch that needs it parses it again and says why
+                continue
+            # Hand the GIL back after each event: the applying thread, back from the database,
+            # would otherwise wait a whole switch interval (5 ms) for it, statement after statement.
+            time.sleep(0)
+
+    def take(self, event: _Event, tenant: Tenant, slugs: frozenset[str]) -> _Parsed | None:
+        self.thread.join()
+        found = self.results.pop(event.id, None)
+        if found is None or found[0] != event.text:
+            return None
+        return found[1] if self.club == (tenant.id, tenant.country, slugs) else None
+
+
+# The parse of the batch most likely to come next, for one club (schema) at a time: a process
+# applies one club after another, so one slot is enough and keeps memory bounded.
+_ahead: dict[str, _ParseAhead] = {}
+
+
+def _take_ahead() -> _ParseAhead | None:
+    found = _ahead.pop(connection.schema_name, None)
+    _ahead.clear()
+    return found
+
+
+@dataclass(slots=True)
+class _Record:
+    """A SourceRecord as the apply path needs it; attributes parsed only when observed."""
+
+    id: int
+    kind: str
+    key: str
+    customer_id: Any
+    email: str
+    phone: str
+    raw_attributes: str
+    _attributes: dict[str, list] | None = None
+
+    @property
+    def attributes(self) -> dict[str, list]:
+        if self._attributes is None:
+            self._attributes = json.loads(self.raw_attributes)
+        return self._attributes
+
+
+_PENDING = """
+SELECT id, envelope FROM profiles_rawevent
+WHERE status = %s {among}
+ORDER BY id {limit}
+FOR UPDATE SKIP LOCKED
+"""
+
+# Get or create the records of these refs in one statement: the SELECT does not see the rows
+# the INSERT adds (one snapshot), so together they give each ref once.
+_AHEAD_SQL = """
+SELECT id, envelope FROM profiles_rawevent WHERE status = %s AND id > %s ORDER BY id LIMIT %s
+"""
+
+_RECORDS = """
+WITH wanted AS (SELECT * FROM unnest(%(kinds)s::text[], %(keys)s::text[]) AS w(kind, key)),
+created AS (
+    INSERT INTO profiles_sourcerecord
+        (kind, key, customer_id, first_customer_id, email, phone, attributes, matched_by,
+         confidence, created_at)
+    SELECT kind, key, NULL, NULL,
+           CASE WHEN kind = %(email)s THEN key ELSE '' END,
+           CASE WHEN kind = %(phone)s THEN key ELSE '' END,
+           '{}', '', 100, now()
+    FROM wanted ORDER BY kind, key
+    ON CONFLICT (kind, key) DO NOTHING
+    RETURNING id, kind, key, customer_id, email, phone, attributes
+)
+SELECT id, kind, key, customer_id, email, phone, attributes FROM created
+UNION ALL
+SELECT r.id, r.kind, r.key, r.customer_id, r.email, r.phone, r.attributes
+FROM wanted AS w
+CROSS JOIN LATERAL (  -- one unique-index probe per ref, whatever the statistics say
+    SELECT * FROM profiles_sourcerecord AS r WHERE r.kind = w.kind AND r.key = w.key LIMIT 1
+) AS r
+"""
+
+_LINKS = """
+INSERT INTO profiles_recordlink (a_id, b_id, reason, active, created_at, created_by)
+SELECT a, b, reason, true, now(), ''
+FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS l(a, b, reason)
+ON CONFLICT (a_id, b_id, reason) DO NOTHING
+"""
+
+_MARK_APPLIED = """
+UPDATE profiles_rawevent AS e SET status = v.status, applied_at = %s, record_id = v.record_id
+FROM unnest(%s::bigint[], %s::text[], %s::bigint[]) AS v(id, status, record_id)
+WHERE e.id = v.id
+"""
+
+_ACTIVITY_COLUMNS = (
+    "customer_id", "record_id", "raw_event_id", "type", "category", "channel", "title", "source",
+    "occurred_at", "amount_cents", "currency", "counts_as_activity", "data",
+)  # fmt: skip
 
 
 def _lock_tenant(*, wait: bool) -> bool:
@@ -54,48 +203,97 @@ def _lock_tenant(*, wait: bool) -> bool:
     return wait or bool(row[0])
 
 
+def _pending(*, limit: int | None = None, among: list[int] | None = None) -> list[_Event]:
+    """PENDING events, oldest first, locked for this transaction (others skip them)."""
+    params: list[Any] = [str(EventStatus.PENDING)]
+    if among is not None:
+        params.append(among)
+    if limit is not None:
+        params.append(limit)
+    sql = _PENDING.format(
+        among="AND id = ANY(%s::bigint[])" if among is not None else "",
+        limit="LIMIT %s" if limit is not None else "",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [_Event(event_id, envelope) for event_id, envelope in cursor]
+
+
+def _parse_ahead(*, after: int, limit: int, tenant: Tenant, slugs: frozenset[str]) -> None:
+    """Start parsing the PENDING events after `after` (read, not locked: only a guess at the
+    next batch, which locks what it takes)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_AHEAD_SQL, [str(EventStatus.PENDING), after, limit])
+        rows = cursor.fetchall()
+    if rows:
+        _ahead.clear()
+        _ahead[connection.schema_name] = _ParseAhead(rows, tenant, slugs)
+
+
+def _club() -> tuple[Tenant, frozenset[str]]:
+    tenant = Tenant.objects.get(schema_name=connection.schema_name)
+    return tenant, frozenset(
+        TenantSlug.objects.filter(tenant=tenant).values_list("slug", flat=True)
+    )
+
+
 def pending_exists() -> bool:
     return RawEvent.objects.filter(status=EventStatus.PENDING).exists()
 
 
-def events_apply_pending(*, limit: int = 1000) -> int:
+def events_apply_pending(*, limit: int = BATCH_SIZE) -> int:
     """Apply up to `limit` PENDING events of the current club, oldest first. Returns how many
     it processed (0: nothing pending, or another worker holds this club right now)."""
     with transaction.atomic():
         if not _lock_tenant(wait=False):
             return 0
-        events = list(
-            RawEvent.objects.select_for_update(skip_locked=True)
-            .filter(status=EventStatus.PENDING)
-            .order_by("id")[:limit]
-        )
+        events = _pending(limit=limit)
         if not events:
             return 0
+        tenant, slugs = _club()
+        ahead = _take_ahead()
+        _parse_ahead(after=events[-1].id, limit=limit, tenant=tenant, slugs=slugs)
         try:
             with transaction.atomic():
-                _apply(events)
+                _apply(events, tenant=tenant, slugs=slugs, ahead=ahead)
             return len(events)
         except Exception:
             logger.warning(
-                "Batch of %d events failed; applying one by one", len(events), exc_info=True
+                "Batch of %d events failed; applying it in halves", len(events), exc_info=True
             )
         ids = [event.id for event in events]
-    for event_id in ids:
-        _apply_one(event_id)
+    _apply_bisect(ids)
     return len(ids)
+
+
+def _apply_bisect(ids: list[int]) -> None:
+    """Apply a failed batch in halves, each its own transaction, down to the events that fail
+    alone: one bad event among n costs about 2n event-applies, never n transactions."""
+    if len(ids) == 1:
+        _apply_one(ids[0])
+        return
+    middle = len(ids) // 2
+    for half in (ids[:middle], ids[middle:]):
+        try:
+            with transaction.atomic():
+                _lock_tenant(wait=True)
+                events = _pending(among=half)
+                if events:
+                    tenant, slugs = _club()
+                    _apply(events, tenant=tenant, slugs=slugs)
+        except Exception:
+            logger.warning("%d events failed together; splitting them", len(half))
+            _apply_bisect(half)
 
 
 def _apply_one(event_id: int) -> None:
     try:
         with transaction.atomic():
             _lock_tenant(wait=True)
-            event = (
-                RawEvent.objects.select_for_update()
-                .filter(id=event_id, status=EventStatus.PENDING)
-                .first()
-            )
-            if event is not None:
-                _apply([event])
+            events = _pending(among=[event_id])
+            if events:
+                tenant, slugs = _club()
+                _apply(events, tenant=tenant, slugs=slugs)
     except Exception as exc:
         logger.exception("Event %s failed to apply", event_id)
         with transaction.atomic():
@@ -112,55 +310,58 @@ def _stamp(env: Envelope) -> tuple[str, str]:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), f"{env.source}:{env.event_id}"
 
 
-def _records_for(refs: set[RecordRef]) -> dict[RecordRef, SourceRecord]:
-    """Get or create the records for these refs: two queries per kind, whatever the count."""
-    by_kind: dict[str, set[str]] = {}
-    for kind, key in refs:
-        by_kind.setdefault(kind, set()).add(key)
-    SourceRecord.objects.bulk_create(
-        [
-            SourceRecord(
-                kind=kind, key=key,
-                email=key if kind == RecordKind.EMAIL else "",
-                phone=key if kind == RecordKind.PHONE else "",
-            )
-            for kind, key in sorted(refs)
-        ],
-        ignore_conflicts=True,
-    )  # fmt: skip
-    found: dict[RecordRef, SourceRecord] = {}
-    for kind, keys in by_kind.items():
-        for record in SourceRecord.objects.filter(kind=kind, key__in=keys):
-            found[(record.kind, record.key)] = record
-    return found
+def _records_for(refs: set[RecordRef]) -> dict[RecordRef, _Record]:
+    """Get or create the records for these refs: one statement, whatever the count."""
+    if not refs:
+        return {}
+    ordered = sorted(refs)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RECORDS,
+            {
+                "kinds": [str(kind) for kind, _key in ordered],
+                "keys": [key for _kind, key in ordered],
+                "email": str(RecordKind.EMAIL),
+                "phone": str(RecordKind.PHONE),
+            },
+        )
+        return {(row[1], row[2]): _Record(*row) for row in cursor}
 
 
-def _observe(record: SourceRecord, fields: dict[str, Any], stamp: tuple[str, str]) -> bool:
+def _observe(record: _Record, fields: dict[str, Any], stamp: tuple[str, str]) -> bool:
+    if not fields:
+        return False  # email and phone already mirror the attributes (they change together)
+    attributes = record.attributes
     changed = False
     for name, value in fields.items():
-        current = record.attributes.get(name)
+        current = attributes.get(name)
         if current is not None and tuple(current[1:]) >= stamp:
             continue  # a newer observation of this field is already there
-        record.attributes[name] = [value, *stamp]
+        attributes[name] = [value, *stamp]
         changed = True
     if record.kind not in (RecordKind.EMAIL, RecordKind.PHONE):
-        email = (record.attributes.get("email") or [""])[0] or ""
-        phone = (record.attributes.get("phone_number") or [""])[0] or ""
+        email = (attributes.get("email") or [""])[0] or ""
+        phone = (attributes.get("phone_number") or [""])[0] or ""
         if (record.email, record.phone) != (email, phone):
             record.email, record.phone = email, phone
             changed = True
     return changed
 
 
-def _apply(events: list[RawEvent]) -> None:
-    tenant = Tenant.objects.get(schema_name=connection.schema_name)
-    slugs = frozenset(TenantSlug.objects.filter(tenant=tenant).values_list("slug", flat=True))
-    parsed: list[tuple[RawEvent, Envelope, Interpretation]] = []
+def _apply(
+    events: list[_Event],
+    *,
+    tenant: Tenant,
+    slugs: frozenset[str],
+    ahead: _ParseAhead | None = None,
+) -> None:
+    parsed: list[tuple[_Event, Envelope, Interpretation]] = []
     for event in events:
-        env, errors = validate_envelope(event.envelope, tenant=tenant, tenant_slugs=slugs)
-        if env is None:  # stored events were valid when they came in; a changed rule parks them
+        done = ahead.take(event, tenant, slugs) if ahead else None
+        env, errors, interp = done or _parse(event.text, tenant, slugs)
+        if env is None or interp is None:  # valid when stored; a changed rule parks them
             raise ValueError(f"Event {event.id} no longer validates: {errors}")
-        parsed.append((event, env, interpret(env)))
+        parsed.append((event, env, interp))
 
     erased = _erased_among(parsed)
     live = [(event, env, interp) for event, env, interp in parsed if event.id not in erased]
@@ -177,73 +378,89 @@ def _apply(events: list[RawEvent]) -> None:
     # Only records that are new, or whose email, phone or links changed, can change who is who;
     # most events (bookings, opens, payments) only add to a timeline and skip identity work.
     contact_before = {r.id: (r.email, r.phone) for r in records.values()}
-    dirty: set[int] = set()
+    dirty: dict[int, _Record] = {}
     for _event, env, interp in live:
+        if not any(interp.observations.values()):
+            continue
         stamp = _stamp(env)
         for ref, fields in interp.observations.items():
-            if _observe(records[ref], fields, stamp):
-                dirty.add(records[ref].id)
-    bulk_update_rows(
-        [r for r in records.values() if r.id in dirty], ["attributes", "email", "phone"]
-    )
+            record = records[ref]
+            if _observe(record, fields, stamp):
+                dirty[record.id] = record
+    # Saved by identity_recompute, with the records' new customers, in one UPDATE.
+    unsaved = {
+        r.id: UnsavedRecord(json.dumps(r.attributes), r.email, r.phone) for r in dirty.values()
+    }
     touched = {
         r.id
         for r in records.values()
         if r.customer_id is None or contact_before[r.id] != (r.email, r.phone)
     }
 
-    new_links = []
+    new_links: set[tuple[int, int, str]] = set()
     for _event, _env, interp in live:
         for a, b, reason in interp.links:
             first, second = sorted((a, b))
-            new_links.append(RecordLink(a=records[first], b=records[second], reason=reason))
+            new_links.add((records[first].id, records[second].id, str(reason)))
             touched |= {records[a].id, records[b].id}
-    RecordLink.objects.bulk_create(new_links, ignore_conflicts=True)
+    if new_links:
+        ordered_links = sorted(new_links)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _LINKS,
+                [
+                    [a for a, _b, _r in ordered_links],
+                    [b for _a, b, _r in ordered_links],
+                    [r for _a, _b, r in ordered_links],
+                ],
+            )
 
-    outcome, _conflicts = identity_recompute(seed_record_ids=touched)
-    owner = dict(
-        SourceRecord.objects.filter(id__in=[r.id for r in records.values()]).values_list(
-            "id", "customer_id"
-        )
-    )
+    outcome, _conflicts = identity_recompute(seed_record_ids=touched, unsaved=unsaved)
+    owner = {r.id: r.customer_id for r in records.values()} | outcome.owners
 
     activities = []
+    activity_customers = set()
     for event, env, interp in live:
         record = records[interp.primary] if interp.primary else None
-        event.record = record
+        event.record_id = record.id if record else None
         if interp.activity is None or record is None:
             continue
         spec = interp.activity
+        customer_id = owner.get(record.id)
+        activity_customers.add(customer_id)
         activities.append(
-            Activity(
-                customer_id=owner.get(record.id), record=record, raw_event=event, type=spec.type,
-                category=spec.category, channel=spec.channel, title=spec.title[:300],
-                source=env.source, occurred_at=env.occurred_at, amount_cents=spec.amount_cents,
-                currency=spec.currency, counts_as_activity=spec.type in ENGAGEMENT_TYPES,
-                data=_jsonable(spec.data),
+            (
+                customer_id, record.id, event.id, spec.type, spec.category, spec.channel,
+                spec.title[:300], env.source, env.occurred_at, spec.amount_cents, spec.currency,
+                spec.type in ENGAGEMENT_TYPES, json.dumps(_jsonable(spec.data)),
             )
         )  # fmt: skip
-    Activity.objects.bulk_create(activities)
+    copy_rows(Activity._meta.db_table, _ACTIVITY_COLUMNS, activities)
 
     # Customers whose records changed get their fields recomputed; those that only gained
-    # timeline entries need just their counters (one SQL statement).
+    # timeline entries need just their counters: one UPDATE for both.
     reprojected = set(outcome.touched) | {owner.get(record_id) for record_id in dirty}
     reprojected.discard(None)
-    changed = customers_project(customer_ids=reprojected)
-    customers_refresh_counters(
-        customer_ids={a.customer_id for a in activities if a.customer_id} - reprojected
+    activity_customers.discard(None)
+    changed = customers_project(
+        customer_ids=reprojected, counters_for=activity_customers - reprojected
     )
-    _publish_profile_events(outcome, changed)
+    _publish_profile_events(outcome, changed, tenant)
 
-    now = timezone.now()
-    for event, env, _interp in parsed:
-        if event.id in erased:
-            continue
-        event.status = EventStatus.APPLIED if env.known else EventStatus.UNKNOWN
-        event.applied_at = now
-    bulk_update_rows(
-        [e for e, _env, _i in parsed if e.id not in erased], ["status", "applied_at", "record"]
-    )
+    marked = [(e, env) for e, env, _interp in parsed if e.id not in erased]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MARK_APPLIED,
+            [
+                timezone.now(),
+                [e.id for e, _env in marked],
+                [
+                    str(EventStatus.APPLIED if env.known else EventStatus.UNKNOWN)
+                    for _e, env in marked
+                ],
+                [e.record_id for e, _env in marked],
+            ],
+        )
 
     for _event, env, interp in live:
         if interp.erase and interp.primary:
@@ -259,8 +476,10 @@ def _apply(events: list[RawEvent]) -> None:
                 )
 
 
-def _erased_among(parsed: list[tuple[RawEvent, Envelope, Interpretation]]) -> set[int]:
+def _erased_among(parsed: list[tuple[_Event, Envelope, Interpretation]]) -> set[int]:
     """Events about people who were erased: scrubbed and dropped, never re-creating them."""
+    if not ErasedIdentifier.objects.exists():
+        return set()  # most clubs, most of the time: no need to hash every identifier
     digests: dict[int, set[str]] = {}
     for event, _env, interp in parsed:
         refs = set(interp.observations) | ({interp.primary} if interp.primary else set())
@@ -268,9 +487,12 @@ def _erased_among(parsed: list[tuple[RawEvent, Envelope, Interpretation]]) -> se
     all_digests = set().union(*digests.values()) if digests else set()
     if not all_digests:
         return set()
-    known = set(
-        ErasedIdentifier.objects.filter(digest__in=all_digests).values_list("digest", flat=True)
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT digest FROM {ErasedIdentifier._meta.db_table} WHERE digest = ANY(%s::text[])",  # noqa: S608
+            [sorted(all_digests)],
+        )
+        known = {digest for (digest,) in cursor}
     if not known:
         return set()
     erased = {event_id for event_id, values in digests.items() if values & known}
@@ -278,9 +500,11 @@ def _erased_among(parsed: list[tuple[RawEvent, Envelope, Interpretation]]) -> se
     return erased
 
 
-def _publish_profile_events(outcome, changed: list[Customer]) -> None:
+def _publish_profile_events(
+    outcome: RecomputeResult, changed: list[ProjectedCustomer], tenant: Tenant
+) -> None:
     items: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
-    by_id = {customer.id: customer for customer in changed}
+    by_id: dict[Any, Customer | ProjectedCustomer] = {c.id: c for c in changed}
     by_id |= Customer.objects.in_bulk(set(outcome.created) - by_id.keys())
     for customer_id in sorted(outcome.created, key=str):
         customer = by_id[customer_id]
@@ -315,7 +539,8 @@ def _publish_profile_events(outcome, changed: list[Customer]) -> None:
             )
         )
     if items:
-        outbound_record_many(items=items)
+        outbound_record_many(items=items, tenant=tenant)
+        outbound_relay_soon()  # crm/transport: relay the outbox to crm-outbound on commit
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:

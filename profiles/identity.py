@@ -46,9 +46,12 @@ class Node:
     email: str = ""
     phone: str = ""
 
-    @property
-    def sort_key(self) -> tuple[int, str]:
-        return (_KIND_ORDER.get(self.kind, 9), self.key)
+    # Sorted by again and again while clustering: computed once (a plain attribute is cheaper
+    # than a property or functools.cached_property, which takes a lock on every first read).
+    sort_key: tuple[int, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sort_key", (_KIND_ORDER.get(self.kind, 9), self.key))
 
 
 @dataclass

@@ -259,8 +259,10 @@ class ActivityCategory(models.TextChoices):
 class Activity(models.Model):
     """One event on a customer's timeline, in words a club manager reads."""
 
+    # No index of its own: both composite indexes below lead with it, and a third index on
+    # the busiest table slows every insert and tempts the planner away from the composites.
     customer = models.ForeignKey(
-        Customer, null=True, on_delete=models.SET_NULL, related_name="activities"
+        Customer, null=True, on_delete=models.SET_NULL, related_name="activities", db_index=False
     )
     record = models.ForeignKey(
         SourceRecord, null=True, on_delete=models.SET_NULL, related_name="activities"
@@ -370,3 +372,123 @@ class OutboundEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+class EngagementBand(models.TextChoices):
+    EXCELLENT = "EXCELLENT", "Excellent (80-100)"
+    GOOD = "GOOD", "Good (60-79)"
+    AVERAGE = "AVERAGE", "Average (40-59)"
+    LOW = "LOW", "Low (20-39)"
+    AT_RISK = "AT_RISK", "At risk (0-19)"
+
+
+class CustomerScore(models.Model):
+    """A customer's scores, in their own table: recomputed nightly for every customer, which
+    would rewrite (and bloat) the wide customer row if they lived there. No row: not scored
+    yet, which segments read as "no value" (only `isNull` matches)."""
+
+    customer = models.OneToOneField(
+        Customer, primary_key=True, on_delete=models.CASCADE, related_name="score"
+    )
+    engagement_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    engagement_band = models.CharField(max_length=16, choices=EngagementBand.choices, blank=True)
+    churn_risk_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    churn_risk_reasons = models.JSONField(default=list, blank=True)
+    paying_not_playing = models.BooleanField(default=False)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    # What lies behind the numbers above (profiles.scoring, profiles.churn, profiles.pnp):
+    # the points each engagement component gave, which churn score was used (a trained model's
+    # version, or the rule-based score), and the round counts behind the "paying but not
+    # playing" flag.
+    engagement_components = models.JSONField(default=dict, blank=True)
+    churn_method = models.CharField(
+        max_length=8, choices=[("MODEL", "Model"), ("RULES", "Rule-based")], blank=True
+    )
+    churn_model_version = models.PositiveIntegerField(null=True, blank=True)
+    pnp_details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["engagement_score"]),
+            models.Index(fields=["churn_risk_score"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"scores of {self.customer_id}"
+
+
+class ChurnModelStatus(models.TextChoices):
+    READY = "READY", "In use"
+    INSUFFICIENT_HISTORY = "INSUFFICIENT_HISTORY", "Too little history"
+    LOW_QUALITY = "LOW_QUALITY", "Quality too low"
+
+
+class ChurnModel(models.Model):
+    """One training run of the club's churn model (profiles.churn), newest version first. The
+    newest row decides how churn risk is scored: READY means by this model, anything else by
+    the rule-based score (and `notes` says why).
+
+    The model is a logistic regression over standardised features, kept as plain numbers
+    (feature names, scaler means and scales, coefficients, intercept): scoring is a dot product
+    in numpy, nothing is unpickled from the database and a scikit-learn upgrade cannot make a
+    stored model unreadable."""
+
+    version = models.PositiveIntegerField(unique=True)
+    status = models.CharField(max_length=24, choices=ChurnModelStatus.choices)
+    trained_at = models.DateTimeField()
+    cutoff = models.DateTimeField(help_text="Only events before this moment were read.")
+    horizon_days = models.PositiveSmallIntegerField(
+        help_text="Label: an active member who lapsed or resigned within this many days."
+    )
+    test_snapshot = models.DateTimeField(null=True, blank=True)
+    train_rows = models.PositiveIntegerField(default=0)
+    train_positives = models.PositiveIntegerField(default=0)
+    train_lapses = models.PositiveIntegerField(
+        default=0, help_text="Distinct members who lapsed in the training windows."
+    )
+    test_rows = models.PositiveIntegerField(default=0)
+    test_positives = models.PositiveIntegerField(default=0)
+    roc_auc = models.FloatField(null=True, blank=True)
+    precision_top_decile = models.FloatField(null=True, blank=True)
+    base_rate = models.FloatField(null=True, blank=True, help_text="Share of test rows lapsing.")
+    algorithm = models.CharField(max_length=200, blank=True)
+    features = models.JSONField(default=list, blank=True)
+    parameters = models.JSONField(
+        default=dict, blank=True, help_text="means, scales, coefficients, intercept"
+    )
+    notes = models.TextField(blank=True)
+    seconds = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"churn model v{self.version} ({self.status})"
+
+
+class ScoringConfig(models.Model):
+    """The club's overrides of the scoring parameters (profiles.scoring.ScoringParams: the
+    engagement formula's thresholds, the churn model's horizon and rules, the paying-but-not-
+    playing flag). One row per club (id 1); keys it does not name keep their defaults."""
+
+    overrides = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=254, blank=True)
+
+    class Meta:
+        verbose_name = "scoring settings"
+        verbose_name_plural = "scoring settings"
+
+    def __str__(self) -> str:
+        return "scoring settings"
+
+
+class ScoreEventCursor(models.Model):
+    """How far (by activity id) event-driven rescoring has read this club's timeline. One row
+    per club (id 1)."""
+
+    last_activity_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"activities scored up to {self.last_activity_id}"

@@ -12,29 +12,22 @@ All in the caller's transaction; set-based apart from the in-memory clustering.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import Q
 
-from crm.db import bulk_update_rows
+from crm.db import columns_of, insert_default_rows, update_rows
 from profiles.identity import Cluster, Conflict, Node, cluster
 from profiles.models import (
     Customer,
     CustomerStatus,
     DuplicateCandidate,
     LinkReason,
-    RecordLink,
     SourceRecord,
 )
-
-_NO_IDS = {
-    "auth_user_id": None,
-    "scl_member_id": None,
-    "teetime_player_id": None,
-    "messaging_contact_id": None,
-}
 
 # A component bigger than this is a data problem (one email on thousands of records): such
 # groups never merge anyway, and loading them all would only slow every event down.
@@ -46,47 +39,115 @@ class RecomputeResult:
     created: set[UUID] = field(default_factory=set)
     touched: set[UUID] = field(default_factory=set)  # every customer whose records changed
     merged: dict[UUID, UUID] = field(default_factory=dict)  # loser -> winner
+    owners: dict[int, UUID] = field(default_factory=dict)  # record id -> customer, as now
+
+
+@dataclass(slots=True)
+class _Record:
+    """What resolution needs of a SourceRecord (never its attributes)."""
+
+    id: int
+    kind: str
+    key: str
+    email: str
+    phone: str
+    customer_id: UUID | None
+    first_customer_id: UUID | None
+    matched_by: str
+    confidence: int
+
+
+_COLUMNS = "id, kind, key, email, phone, customer_id, first_customer_id, matched_by, confidence"
+_BY_ID = f"SELECT {_COLUMNS} FROM profiles_sourcerecord WHERE id = ANY(%s::bigint[])"  # noqa: S608
+_NEIGHBOURS = (
+    f"SELECT {_COLUMNS} FROM profiles_sourcerecord "  # noqa: S608 - constant column list
+    "WHERE email = ANY(%s::text[]) OR phone = ANY(%s::text[]) OR customer_id = ANY(%s::uuid[])"
+)
+_LINKS = (
+    "SELECT id, a_id, b_id, reason, winner_id FROM profiles_recordlink "
+    "WHERE active AND (a_id = ANY(%s::bigint[]) OR b_id = ANY(%s::bigint[]))"
+)
+_MERGE_LOSERS = """
+UPDATE profiles_customer AS c SET status = %s, merged_into_id = m.winner, auth_user_id = NULL,
+    scl_member_id = NULL, teetime_player_id = NULL, messaging_contact_id = NULL
+FROM unnest(%s::uuid[], %s::uuid[]) AS m(loser, winner)
+WHERE c.id = m.loser AND c.status <> %s
+"""
+# Earlier losers of a loser now answer with its winner (a winner is never a loser here).
+_FORWARD_EARLIER = """
+UPDATE profiles_customer AS c SET merged_into_id = m.winner
+FROM unnest(%s::uuid[], %s::uuid[]) AS m(loser, winner)
+WHERE c.merged_into_id = m.loser
+"""
+_REVIVE = """
+UPDATE profiles_customer SET status = %s, merged_into_id = NULL
+WHERE id = ANY(%s::uuid[]) AND status = %s
+"""
+_ACTIVITIES_FOLLOW = """
+UPDATE profiles_activity AS a SET customer_id = r.customer_id
+FROM profiles_sourcerecord AS r
+WHERE a.record_id = r.id AND r.id = ANY(%s::bigint[])
+  AND a.customer_id IS DISTINCT FROM r.customer_id
+"""
 
 
 def _component(
-    seed_ids: set[int],
-) -> tuple[dict[int, SourceRecord], list[tuple[int, int, str, UUID | None]]]:
-    records: dict[int, SourceRecord] = {}
+    seed_ids: set[int], unsaved: Mapping[int, UnsavedRecord]
+) -> tuple[dict[int, _Record], list[tuple[int, int, str, UUID | None]]]:
+    """Every record connected to the seeds by a shared email, phone, customer or active link:
+    about three queries per hop, whatever the number of records. Unsaved records count with
+    their new email and phone: each one whose contact changed is a seed, so a stale value in
+    the table can only find a record that is in the component anyway."""
+
+    def loaded(row: tuple) -> _Record:
+        record = _Record(*row)
+        if record.id in unsaved:
+            record.email, record.phone = unsaved[record.id].email, unsaved[record.id].phone
+        return record
+
+    records: dict[int, _Record] = {}
     links: dict[int, tuple[int, int, str, UUID | None]] = {}
-    frontier = set(seed_ids)
     seen_emails: set[str] = set()
     seen_phones: set[str] = set()
     seen_customers: set[UUID] = set()
-    while frontier and len(records) < MAX_COMPONENT:
-        batch = list(SourceRecord.objects.filter(id__in=frontier).exclude(id__in=records.keys()))
-        for record in batch:
-            records[record.id] = record
-        emails = {r.email for r in batch if r.email} - seen_emails
-        phones = {r.phone for r in batch if r.phone} - seen_phones
-        customers = {r.customer_id for r in batch if r.customer_id} - seen_customers
-        seen_emails |= emails
-        seen_phones |= phones
-        seen_customers |= customers
-        new_ids: set[int] = set()
-        if emails or phones or customers:
-            new_ids |= set(
-                SourceRecord.objects.filter(
-                    Q(email__in=emails) | Q(phone__in=phones) | Q(customer_id__in=customers)
-                ).values_list("id", flat=True)
-            )
-        batch_ids = [r.id for r in batch]
-        for link in RecordLink.objects.filter(
-            Q(a_id__in=batch_ids) | Q(b_id__in=batch_ids), active=True
-        ):
-            links[link.id] = (link.a_id, link.b_id, link.reason, link.winner_id)
-            new_ids |= {link.a_id, link.b_id}
-        frontier = new_ids - records.keys()
+    with connection.cursor() as cursor:
+        cursor.execute(_BY_ID, [sorted(seed_ids)])
+        arrived = [loaded(row) for row in cursor.fetchall()]
+        while arrived and len(records) < MAX_COMPONENT:
+            batch = []
+            for record in arrived:
+                if record.id not in records:
+                    records[record.id] = record
+                    batch.append(record)
+            if not batch:
+                break
+            emails = {r.email for r in batch if r.email} - seen_emails
+            phones = {r.phone for r in batch if r.phone} - seen_phones
+            customers = {r.customer_id for r in batch if r.customer_id} - seen_customers
+            seen_emails |= emails
+            seen_phones |= phones
+            seen_customers |= customers
+            arrived = []
+            if emails or phones or customers:
+                cursor.execute(_NEIGHBOURS, [sorted(emails), sorted(phones), list(customers)])
+                arrived = [loaded(row) for row in cursor.fetchall() if row[0] not in records]
+            batch_ids = [r.id for r in batch]
+            cursor.execute(_LINKS, [batch_ids, batch_ids])
+            ends: set[int] = set()
+            for link_id, a, b, reason, winner in cursor.fetchall():
+                links[link_id] = (a, b, reason, winner)
+                ends |= {a, b}
+            ends -= records.keys()
+            ends -= {r.id for r in arrived}
+            if ends:
+                cursor.execute(_BY_ID, [sorted(ends)])
+                arrived += [loaded(row) for row in cursor.fetchall()]
     return records, list(links.values())
 
 
 def _assign(
     clusters: list[Cluster],
-    records: dict[int, SourceRecord],
+    records: dict[int, _Record],
     designated: dict[int, UUID],
 ) -> dict[int, UUID | None]:
     """Cluster index -> customer id (None: needs a new customer)."""
@@ -95,7 +156,12 @@ def _assign(
         | {r.first_customer_id for r in records.values() if r.first_customer_id}
         | set(designated.values())
     )
-    created_at = dict(Customer.objects.filter(id__in=candidate_ids).values_list("id", "created_at"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, created_at FROM profiles_customer WHERE id = ANY(%s::uuid[])",
+            [list(candidate_ids)],
+        )
+        created_at = dict(cursor.fetchall())
     scored: list[tuple[tuple, int, UUID]] = []
     for index, group in enumerate(clusters):
         node_ids = [node.id for node in group.nodes]
@@ -128,11 +194,26 @@ def _assign(
     return assignment
 
 
-def identity_recompute(*, seed_record_ids: set[int]) -> tuple[RecomputeResult, list[Conflict]]:
+class UnsavedRecord(NamedTuple):
+    """New observations of a record the caller has made but not saved (attributes as JSON)."""
+
+    attributes: str
+    email: str
+    phone: str
+
+
+def identity_recompute(
+    *, seed_record_ids: set[int], unsaved: Mapping[int, UnsavedRecord] | None = None
+) -> tuple[RecomputeResult, list[Conflict]]:
+    """Recompute the customers around these records. `unsaved` records are clustered with
+    their new email and phone and saved with the recompute's own changes to records, in one
+    UPDATE (a record gains an observation and a customer in the same batch)."""
     result = RecomputeResult()
+    unsaved = unsaved or {}
     if not seed_record_ids:
+        _save_records(unsaved, [])
         return result, []
-    records, link_rows = _component(seed_record_ids)
+    records, link_rows = _component(seed_record_ids, unsaved)
     nodes = [Node(r.id, r.kind, r.key, r.email, r.phone) for r in records.values()]
     clusters, conflicts = cluster(nodes, [(a, b, reason) for a, b, reason, _w in link_rows])
 
@@ -143,14 +224,15 @@ def identity_recompute(*, seed_record_ids: set[int]) -> tuple[RecomputeResult, l
             designated[a] = designated[b] = winner
     assignment = _assign(clusters, records, designated)
 
-    new_customers = {index: Customer() for index, cid in assignment.items() if cid is None}
-    Customer.objects.bulk_create(new_customers.values())
-    for index, customer in new_customers.items():
-        assignment[index] = customer.id
-        result.created.add(customer.id)
+    new_indexes = [index for index, cid in assignment.items() if cid is None]
+    for index, customer_id in zip(
+        new_indexes, insert_default_rows(Customer, len(new_indexes)), strict=True
+    ):
+        assignment[index] = customer_id
+        result.created.add(customer_id)
 
     previous_owner = {r.id: r.customer_id for r in records.values()}
-    changed: list[SourceRecord] = []
+    changed: list[_Record] = []
     for index, group in enumerate(clusters):
         owner = assignment[index]
         for node in group.nodes:
@@ -165,7 +247,7 @@ def identity_recompute(*, seed_record_ids: set[int]) -> tuple[RecomputeResult, l
                 record.first_customer_id = record.first_customer_id or owner
                 record.matched_by, record.confidence = how, confidence
                 changed.append(record)
-    bulk_update_rows(changed, ["customer", "first_customer", "matched_by", "confidence"])
+    _save_records(unsaved, changed)
 
     # Customers that lost every record were merged into whoever took most of them.
     owners_now = set(assignment.values())
@@ -175,6 +257,7 @@ def identity_recompute(*, seed_record_ids: set[int]) -> tuple[RecomputeResult, l
         if before and before != record.customer_id:
             went_to[before][record.customer_id] += 1
         result.touched.add(record.customer_id)
+        result.owners[record.id] = record.customer_id
         if before:
             result.touched.add(before)
     for loser, destinations in went_to.items():
@@ -182,34 +265,51 @@ def identity_recompute(*, seed_record_ids: set[int]) -> tuple[RecomputeResult, l
             continue
         winner = max(destinations.items(), key=lambda item: (item[1], str(item[0])))[0]
         result.merged[loser] = winner
-    for loser, winner in result.merged.items():
-        Customer.objects.filter(id=loser).exclude(status=CustomerStatus.DELETED).update(
-            status=CustomerStatus.MERGED, merged_into_id=winner, **_NO_IDS
-        )
-        # Earlier losers of this loser now answer with the new winner.
-        Customer.objects.filter(merged_into_id=loser).update(merged_into_id=winner)
-    # A customer that got records back (an unmerge) answers for itself again.
-    Customer.objects.filter(id__in=owners_now, status=CustomerStatus.MERGED).update(
-        status=CustomerStatus.ACTIVE, merged_into=None
-    )
-
-    if changed:
-        with connection.cursor() as cursor:
+    with connection.cursor() as cursor:
+        if result.merged:
+            losers, winners = list(result.merged), list(result.merged.values())
             cursor.execute(
-                """
-                UPDATE profiles_activity AS a SET customer_id = r.customer_id
-                FROM profiles_sourcerecord AS r
-                WHERE a.record_id = r.id AND r.id = ANY(%s)
-                  AND a.customer_id IS DISTINCT FROM r.customer_id
-                """,
-                [[record.id for record in changed]],
+                _MERGE_LOSERS,
+                [str(CustomerStatus.MERGED), losers, winners, str(CustomerStatus.DELETED)],
             )
+            cursor.execute(_FORWARD_EARLIER, [losers, winners])
+        # A customer that got records back (an unmerge) answers for itself again.
+        cursor.execute(
+            _REVIVE, [str(CustomerStatus.ACTIVE), list(owners_now), str(CustomerStatus.MERGED)]
+        )
+        # Records that had no customer are new (customers are never deleted): no activities.
+        moved = [r.id for r in changed if previous_owner[r.id] not in (None, r.customer_id)]
+        if moved:
+            cursor.execute(_ACTIVITIES_FOLLOW, [moved])
     _record_conflicts(conflicts, records)
     result.touched.discard(None)
     return result, conflicts
 
 
-def _record_conflicts(conflicts: list[Conflict], records: dict[int, SourceRecord]) -> None:
+_SAVED_FIELDS = ["attributes", "email", "phone", "customer", "first_customer", "matched_by",
+                 "confidence"]  # fmt: skip
+
+
+def _save_records(unsaved: Mapping[int, UnsavedRecord], changed: list[_Record]) -> None:
+    """One UPDATE for the caller's new observations and this recompute's new owners (None:
+    keep; neither side ever writes a NULL)."""
+    rows: dict[int, list] = {
+        record_id: [record_id, new.attributes, new.email, new.phone, None, None, None, None]
+        for record_id, new in unsaved.items()
+    }
+    for r in changed:
+        row = rows.setdefault(r.id, [r.id, None, None, None, None, None, None, None])
+        row[4:] = [r.customer_id, r.first_customer_id, r.matched_by, r.confidence]
+    update_rows(
+        SourceRecord._meta.db_table,
+        key=("id", "bigint"),
+        columns=columns_of(SourceRecord, _SAVED_FIELDS),
+        rows=list(rows.values()),
+        none_keeps=True,
+    )
+
+
+def _record_conflicts(conflicts: list[Conflict], records: dict[int, _Record]) -> None:
     rows = []
     for conflict in conflicts:
         a, b = records[conflict.a.id].customer_id, records[conflict.b.id].customer_id

@@ -35,3 +35,37 @@ def apply_pending_events() -> int:
 def refresh_counters() -> int:
     """Nightly per club: 30- and 365-day counters move with the calendar."""
     return counters_refresh_all()
+
+
+# --- scores (profiles.scoring_services) ---
+
+
+@shared_task(name="profiles.recompute_scores", acks_late=True)
+def recompute_scores() -> dict[str, int]:
+    """Nightly per club: every customer's engagement, churn risk and paying-but-not-playing
+    flag (one transaction; safe to repeat)."""
+    from profiles.scoring_services import scores_recompute
+
+    return scores_recompute()
+
+
+@shared_task(name="profiles.rescore_touched", acks_late=True)
+def rescore_touched() -> dict[str, int]:
+    """Every minute per club: rescore the customers whose bookings, payments or membership
+    changed since the last run."""
+    from profiles.scoring_services import scores_refresh_touched
+
+    return scores_refresh_touched()
+
+
+@shared_task(name="profiles.train_churn_model", acks_late=True)
+def train_churn_model() -> dict[str, object]:
+    """Weekly per club: train the next version of the churn model, then rescore everyone
+    with whichever score is now in use."""
+    from django.db import transaction
+
+    from profiles.scoring_services import churn_model_train
+
+    model = churn_model_train()
+    transaction.on_commit(recompute_scores.delay)
+    return {"version": model.version, "status": model.status, "rocAuc": model.roc_auc}

@@ -31,3 +31,17 @@ STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# A fixed key for the social tokens (any valid Fernet key will do in tests); exported too, so
+# subprocesses (a real worker, `check --deploy`) see the same one.
+SOCIAL_TEST_TOKEN_KEY = "x5bT2xH8o0W3oYbQy2mXq5w0m3cJ1kz9N7G0d8HcQ2A="
+os.environ.setdefault("CRM_SOCIAL_TOKEN_KEYS", SOCIAL_TEST_TOKEN_KEY)
+CRM_SOCIAL_TOKEN_KEYS = [os.environ["CRM_SOCIAL_TOKEN_KEYS"].split(",")[0]]
+SOCIAL_PUBLIC_BASE_URL = "https://crm.test"
+SOCIAL_FACEBOOK_APP_ID = "fb-app-1"
+SOCIAL_FACEBOOK_APP_SECRET = "fb-secret-1"
+SOCIAL_X_CLIENT_ID = "x-client-1"
+SOCIAL_X_CLIENT_SECRET = "x-secret-1"
+
+# Outbox relays run by this run's workers write to this run's own BullMQ keys.
+BULLMQ_PREFIX = os.environ.get("BULLMQ_PREFIX") or f"bull-test-{RUN_ID}"

@@ -13,7 +13,7 @@ from django_tenants.utils import schema_context
 from profiles.models import Customer
 from tests.conftest import STAFF_PASSWORD
 
-# Route name -> path under /t/<ref>/ ({customer} is B's customer).
+# Route name -> path under /t/<ref>/ ({customer} is B's customer, {segment} B's segment).
 CASES = {
     "tenant": "api/v1/tenant",
     "customers-list": "api/v1/customers",
@@ -25,9 +25,46 @@ CASES = {
     "customers-notes": "api/v1/customers/{customer}/notes",
     "customers-tags": "api/v1/customers/{customer}/tags",
     "events": "api/v1/events",
+    "segments-list": "api/v1/segments",
+    "segments-preview": "api/v1/segments/preview",
+    "segments-templates": "api/v1/segments/templates",
+    "segments-fields": "api/v1/segments/fields",
+    "segments-rule-schema": None,  # the rule's JSON Schema: the same for every club
+    "segments-detail": "api/v1/segments/{segment}",
+    "segments-members": "api/v1/segments/{segment}/members",
+    "segments-refresh": "api/v1/segments/{segment}/refresh",
+    "segments-import": "api/v1/segments/{segment}/import",
+    "segments-snapshot": "api/v1/segments/{segment}/snapshot",
+    "segments-changes": "api/v1/segments/{segment}/changes",
     "schema": None,  # public document of the API's shape, no club data (tested below)
     "api-docs": None,
     "graphql": "graphql",
+    # Social Publisher ({customer} is just some UUID of B's here; tests/test_social_api.py
+    # repeats these with B's real accounts, posts and image URLs).
+    "social-accounts-list": "api/v1/social/accounts",
+    "social-accounts-detail": "api/v1/social/accounts/{customer}",
+    "social-images": "api/v1/social/images",
+    "social-media": "api/v1/social/media/{customer}",
+    "social-posts-list": "api/v1/social/posts",
+    "social-posts-detail": "api/v1/social/posts/{customer}",
+    "social-posts-schedule": "api/v1/social/posts/{customer}/schedule",
+    "social-posts-approve": "api/v1/social/posts/{customer}/approve",
+    "social-posts-reject": "api/v1/social/posts/{customer}/reject",
+    "social-posts-cancel": "api/v1/social/posts/{customer}/cancel",
+    # Campaigns ({campaign} is B's campaign); the unsubscribe page takes a signed send id.
+    "campaigns-list": "api/v1/campaigns",
+    "campaigns-detail": "api/v1/campaigns/{campaign}",
+    "campaigns-schedule": "api/v1/campaigns/{campaign}/schedule",
+    "campaigns-send": "api/v1/campaigns/{campaign}/send",
+    "campaigns-pause": "api/v1/campaigns/{campaign}/pause",
+    "campaigns-resume": "api/v1/campaigns/{campaign}/resume",
+    "campaigns-cancel": "api/v1/campaigns/{campaign}/cancel",
+    "campaigns-stats": "api/v1/campaigns/{campaign}/stats",
+    "campaigns-preview": "api/v1/campaigns/{campaign}/preview",
+    "campaigns-test-send": "api/v1/campaigns/{campaign}/test-send",
+    # A recipient's capability link: public by design; a token that is not B's is a 404 that
+    # names no club (tests/test_campaigns_api.py: A's valid token under B's URL).
+    "campaigns-unsubscribe": "unsubscribe/{customer}",
 }
 ADMIN_PATHS = ["admin/", "admin/profiles/customer/", "admin/profiles/customer/{customer}/change/"]
 
@@ -56,6 +93,22 @@ def bravo_customer(clubs) -> Customer:
         )
 
 
+@pytest.fixture
+def bravo_ids(clubs, bravo_customer) -> dict[str, str]:
+    """The ids of club B's objects that the paths in CASES name."""
+    from campaigns.models import Campaign
+    from segments.models import Segment
+
+    with schema_context(clubs.bravo.schema_name):
+        segment = Segment.objects.create(name="Bravo Secret Segment", type="STATIC")
+        campaign = Campaign.objects.create(name="Bravo Secret Campaign", channels=["EMAIL"])
+    return {
+        "customer": str(bravo_customer.id),
+        "segment": str(segment.id),
+        "campaign": str(campaign.id),
+    }
+
+
 def _leaks(response, customer: Customer) -> bool:
     body = response.content.decode()
     return any(
@@ -64,12 +117,14 @@ def _leaks(response, customer: Customer) -> bool:
 
 
 @pytest.mark.parametrize("ref_kind", ["slug", "uuid"])
-def test_club_a_key_gets_nothing_from_club_b(clubs, api, make_key, bravo_customer, ref_kind):
+def test_club_a_key_gets_nothing_from_club_b(
+    clubs, api, make_key, bravo_customer, bravo_ids, ref_kind
+):
     ref = "bravo-golf" if ref_kind == "slug" else str(clubs.bravo.id)
     client = api(make_key(clubs.alpha, "crm:read,crm:write,crm:admin,events:write"))
     graphql = json.dumps({"query": "{ tenant { name } customers { total } }"})
     for path in [p for p in CASES.values() if p]:
-        url = f"/t/{ref}/{path.format(customer=bravo_customer.id)}"
+        url = f"/t/{ref}/{path.format(**bravo_ids)}"
         responses = [
             client.get(url),
             client.post(url, data=graphql, content_type="application/json"),
@@ -81,7 +136,7 @@ def test_club_a_key_gets_nothing_from_club_b(clubs, api, make_key, bravo_custome
 
 @pytest.mark.parametrize("ref_kind", ["slug", "uuid"])
 def test_club_a_staff_session_gets_nothing_from_club_b(
-    clubs, api, make_staff, bravo_customer, ref_kind
+    clubs, api, make_staff, bravo_customer, bravo_ids, ref_kind
 ):
     email = make_staff(clubs.alpha, "ADMIN")
     client = api()
@@ -97,7 +152,7 @@ def test_club_a_staff_session_gets_nothing_from_club_b(
 
     ref = "bravo-golf" if ref_kind == "slug" else str(clubs.bravo.id)
     for path in [p for p in CASES.values() if p] + ADMIN_PATHS:
-        url = f"/t/{ref}/{path.format(customer=bravo_customer.id)}"
+        url = f"/t/{ref}/{path.format(**bravo_ids)}"
         response = client.get(url)
         if path.startswith("admin/"):
             # B's admin does not know this session: back to B's login page.

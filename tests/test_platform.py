@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -54,7 +55,7 @@ def test_openapi_lists_every_api_endpoint_with_tenant_paths(clubs, client):
     documented = {path.removeprefix("/t/alpha-golf/") for path in schema["paths"]}
     tenant_patterns = get_resolver("crm.urls_tenant").url_patterns
     api_routes = {
-        route.replace("<str:customer_id>", "{customer_id}")
+        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)  # <uuid:post_id> -> {post_id}
         for route in _api_routes(tenant_patterns)
         if route.startswith("api/v1/")
     }

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import graphene
 
+from campaigns.graphql.schema import Mutation as CampaignsMutation
+from campaigns.graphql.schema import Query as CampaignsQuery
 from crm.graphql.types import TenantType
 from profiles.graphql.schema import Mutation as ProfilesMutation
 from profiles.graphql.schema import Query as ProfilesQuery
+from segments.graphql.schema import Mutation as SegmentsMutation
+from segments.graphql.schema import Query as SegmentsQuery
+from social.graphql.schema import Mutation as SocialMutation
+from social.graphql.schema import Query as SocialQuery
 
 
 class CoreQuery(graphene.ObjectType):
@@ -17,11 +23,15 @@ class CoreQuery(graphene.ObjectType):
         return info.context.tenant
 
 
-class Query(CoreQuery, ProfilesQuery, graphene.ObjectType):
+class Query(
+    CoreQuery, ProfilesQuery, SegmentsQuery, SocialQuery, CampaignsQuery, graphene.ObjectType
+):
     pass
 
 
-class Mutation(ProfilesMutation, graphene.ObjectType):
+class Mutation(
+    ProfilesMutation, SegmentsMutation, SocialMutation, CampaignsMutation, graphene.ObjectType
+):
     pass
 
 
