@@ -7,8 +7,6 @@ from __future__ import annotations
 import graphene
 from django.core.exceptions import ValidationError
 from graphene.types.generic import GenericScalar
-from graphene_django.constants import MUTATION_ERRORS_FLAG
-from graphql import GraphQLError
 
 from campaigns.graphql.types import CampaignNode
 from campaigns.selectors import campaign_get
@@ -24,20 +22,7 @@ from campaigns.services import (
 )
 from crm.accounts.scopes import Scope
 from crm.graphql.errors import MutationError, errors_from, refuse
-from crm.graphql.permissions import require_scope
-
-
-def _require(info) -> None:
-    try:
-        require_scope(info, Scope.CAMPAIGNS)
-    except GraphQLError:
-        setattr(info.context, MUTATION_ERRORS_FLAG, True)
-        raise
-
-
-def _actor(info) -> str:
-    user = info.context.user
-    return getattr(user, "email", None) or str(user)
+from crm.graphql.permissions import actor_label, require_scope_for_mutation
 
 
 def _not_found() -> MutationError:
@@ -57,12 +42,12 @@ class CreateCampaign(graphene.Mutation):
 
     @classmethod
     def mutate(cls, root, info, input):
-        _require(info)
+        require_scope_for_mutation(info, Scope.CAMPAIGNS)
         if not isinstance(input, dict):
             return cls(errors=refuse(info, [MutationError(field="input", message="Give an object.",
                                                            code="invalid")]))  # fmt: skip
         try:
-            campaign = campaign_create(data=input, actor_label=_actor(info))
+            campaign = campaign_create(data=input, actor_label=actor_label(info))
         except ValidationError as exc:
             return cls(errors=refuse(info, errors_from(exc)))
         return cls(campaign=campaign_get(campaign_id=campaign.id), errors=[])
@@ -78,13 +63,13 @@ class UpdateCampaign(graphene.Mutation):
 
     @classmethod
     def mutate(cls, root, info, id, input):
-        _require(info)
+        require_scope_for_mutation(info, Scope.CAMPAIGNS)
         campaign = campaign_get(campaign_id=id)
         if campaign is None:
             return cls(errors=refuse(info, [_not_found()]))
         try:
             campaign = campaign_update(
-                campaign=campaign, data=dict(input or {}), actor_label=_actor(info)
+                campaign=campaign, data=dict(input or {}), actor_label=actor_label(info)
             )
         except CampaignStateError as exc:
             return cls(errors=refuse(info, [MutationError(message=str(exc), code="invalid_state")]))
@@ -98,12 +83,12 @@ def _state_mutation(name: str, action, doc: str) -> type[graphene.Mutation]:
         id = graphene.UUID(required=True)
 
     def mutate(cls, root, info, id):
-        _require(info)
+        require_scope_for_mutation(info, Scope.CAMPAIGNS)
         campaign = campaign_get(campaign_id=id)
         if campaign is None:
             return cls(errors=refuse(info, [_not_found()]))
         try:
-            campaign = action(campaign=campaign, actor_label=_actor(info))
+            campaign = action(campaign=campaign, actor_label=actor_label(info))
         except CampaignStateError as exc:
             return cls(errors=refuse(info, [MutationError(message=str(exc), code="invalid_state")]))
         except ValidationError as exc:

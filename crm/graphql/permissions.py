@@ -20,3 +20,20 @@ def require_any_scope(info, *scopes: str) -> None:
             f"This needs one of the scopes {', '.join(scopes)}.",
             extensions={"code": "permission_denied"},
         )
+
+
+def require_scope_for_mutation(info, *scopes: str) -> None:
+    """As require_any_scope, for a mutation: the refusal also rolls the operation back."""
+    from graphene_django.constants import MUTATION_ERRORS_FLAG
+
+    try:
+        require_any_scope(info, *scopes)
+    except GraphQLError:
+        setattr(info.context, MUTATION_ERRORS_FLAG, True)
+        raise
+
+
+def actor_label(info) -> str:
+    """Who is acting, for audit rows: the staff member's email or the key's name."""
+    user = info.context.user
+    return getattr(user, "email", None) or str(user)

@@ -6,12 +6,10 @@ from __future__ import annotations
 import graphene
 from django.core.exceptions import ValidationError
 from graphene.types.generic import GenericScalar
-from graphene_django.constants import MUTATION_ERRORS_FLAG
-from graphql import GraphQLError
 
 from crm.accounts.scopes import Scope
 from crm.graphql.errors import MutationError, errors_from, refuse
-from crm.graphql.permissions import require_scope
+from crm.graphql.permissions import actor_label, require_scope_for_mutation
 from segments.graphql.types import SegmentType
 from segments.models import RefreshSchedule
 from segments.models import SegmentType as Kind
@@ -23,19 +21,6 @@ from segments.services import (
     segment_refresh,
     segment_update,
 )
-
-
-def _require_write(info) -> None:
-    try:
-        require_scope(info, Scope.WRITE)
-    except GraphQLError:
-        setattr(info.context, MUTATION_ERRORS_FLAG, True)
-        raise
-
-
-def _actor(info) -> str:
-    user = info.context.user
-    return getattr(user, "email", None) or str(user)
 
 
 def _not_found() -> MutationError:
@@ -61,7 +46,7 @@ class CreateSegment(graphene.Mutation):
 
     @classmethod
     def mutate(cls, root, info, name, type, refresh, description, rules=None):
-        _require_write(info)
+        require_scope_for_mutation(info, Scope.WRITE)
         try:
             segment = segment_create(
                 name=name,
@@ -69,7 +54,7 @@ class CreateSegment(graphene.Mutation):
                 rules=rules,
                 refresh=getattr(refresh, "value", refresh),
                 description=description,
-                actor_label=_actor(info),
+                actor_label=actor_label(info),
             )
         except ValidationError as exc:
             return cls(errors=refuse(info, errors_from(exc)))
@@ -89,13 +74,13 @@ class UpdateSegment(graphene.Mutation):
 
     @classmethod
     def mutate(cls, root, info, id, **changes):
-        _require_write(info)
+        require_scope_for_mutation(info, Scope.WRITE)
         segment = segment_get(segment_id=id)
         if segment is None:
             return cls(errors=refuse(info, [_not_found()]))
         data = {key: getattr(value, "value", value) for key, value in changes.items()}
         try:
-            segment = segment_update(segment=segment, data=data, actor_label=_actor(info))
+            segment = segment_update(segment=segment, data=data, actor_label=actor_label(info))
         except ValidationError as exc:
             return cls(errors=refuse(info, errors_from(exc)))
         return cls(segment=segment, errors=[])
@@ -110,12 +95,12 @@ class DeleteSegment(graphene.Mutation):
 
     @classmethod
     def mutate(cls, root, info, id):
-        _require_write(info)
+        require_scope_for_mutation(info, Scope.WRITE)
         segment = segment_get(segment_id=id)
         if segment is None:
             return cls(errors=refuse(info, [_not_found()]))
         try:
-            segment_delete(segment=segment, actor_label=_actor(info))
+            segment_delete(segment=segment, actor_label=actor_label(info))
         except ValidationError as exc:
             return cls(errors=refuse(info, errors_from(exc, code="in_use")))
         return cls(deleted_id=id, errors=[])
@@ -134,7 +119,7 @@ class RefreshSegment(graphene.Mutation):
 
     @classmethod
     def mutate(cls, root, info, id):
-        _require_write(info)
+        require_scope_for_mutation(info, Scope.WRITE)
         segment = segment_get(segment_id=id)
         if segment is None:
             return cls(errors=refuse(info, [_not_found()]))
@@ -157,13 +142,13 @@ class AddSegmentMembers(graphene.Mutation):
 
     @classmethod
     def mutate(cls, root, info, id, customer_ids):
-        _require_write(info)
+        require_scope_for_mutation(info, Scope.WRITE)
         segment = segment_get(segment_id=id)
         if segment is None:
             return cls(errors=refuse(info, [_not_found()]))
         try:
             result = segment_members_add(
-                segment=segment, customer_ids=customer_ids, actor_label=_actor(info)
+                segment=segment, customer_ids=customer_ids, actor_label=actor_label(info)
             )
         except ValidationError as exc:
             return cls(errors=refuse(info, errors_from(exc)))
