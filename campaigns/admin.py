@@ -42,8 +42,8 @@ from campaigns.services import (
     campaign_update,
 )
 from crm.accounts.scopes import Scope
-from crm.accounts.selectors import user_scopes
 from crm.admin_sites import club_admin_site
+from crm.api.permissions import caller_scopes
 from profiles.models import Customer
 from segments.compiler import base_customers
 from segments.models import Segment
@@ -64,21 +64,12 @@ BUTTONS = {
 }
 
 
-def _scopes(request: HttpRequest) -> frozenset[str]:
-    cached = getattr(request, "_crm_scopes", None)
-    if cached is None:
-        user = request.user
-        cached = user_scopes(user=user) if user.is_authenticated else frozenset()
-        request._crm_scopes = cached  # type: ignore[attr-defined]
-    return cached
-
-
 def can_read(request: HttpRequest) -> bool:
-    return Scope.READ in _scopes(request)
+    return Scope.READ in caller_scopes(request)
 
 
 def can_write(request: HttpRequest) -> bool:
-    return Scope.CAMPAIGNS in _scopes(request)
+    return Scope.CAMPAIGNS in caller_scopes(request)
 
 
 def _club_time(value, tz: str) -> str:

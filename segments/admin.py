@@ -74,8 +74,8 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from crm.accounts.scopes import Scope
-from crm.accounts.selectors import user_scopes
 from crm.admin_sites import club_admin_site
+from crm.api.permissions import caller_scopes
 from profiles.models import Customer
 from segments.fields import GROUPS, OPERATOR_LABELS, catalogue_for_builder
 from segments.models import (
@@ -117,21 +117,12 @@ _PLAIN_FIELDS = ("name", "description", "type", "refresh", "template_key")
 # --- who may do what ---------------------------------------------------------------------------
 
 
-def _scopes(request: HttpRequest) -> frozenset[str]:
-    cached = getattr(request, "_crm_scopes", None)
-    if cached is None:
-        user = request.user
-        cached = user_scopes(user=user) if user.is_authenticated else frozenset()
-        request._crm_scopes = cached  # type: ignore[attr-defined]
-    return cached
-
-
 def can_read(request: HttpRequest) -> bool:
-    return Scope.READ in _scopes(request)
+    return Scope.READ in caller_scopes(request)
 
 
 def can_write(request: HttpRequest) -> bool:
-    return Scope.WRITE in _scopes(request)
+    return Scope.WRITE in caller_scopes(request)
 
 
 def _actor(request: HttpRequest) -> str:
