@@ -115,6 +115,10 @@ class CampaignForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.campaign: Campaign | None = None
+        if "type" in self.fields:  # JOURNEY campaigns are made by publishing a journey
+            self.fields["type"].choices = [
+                c for c in self.fields["type"].choices if c[0] != CampaignType.JOURNEY
+            ]
         obj = self.instance
         if not obj._state.adding:
             self.initial.update(
@@ -234,6 +238,10 @@ class CampaignAdmin(admin.ModelAdmin):
         ),
         ("When", {"fields": ("scheduled", "recurrence", "ends", "trigger_event")}),
     )
+
+    def get_queryset(self, request):
+        """A journey's hidden step campaigns are the journey's; they show with it, not here."""
+        return super().get_queryset(request).exclude(type=CampaignType.JOURNEY)
 
     @admin.display(description="Channels")
     def channel_list(self, obj: Campaign) -> str:

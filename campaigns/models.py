@@ -3,7 +3,9 @@
 - `Campaign`: ONE_TIME (now or at a time), RECURRING (a crontab in the club's time zone, run by
   a django-celery-beat PeriodicTask, until an end date) or TRIGGERED (by an event type whose
   envelope contains the given filters). Its audience is include/exclude segments (static lists
-  are STATIC segments), evaluated when a run starts.
+  are STATIC segments), evaluated when a run starts. JOURNEY campaigns are hidden: one per
+  (journey version, send step), made by publishing the journey; each of their runs is one
+  batch of enrolments taking the step, and its audience is exactly those customers.
 - `CampaignRun`: one sending of a campaign (a one-time send, one firing of a recurring one, one
   minute's triggers of a triggered one). Its `key` makes a repeated firing the same run.
 - `Send`: the ledger. One row per (run, customer, channel), inserted in the statement that
@@ -31,6 +33,12 @@ class CampaignType(models.TextChoices):
     ONE_TIME = "ONE_TIME"
     RECURRING = "RECURRING"
     TRIGGERED = "TRIGGERED"
+    # A journey's send step (journeys.engine): hidden from campaign lists, the API and admin.
+    JOURNEY = "JOURNEY"
+
+
+# The types staff and integrators create and see; JOURNEY campaigns are the journeys' own.
+PUBLIC_TYPES = (CampaignType.ONE_TIME, CampaignType.RECURRING, CampaignType.TRIGGERED)
 
 
 class CampaignStatus(models.TextChoices):
@@ -129,6 +137,15 @@ class Campaign(models.Model):
     winner_key = models.CharField(max_length=1, blank=True)
     winner_decision = models.JSONField(default=dict, blank=True)
     conversion_window_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    # JOURNEY campaigns: the journey (journeys.Journey, not a foreign key: campaigns know
+    # nothing of journeys), the version and send step they stand for, and the step's fixed
+    # template variables, handed over beside the profile's.
+    journey_id = models.UUIDField(null=True, blank=True)
+    journey_version = models.PositiveIntegerField(null=True, blank=True)
+    journey_step = models.CharField(max_length=40, blank=True)
+    variables = models.JSONField(
+        default=dict, blank=True, help_text="Fixed template variables (journey send steps)."
+    )
 
     created_by = models.CharField(max_length=254, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -139,6 +156,13 @@ class Campaign(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "type"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["journey_id", "journey_version", "journey_step"],
+                condition=models.Q(journey_id__isnull=False),
+                name="campaign_journey_step_uniq",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -253,6 +277,12 @@ class Send(models.Model):
     lease = models.IntegerField(null=True, blank=True)
     handed_at = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=200, blank=True)
+    variables = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="This recipient's own template values (a journey's trigger event), beside "
+        "the profile's and the campaign's.",
+    )
     created_at = models.DateTimeField()
 
     class Meta:

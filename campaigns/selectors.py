@@ -24,7 +24,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import QuerySet
 
-from campaigns.models import Campaign, Send, SendStatus
+from campaigns.models import Campaign, CampaignType, Send, SendStatus
 from profiles.models import Customer, CustomerStatus
 
 CONVERSION_TYPES = (
@@ -47,7 +47,10 @@ COUNTS = (
 
 
 def campaign_list() -> QuerySet[Campaign]:
-    return Campaign.objects.prefetch_related("include_segments", "exclude_segments", "variants")
+    """The club's campaigns; a journey's hidden step campaigns (JOURNEY) are not among them."""
+    return Campaign.objects.exclude(type=CampaignType.JOURNEY).prefetch_related(
+        "include_segments", "exclude_segments", "variants"
+    )
 
 
 def campaign_get(*, campaign_id: Any) -> Campaign | None:

@@ -35,6 +35,7 @@ import datetime as dt
 import functools
 import hashlib
 import hmac
+import json
 import logging
 import random
 import uuid
@@ -46,6 +47,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from campaigns.delivery import DeliveryAdapter, adapter_for_settings
@@ -55,6 +57,7 @@ from campaigns.models import (
     CampaignRun,
     CampaignSettings,
     CampaignStatus,
+    CampaignType,
     RunStatus,
     Send,
     SendReason,
@@ -168,7 +171,12 @@ def audience_queryset(
 ) -> QuerySet[Customer]:
     """Who the campaign's audience holds right now: anyone in an included segment (a dynamic
     one evaluated now, a static one by its list) and in no excluded one. Erased customers of
-    a static list stay in, to be recorded as ERASED; merged-away ones never."""
+    a static list stay in, to be recorded as ERASED; merged-away ones never. A JOURNEY
+    campaign's run is a batch of enrolments: its audience is exactly the run's customers."""
+    if campaign.type == CampaignType.JOURNEY:
+        # One array parameter, not an IN list of a thousand quoted ids.
+        ids = RawSQL("SELECT unnest(%s::uuid[])", ([str(i) for i in customer_ids or []],))
+        return Customer.objects.exclude(status=CustomerStatus.MERGED).filter(pk__in=ids)
     compiler = Compiler(tz=tenant_current().timezone)
     included = Q(pk__in=[])
     for segment_id in campaign.include_segments.values_list("id", flat=True):
@@ -206,10 +214,18 @@ class PlanResult:
 @transaction.atomic
 def run_plan(*, run_id: uuid.UUID | str) -> PlanResult:
     """Write the run's ledger from its audience (safe to repeat: a planned run adds nothing)."""
-    run = CampaignRun.objects.select_for_update().select_related("campaign").get(pk=run_id)
+    run = (
+        CampaignRun.objects.select_for_update(of=("self",))
+        .select_related("campaign")
+        .get(pk=run_id)
+    )
     if run.status != RunStatus.PLANNING:
         return PlanResult(rows=0, customers=run.targeted)
     campaign = run.campaign
+    if campaign.type != CampaignType.JOURNEY:
+        # An edit waits for the plan. A journey's campaign is never edited, and its engine
+        # plans runs of it in parallel batches, which a lock here would serialise.
+        Campaign.objects.select_for_update().get(pk=campaign.pk)
     queryset = audience_queryset(campaign=campaign, customer_ids=run.trigger_customers)
     sql, params = queryset.order_by().values("pk").query.sql_with_params()
     keys, uppers, send_at = _variant_arrays(campaign)
@@ -271,7 +287,7 @@ def quiet_until(*, now: dt.datetime, rules: CampaignSettings, tz: str) -> dt.dat
 _REQUEST_COLUMNS = """
 SELECT r.id, r.channel, r.variant, c.id, c.email, c.phone_number, c.first_name, c.last_name,
        c.membership_tier, c.handicap, c.renewal_due_on, c.messaging_contact_id, c.auth_user_id,
-       nt.tee_time, r.status
+       nt.tee_time, r.status, r.variables
 FROM {rows} AS r
 JOIN profiles_customer AS c ON c.id = r.customer_id
 LEFT JOIN LATERAL (
@@ -368,6 +384,13 @@ def unsubscribe_token_send_id(token: str) -> str | None:
         return None
 
 
+def _recipient_variables(value: Any) -> dict[str, Any]:
+    # Raw cursors hand jsonb over as text (Django leaves decoding to the JSONField).
+    if isinstance(value, str):
+        value = json.loads(value)
+    return value if isinstance(value, dict) else {}
+
+
 def build_request(
     ctx: RequestContext, row: dict[str, Any], *, key: str, channel: str, variant: str
 ) -> dict[str, Any]:
@@ -388,7 +411,7 @@ def build_request(
         to["userId"] = row["auth_user_id"]
     metadata: dict[str, Any] = {
         "campaignId": str(campaign.id),
-        "journeyId": None,
+        "journeyId": str(campaign.journey_id) if campaign.journey_id else None,
         "variant": variant or None,
         "customerId": str(row["customer_id"]),
     }
@@ -402,9 +425,15 @@ def build_request(
         "channel": channel.lower(),
         "templateId": templates.get(channel, ""),
         "to": to,
-        "variables": customer_variables(
-            row, club_name=ctx.club_name, tz=ctx.tz, fallbacks=campaign.fallbacks
-        ),
+        # A journey step's fixed values go beside the profile's (and win on a clash: staff
+        # set them on purpose); then this recipient's own (a journey's trigger event).
+        "variables": {
+            **customer_variables(
+                row, club_name=ctx.club_name, tz=ctx.tz, fallbacks=campaign.fallbacks
+            ),
+            **(campaign.variables or {}),
+            **_recipient_variables(row.get("variables")),
+        },
         "content": content,
         "metadata": metadata,
     }
@@ -413,7 +442,7 @@ def build_request(
 _ROW_NAMES = (
     "id", "channel", "variant", "customer_id", "email", "phone_number", "first_name",
     "last_name", "membership_tier", "handicap", "renewal_due_on", "messaging_contact_id",
-    "auth_user_id", "tee_time", "status",
+    "auth_user_id", "tee_time", "status", "variables",
 )  # fmt: skip
 
 
@@ -491,7 +520,7 @@ taken AS (
         attempts = s.attempts + CASE WHEN d.reason IS NULL THEN 1 ELSE 0 END
     FROM decided AS d
     WHERE s.id = d.id
-    RETURNING s.id, s.channel, s.variant, s.customer_id, s.status
+    RETURNING s.id, s.channel, s.variant, s.customer_id, s.status, s.variables
 )
 {_REQUEST_COLUMNS.format(rows="taken")}
 ORDER BY r.id

@@ -38,6 +38,7 @@ from django.utils.dateparse import parse_datetime
 from django_tenants.utils import schema_context
 
 from campaigns.models import (
+    PUBLIC_TYPES,
     Campaign,
     CampaignRun,
     CampaignStatus,
@@ -141,8 +142,8 @@ def _validate(campaign: Campaign, data: dict[str, Any], errors: dict[str, list[s
     if "description" in data:
         campaign.description = data["description"] or ""
     if "type" in data:
-        if data["type"] not in CampaignType.values:
-            fail("type", f"One of {', '.join(CampaignType.values)}.")
+        if data["type"] not in PUBLIC_TYPES:
+            fail("type", f"One of {', '.join(PUBLIC_TYPES)}.")
         else:
             campaign.type = data["type"]
     if "channels" in data:
@@ -568,12 +569,21 @@ def campaign_cancel(*, campaign: Campaign, actor_label: str = "") -> Campaign:
 def run_finish_if_done(*, run_id: uuid.UUID | str) -> bool:
     """Close a run with nothing left to hand over; publish `crm.campaign.sent`; complete a
     ONE_TIME campaign. Safe to repeat."""
-    run = CampaignRun.objects.select_for_update().select_related("campaign").get(pk=run_id)
+    run = (
+        CampaignRun.objects.select_for_update(of=("self",))
+        .select_related("campaign")
+        .get(pk=run_id)
+    )
     if run.status != RunStatus.SENDING or run_is_open(run=run):
         return False
     run.status = RunStatus.DONE
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "finished_at"])
+    if run.campaign.type == CampaignType.JOURNEY:
+        # A journey's runs are its batches (one a minute while customers flow through): the
+        # journey is what other services follow, not each batch of its messages. Its campaign
+        # row is left unlocked: the journey's engine adds runs to it all the time.
+        return True
     campaign = _locked(run.campaign)
     counts = dict(
         Send.objects.filter(run=run)
