@@ -14,6 +14,7 @@ from django.db.models.functions import JSONObject
 from django.utils import timezone
 
 from crm.accounts.services import audit_record
+from profiles.erasure import erasure_hooks_run
 from profiles.models import (
     Activity,
     Customer,
@@ -206,6 +207,11 @@ def customer_erase(*, customer: Customer, actor_label: str) -> Customer:
     ErasedIdentifier.objects.bulk_create(
         [ErasedIdentifier(digest=d) for d in digests], ignore_conflicts=True
     )
+
+    identifiers: dict[str, set[str]] = {}
+    for record in records:
+        identifiers.setdefault(record.kind, set()).add(record.key)
+    erasure_hooks_run(customer=customer, identifiers=identifiers)
 
     record_ids = [record.id for record in records]
     raw_events_scrub(queryset=RawEvent.objects.filter(record_id__in=record_ids))
