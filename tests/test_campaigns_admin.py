@@ -6,25 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from campaigns.models import Campaign, CampaignRun, Send
 from campaigns.testing import MessagingPeer
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, live_server, require_chromium
 from tests.conftest import STAFF_PASSWORD
 from tests.test_campaigns_sending import customer, static_segment
-from tests.test_segments_builder import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port
 
 ADMIN = "/t/alpha-golf/admin/campaigns/campaign/"
 
@@ -165,39 +158,14 @@ def _cleanup(customer_ids: list) -> None:
 
 @pytest.fixture(scope="module")
 def served(django_db_setup, django_db_blocker) -> Iterator[tuple[str, str]]:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing (python3 dev.py test installs it)")
-        pytest.skip(f"{CHROMIUM} is missing (python3 dev.py test installs it)")
+    require_chromium()
     with django_db_blocker.unblock():
         with schema_context(SCHEMA):
             campaign_id, customer_ids = _seed_results()
-        port = _free_port()
-        log = tempfile.NamedTemporaryFile("w+", prefix="charts-server-", suffix=".log")  # noqa: SIM115
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
-               "CRM_TEST_DATABASE_NAME": connection.settings_dict["NAME"],
-               "PYTHONUNBUFFERED": "1"}  # fmt: skip
-        server = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{base}/healthz", timeout=2) as answer:  # noqa: S310
-                        if answer.status == 200:
-                            break
-                except OSError:
-                    pass
-                assert server.poll() is None and time.monotonic() < deadline, "no server"
-                time.sleep(0.3)
-            yield base, campaign_id
+            with live_server(name="charts") as base:
+                yield base, campaign_id
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=20)
-            log.close()
             with schema_context(SCHEMA):
                 _cleanup(customer_ids)
 

@@ -20,33 +20,27 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    browser_missing_message,
+    live_server,
+    require_chromium,
+)
+
 # django_db: without a test asking for the database, pytest-django creates no test database
 # and a module run on its own would seed the development database instead.
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 SCHEMA = "club_alpha_old"
 CLUB = "alpha-golf"
 EMAIL = "builder.marketing@alpha-golf.example"
@@ -86,25 +80,12 @@ BOOKED = [None, 5, 20, 45, 75, 120, 200, None, 90]
 OPENED = [None, 2, 9, 15, 25, 40, 75, 3, None, 11]
 
 
-def _browser_missing_message() -> str:
-    return (
-        f"{CHROMIUM} is missing: the builder's browser test needs Debian's chromium. "
-        "`python3 dev.py test` installs it (apt-get, as root); or `apt-get install -y chromium`."
-    )
-
-
 @dataclass(frozen=True)
 class Club:
     base_url: str
     everyone: int  # customers in the club
     full_or_senior: int
     expected: list[str]  # the names the example rule matches, as the sample orders them
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _seed(now: dt.datetime) -> tuple[list, list]:
@@ -178,10 +159,7 @@ def _cleanup(customer_ids: list, started: dt.datetime) -> None:
 @pytest.fixture(scope="module")
 def club(django_db_setup, django_db_blocker) -> Iterator[Club]:
     """The data, committed in alpha's schema, and a real server on a free port."""
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(_browser_missing_message())
-        pytest.skip(_browser_missing_message())
+    require_chromium()
     from crm.accounts.services import staff_user_upsert
     from profiles.models import Customer
     from segments.compiler import base_customers
@@ -208,46 +186,11 @@ def club(django_db_setup, django_db_blocker) -> Iterator[Club]:
             except BaseException:
                 _cleanup(customer_ids, started)
                 raise
-        port = _free_port()
-        log = tempfile.NamedTemporaryFile("w+", prefix="builder-server-", suffix=".log")  # noqa: SIM115
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "CRM_TEST_DATABASE_NAME": connection.settings_dict["NAME"],
-            "PYTHONUNBUFFERED": "1",
-        }
-        server = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        base_url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as answer:  # noqa: S310
-                        if answer.status == 200:
-                            break
-                except OSError:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    pytest.fail(f"the server did not start:\n{log.read()[-5000:]}")
-                time.sleep(0.3)
-            yield Club(base_url=base_url, everyone=everyone, full_or_senior=full_or_senior,
-                       expected=expected_names)  # fmt: skip
+            with live_server(name="builder") as base_url:
+                yield Club(base_url=base_url, everyone=everyone, full_or_senior=full_or_senior,
+                           expected=expected_names)  # fmt: skip
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
-            log.seek(0)
-            server_log = log.read()
-            log.close()
-            if "Traceback" in server_log:
-                print(server_log[-8000:])
             with schema_context(SCHEMA):
                 _cleanup(customer_ids, started)
 
@@ -384,7 +327,7 @@ def test_a_bad_value_shows_the_servers_error_under_its_condition(page, club):
 def test_the_browser_is_there_in_ci():
     """In CI the browser test must run, never skip: dev.py installs Chromium first."""
     if os.environ.get("CI"):
-        assert shutil.which("chromium") or os.path.exists(CHROMIUM), _browser_missing_message()
+        assert shutil.which("chromium") or os.path.exists(CHROMIUM), browser_missing_message()
 
 
 def test_starting_from_a_template_and_editing_the_json_keep_builder_and_json_in_step(
