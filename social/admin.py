@@ -9,10 +9,12 @@ connects or disconnects accounts and approves posts; MARKETING composes and sche
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -23,17 +25,30 @@ from django.views.decorators.http import require_POST
 
 from crm.accounts.selectors import user_scopes
 from crm.admin_sites import club_admin_site
+from crm.tenants.selectors import tenant_current
 from social import oauth
 from social.clients.base import NetworkError
 from social.models import (
     AccountStatus,
+    CompetitionPromotion,
+    ItemChannel,
+    ItemStatus,
     Network,
     Post,
     PostVariant,
+    PromotionItem,
+    PromotionSettings,
     ScheduleMode,
     SocialAccount,
     SocialSettings,
     VariantStatus,
+)
+from social.promotion import PLACEHOLDERS, competition_from, local_text
+from social.promotion_services import (
+    promotion_item_cancel,
+    promotion_item_update,
+    promotion_settings_update,
+    promotion_stop,
 )
 from social.publishing import account_check
 from social.services import (
@@ -466,3 +481,254 @@ class _FormInvalid(Exception):
     def __init__(self, error: ValidationError) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+# --- Competition auto-promotion ----------------------------------------------------------------
+
+# Settings form field -> the service's (API's) name.
+_SETTINGS_NAMES = {
+    "enabled": "enabled", "post_reminders": "postReminders", "email_enabled": "emailEnabled",
+    "sms_enabled": "smsEnabled", "email_template_id": "emailTemplateId",
+    "sms_template_id": "smsTemplateId", "announcement_subject": "announcementSubject",
+    "reminder_subject": "reminderSubject", "announcement_text": "announcementText",
+    "reminder_text": "reminderText", "few_places_text": "fewPlacesText",
+    "results_text": "resultsText", "cancellation_text": "cancellationText",
+    "reminder_days": "reminderDays", "reminder_time": "reminderTime",
+    "few_places_percent": "fewPlacesPercent", "results_delay_minutes": "resultsDelayMinutes",
+}  # fmt: skip
+
+
+@admin.register(PromotionSettings, site=club_admin_site)
+class PromotionSettingsAdmin(admin.ModelAdmin):
+    """Changed by a club ADMIN only, through promotion_settings_update (validated, audited)."""
+
+    fieldsets = [
+        (None, {"fields": ("enabled", "accounts", "post_reminders")}),
+        ("Email and SMS", {"fields": ("email_enabled", "email_template_id", "sms_enabled",
+                                      "sms_template_id", "announcement_subject",
+                                      "reminder_subject")}),
+        ("Post texts", {
+            "fields": ("announcement_text", "reminder_text", "few_places_text", "results_text",
+                       "cancellation_text", "placeholders"),
+        }),
+        ("When", {"fields": ("reminder_days", "reminder_time", "few_places_percent",
+                             "results_delay_minutes", "default_image")}),
+    ]  # fmt: skip
+    readonly_fields = ("placeholders",)
+    filter_horizontal = ()
+    raw_id_fields = ("default_image",)
+
+    @admin.display(description="Placeholders")
+    def placeholders(self, row: PromotionSettings) -> str:
+        return format_html_join(
+            "", "<div><code>{{{}}}</code>: {}</div>", ((k, v) for k, v in PLACEHOLDERS.items())
+        )
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "accounts":
+            kwargs["widget"] = forms.CheckboxSelectMultiple
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return is_club_admin(request) and not PromotionSettings.objects.exists()
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_club_admin(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        data = {
+            name: form.cleaned_data[attr]
+            for attr, name in _SETTINGS_NAMES.items()
+            if attr in form.cleaned_data
+        }
+        data["accountIds"] = [a.id for a in form.cleaned_data.get("accounts") or []]
+        image = form.cleaned_data.get("default_image")
+        data["defaultImageId"] = image.id if image else None
+        try:
+            row = promotion_settings_update(actor=actor_of(request), data=data)
+        except ValidationError as exc:
+            raise _FormInvalid(exc) from exc
+        obj.pk = row.pk
+
+    def save_related(self, request, form, formsets, change) -> None:
+        return None  # the service saved the accounts
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except _FormInvalid as exc:
+            self.message_user(request, f"Not saved: {_errors_text(exc.error)}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+class PromotionItemForm(forms.ModelForm):
+    """Staff edit an item that has not gone out: its text, subject and time (club time), or
+    cancel it. Saved through the services, never straight to the row."""
+
+    when_local = forms.DateTimeField(
+        label="When (club time)", required=False, help_text="YYYY-MM-DD HH:MM"
+    )
+    cancel_item = forms.BooleanField(label="Cancel", required=False)
+
+    class Meta:
+        model = PromotionItem
+        fields = ("subject", "text")
+        widgets = {
+            "text": forms.Textarea(attrs={"rows": 3, "cols": 60}),
+            "subject": forms.TextInput(attrs={"size": 30}),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tz = _club_tz()
+        item = self.instance
+        if item.scheduled_for:
+            # Shown (and compared, for has_changed) in the active time zone, UTC: so the
+            # club's wall time goes in with a UTC label and comes back out the same way.
+            wall = item.scheduled_for.astimezone(self.tz).replace(tzinfo=None)
+            self.initial["when_local"] = wall.replace(tzinfo=ZoneInfo("UTC"))
+        if item.status in (ItemStatus.DONE, ItemStatus.CANCELLED, ItemStatus.FAILED):
+            for name in self.fields:
+                self.fields[name].disabled = True
+        if item.channel != ItemChannel.CAMPAIGN:
+            self.fields["subject"].disabled = True
+
+    def clean_when_local(self):
+        value = self.cleaned_data.get("when_local")
+        if value is None:
+            return None
+        # Django reads the field in the active time zone (UTC here): it is the club's wall time.
+        return value.replace(tzinfo=None).replace(tzinfo=self.tz)
+
+
+class PromotionItemInline(admin.TabularInline):
+    model = PromotionItem
+    form = PromotionItemForm
+    extra = 0
+    can_delete = False
+    fields = ("kind", "channel", "days_before", "when_local", "status", "note", "subject",
+              "text", "links", "cancel_item")  # fmt: skip
+    readonly_fields = ("kind", "channel", "days_before", "status", "note", "links")
+    ordering = ("scheduled_for", "key")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Post / campaign")
+    def links(self, item: PromotionItem) -> str:
+        site = self.admin_site.name
+        if item.post_id:
+            url = reverse(f"{site}:social_post_change", args=[item.post_id])
+            return format_html('<a href="{}">the post</a>', url)
+        if item.campaign_id:
+            url = reverse(f"{site}:campaigns_campaign_change", args=[item.campaign_id])
+            return format_html('<a href="{}">the campaign</a>', url)
+        return "—"
+
+
+@admin.register(CompetitionPromotion, site=club_admin_site)
+class CompetitionPromotionAdmin(admin.ModelAdmin):
+    """A competition's promotion plan with its items: edit the text, subject and time of what
+    has not gone out, cancel an item, or stop the whole plan."""
+
+    list_display = ("__str__", "competition_id", "status", "starts", "closes", "progress",
+                    "created_at")  # fmt: skip
+    list_filter = ("status",)
+    search_fields = ("name", "competition_id")
+    inlines = [PromotionItemInline]
+    actions = ["stop_selected"]
+    fields = ("name", "competition_id", "status", "starts", "closes", "cancel_reason",
+              "eligible_segment", "entrants_segment", "image_error", "synced_at")  # fmt: skip
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CompetitionPromotion]:
+        return super().get_queryset(request).prefetch_related("items")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # plans come from TeeTime's events
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # stop it instead: its posts and campaigns keep pointing at it
+
+    @admin.display(description="Starts (club time)")
+    def starts(self, plan: CompetitionPromotion) -> str:
+        competition = competition_from(plan.competition_id, plan.payload)
+        return local_text(competition.starts_at, _club_tz())
+
+    @admin.display(description="Entries close (club time)")
+    def closes(self, plan: CompetitionPromotion) -> str:
+        competition = competition_from(plan.competition_id, plan.payload)
+        return local_text(competition.closes_at, _club_tz())
+
+    @admin.display(description="Items")
+    def progress(self, plan: CompetitionPromotion) -> str:
+        counts: dict[str, int] = {}
+        for item in plan.items.all():
+            counts[item.get_status_display()] = counts.get(item.get_status_display(), 0) + 1
+        return ", ".join(f"{n} {label.lower()}" for label, n in sorted(counts.items())) or "—"
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except _FormInvalid as exc:
+            self.message_user(request, f"Not saved: {_errors_text(exc.error)}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_model(self, request, obj, form, change) -> None:
+        return None  # nothing on the plan itself is edited here
+
+    def save_formset(self, request, form, formset, change) -> None:
+        actor = actor_of(request)
+        # What construct_change_message reads; the services write their own audit rows.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        try:
+            with transaction.atomic():
+                for item_form in formset.forms:
+                    if not item_form.has_changed() or item_form.instance.pk is None:
+                        continue
+                    # The form has already written its values onto its instance: compare
+                    # with (and hand the services) the row as stored.
+                    item = PromotionItem.objects.get(pk=item_form.instance.pk)
+                    if item.status in (
+                        ItemStatus.DONE, ItemStatus.CANCELLED, ItemStatus.FAILED,
+                    ):  # fmt: skip
+                        continue
+                    data = item_form.cleaned_data
+                    if data.get("cancel_item"):
+                        promotion_item_cancel(actor=actor, item=item)
+                        continue
+                    text = _newlines(data.get("text"))
+                    subject = _newlines(data.get("subject"))
+                    when = data.get("when_local")
+                    changes = {
+                        "text": text if text is not None and text != item.text else None,
+                        "subject": (
+                            subject if subject is not None and subject != item.subject else None
+                        ),
+                        "scheduled_for": when if when and when != item.scheduled_for else None,
+                    }
+                    if any(value is not None for value in changes.values()):
+                        promotion_item_update(actor=actor, item=item, **changes)
+        except ValidationError as exc:
+            raise _FormInvalid(exc) from exc
+
+    def log_change(self, request, obj, message):
+        return None  # the services wrote the audit rows
+
+    @admin.action(description="Stop the plan (cancel what has not gone out)")
+    def stop_selected(self, request: HttpRequest, queryset: QuerySet[CompetitionPromotion]) -> None:
+        actor = actor_of(request)
+        for plan in queryset:
+            promotion_stop(actor=actor, promotion=plan)
+        self.message_user(request, f"Stopped {queryset.count()} plan(s).")
+
+
+def _club_tz() -> ZoneInfo:
+    return ZoneInfo(tenant_current().timezone or "UTC")
+
+
+def _newlines(value: str | None) -> str | None:
+    return None if value is None else value.replace("\r\n", "\n").strip()

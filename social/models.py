@@ -14,6 +14,7 @@ Tokens are stored encrypted (social.crypto) in fields the admin and the APIs nev
 from __future__ import annotations
 
 import uuid
+from datetime import time
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -290,3 +291,296 @@ class EngagementSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.variant_id} at {self.fetched_at:%Y-%m-%d %H:%M}"
+
+
+# --- Competition auto-promotion -------------------------------------------------------------
+#
+# When TeeTime publishes a competition, a club that turned auto-promotion on gets a plan
+# (`CompetitionPromotion`) of dated items (`PromotionItem`): posts made through the services
+# above and email/SMS campaigns made through the campaign services. social.promotion decides
+# the plan; social.promotion_services keeps it in step with the competition's events.
+
+
+def default_reminder_days() -> list[int]:
+    return [7, 3, 1]
+
+
+def default_reminder_time() -> time:
+    return time(10, 0)
+
+
+DEFAULT_PROMOTION_TEXTS = {
+    "announcement_text": (
+        "Entries are open for the {name}: {format} on {startsAt}. {eligibility}. "
+        "Entry fee {entryFee}. Entries close {entryClosesAt}."
+    ),
+    "reminder_text": (
+        "{daysLeft} left to enter the {name} ({format}, {startsAt}). Entries close {entryClosesAt}."
+    ),
+    "few_places_text": (
+        "Only {placesLeft} places left in the {name} on {startsAt}. Enter before {entryClosesAt}."
+    ),
+    "results_text": (
+        "Congratulations to {winner}, winner of the {name}! Thank you to everyone who played."
+    ),
+    "cancellation_text": (
+        "The {name} on {startsAt} has been cancelled. {reason} We are sorry for the disappointment."
+    ),
+    "announcement_subject": "Entries open: {name}",
+    "reminder_subject": "{daysLeft} left to enter the {name}",
+}
+
+
+class PromotionSettings(models.Model):
+    """The club's competition auto-promotion settings (one row per club, id 1).
+
+    Texts are the club's own templates with placeholders from the competition
+    (`{name}`, `{startsAt}` in the club's time zone, `{entryClosesAt}`, `{bookingUrl}`,
+    `{format}`, `{entryFee}`, `{placesLeft}`, `{winner}` …; social.promotion.PLACEHOLDERS
+    lists them all). Campaign messages use the Messaging templates named here, with the
+    subject and the rendered text handed over as `content`.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    enabled = models.BooleanField(
+        default=False,
+        help_text="Make a promotion plan for every competition TeeTime publishes from now on.",
+    )
+    accounts = models.ManyToManyField(
+        SocialAccount,
+        blank=True,
+        related_name="+",
+        help_text="Where the posts go. None chosen: every connected account.",
+    )
+    post_reminders = models.BooleanField(
+        default=True, help_text="Post the reminders too (not only email/SMS them)."
+    )
+    email_enabled = models.BooleanField(default=True)
+    sms_enabled = models.BooleanField(default=False)
+    email_template_id = models.CharField(
+        max_length=100, blank=True, default="competition_promotion",
+        help_text="Messaging template id of the email (announcement and reminders).",
+    )  # fmt: skip
+    sms_template_id = models.CharField(
+        max_length=100, blank=True, default="competition_promotion_sms",
+        help_text="Messaging template id of the SMS.",
+    )  # fmt: skip
+    announcement_subject = models.CharField(
+        max_length=200, default=DEFAULT_PROMOTION_TEXTS["announcement_subject"]
+    )
+    reminder_subject = models.CharField(
+        max_length=200, default=DEFAULT_PROMOTION_TEXTS["reminder_subject"]
+    )
+    announcement_text = models.TextField(default=DEFAULT_PROMOTION_TEXTS["announcement_text"])
+    reminder_text = models.TextField(default=DEFAULT_PROMOTION_TEXTS["reminder_text"])
+    few_places_text = models.TextField(default=DEFAULT_PROMOTION_TEXTS["few_places_text"])
+    results_text = models.TextField(default=DEFAULT_PROMOTION_TEXTS["results_text"])
+    cancellation_text = models.TextField(default=DEFAULT_PROMOTION_TEXTS["cancellation_text"])
+    reminder_days = ArrayField(
+        models.PositiveSmallIntegerField(),
+        default=default_reminder_days,
+        help_text="Days before entries close that reminders go out (1 to 60).",
+    )
+    reminder_time = models.TimeField(
+        default=default_reminder_time, help_text="Time of day of the reminders, club time."
+    )
+    few_places_percent = models.PositiveSmallIntegerField(
+        default=80, help_text="'Few places left' once entries reach this % of the places."
+    )
+    results_delay_minutes = models.PositiveIntegerField(
+        default=120,
+        help_text="The results post goes out once no new score has come for this long "
+        "(at the latest 24 hours after the first score).",
+    )
+    default_image = models.ForeignKey(
+        PostImage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Used when the competition has no image (Instagram needs one).",
+    )  # fmt: skip
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "competition auto-promotion settings"
+        verbose_name_plural = "competition auto-promotion settings"
+
+    def __str__(self) -> str:
+        return "Competition auto-promotion settings"
+
+
+class PromotionStatus(models.TextChoices):
+    ACTIVE = "ACTIVE", "Running"
+    COMPLETED = "COMPLETED", "Completed"
+    CANCELLED = "CANCELLED", "Competition cancelled"
+    STOPPED = "STOPPED", "Stopped by staff"
+
+
+class CompetitionPromotion(models.Model):
+    """The promotion plan of one TeeTime competition, with the competition as its newest
+    `published`/`updated` event described it (`payload`, `payload_at` that event's time, so
+    an older event arriving late never overwrites a newer one)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    competition_id = models.CharField(max_length=128, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    payload = models.JSONField(default=dict)
+    payload_at = models.DateTimeField(null=True, blank=True)
+    payload_event = models.CharField(max_length=200, blank=True)
+    status = models.CharField(
+        max_length=12, choices=PromotionStatus.choices, default=PromotionStatus.ACTIVE
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=300, blank=True)
+    eligible_segment = models.ForeignKey(
+        "segments.Segment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    entrants_segment = models.ForeignKey(
+        "segments.Segment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    image = models.ForeignKey(
+        PostImage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    image_url = models.CharField(
+        max_length=1000, blank=True, help_text="The competition image last fetched (or tried)."
+    )
+    image_error = models.CharField(max_length=500, blank=True)
+    needs_sync = models.BooleanField(default=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["id"], condition=Q(needs_sync=True), name="social_promotion_dirty")
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"Competition {self.competition_id}"
+
+
+class ItemKind(models.TextChoices):
+    ANNOUNCEMENT = "ANNOUNCEMENT", "Announcement"
+    REMINDER = "REMINDER", "Reminder"
+    FEW_PLACES = "FEW_PLACES", "Few places left"
+    RESULTS = "RESULTS", "Results"
+    CANCELLATION = "CANCELLATION", "Cancellation"
+
+
+class ItemChannel(models.TextChoices):
+    POST = "POST", "Social post"
+    CAMPAIGN = "CAMPAIGN", "Email/SMS campaign"
+
+
+class ItemStatus(models.TextChoices):
+    PLANNED = "PLANNED", "Planned"
+    SCHEDULED = "SCHEDULED", "Scheduled"
+    DONE = "DONE", "Gone out"
+    FAILED = "FAILED", "Failed"
+    CANCELLED = "CANCELLED", "Cancelled"
+    SKIPPED = "SKIPPED", "Skipped"
+
+
+class PromotionItem(models.Model):
+    """One dated thing of a plan: a post or a campaign, and what became of it.
+
+    PLANNED: decided, not yet handed to the Social Publisher or Campaigns (results wait for
+    the scores to settle); SCHEDULED: the post or campaign exists and waits for its time (or
+    for approval); DONE: it went out; FAILED: the post failed on every network; CANCELLED: by
+    staff or because the competition was cancelled; SKIPPED: not applicable (`note` says why).
+    Staff edits set `text_edited` / `time_edited`, and competition updates then leave that
+    part alone. `fingerprint` is what was last handed over, so nothing is sent over twice.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    promotion = models.ForeignKey(
+        CompetitionPromotion, on_delete=models.CASCADE, related_name="items"
+    )
+    key = models.CharField(max_length=40)
+    kind = models.CharField(max_length=16, choices=ItemKind.choices)
+    channel = models.CharField(max_length=8, choices=ItemChannel.choices)
+    days_before = models.PositiveSmallIntegerField(null=True, blank=True)
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    subject = models.CharField(max_length=200, blank=True)
+    text = models.TextField(blank=True)
+    text_edited = models.BooleanField(default=False)
+    time_edited = models.BooleanField(default=False)
+    status = models.CharField(max_length=12, choices=ItemStatus.choices, default=ItemStatus.PLANNED)
+    note = models.TextField(blank=True)
+    error = models.TextField(blank=True, help_text="Why handing it over failed (last try).")
+    fingerprint = models.CharField(max_length=64, blank=True)
+    post = models.ForeignKey(
+        Post, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["promotion", "scheduled_for", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["promotion", "key"], name="social_promotion_item_key")
+        ]
+        indexes = [
+            models.Index(fields=["status", "scheduled_for"], name="social_promotion_item_due")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.promotion}: {self.get_kind_display()} ({self.get_channel_display()})"
+
+
+class CompetitionEntry(models.Model):
+    """A player's entry in a competition as TeeTime's entry events left it: the newest event
+    per (competition, player) wins, whatever order they arrive in. Kept for every
+    competition, planned or not, so a plan made later still knows who entered."""
+
+    competition_id = models.CharField(max_length=128)
+    player_id = models.CharField(max_length=128)
+    entered = models.BooleanField()
+    changed_at = models.DateTimeField()
+    event_key = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["competition_id", "player_id"], name="social_competition_entry_uniq"
+            )
+        ]
+        verbose_name_plural = "competition entries"
+
+    def __str__(self) -> str:
+        return f"{self.player_id} {'in' if self.entered else 'withdrew from'} {self.competition_id}"
+
+
+class CompetitionScore(models.Model):
+    """A player's newest score in a competition (`teetime.score.posted`)."""
+
+    competition_id = models.CharField(max_length=128)
+    player_id = models.CharField(max_length=128)
+    gross = models.IntegerField(null=True, blank=True)
+    net = models.DecimalField(max_digits=6, decimal_places=1, null=True, blank=True)
+    position = models.IntegerField(null=True, blank=True)
+    posted_at = models.DateTimeField()
+    event_key = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["competition_id", "player_id"], name="social_competition_score_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.player_id} in {self.competition_id}: position {self.position}"
+
+
+class PromotionEventCursor(models.Model):
+    """How far (by raw event id) auto-promotion has read this club's event log. One row per
+    club (id 1), created at the newest event: history is never replayed."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    last_raw_event_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"events read up to {self.last_raw_event_id}"

@@ -6,7 +6,15 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
-from social.models import Post, PostImage, PostVariant, SocialAccount
+from social.models import (
+    CompetitionPromotion,
+    Post,
+    PostImage,
+    PostVariant,
+    PromotionItem,
+    PromotionSettings,
+    SocialAccount,
+)
 
 
 def account_list() -> QuerySet[SocialAccount]:
@@ -37,3 +45,35 @@ def post_get(*, post_id: Any) -> Post | None:
 
 def image_get(*, image_id: Any) -> PostImage | None:
     return PostImage.objects.filter(id=image_id).first()
+
+
+# --- Competition auto-promotion ----------------------------------------------------------------
+
+
+def promotion_list(*, status: str | None = None) -> QuerySet[CompetitionPromotion]:
+    """Plans, newest first, each with its items (one extra query per page)."""
+    plans = CompetitionPromotion.objects.order_by("-created_at")
+    if status:
+        plans = plans.filter(status=status.upper())
+    return plans.prefetch_related(
+        Prefetch("items", queryset=PromotionItem.objects.order_by("scheduled_for", "key"))
+    )
+
+
+def promotion_get(*, promotion_id: Any) -> CompetitionPromotion | None:
+    return promotion_list().filter(id=promotion_id).first()
+
+
+def promotion_item_get(*, promotion_id: Any, item_id: Any) -> PromotionItem | None:
+    return PromotionItem.objects.filter(promotion_id=promotion_id, id=item_id).first()
+
+
+def promotion_settings_get() -> PromotionSettings:
+    """The club's settings; the defaults (unsaved) until an ADMIN first changes them."""
+    return PromotionSettings.objects.filter(id=1).first() or PromotionSettings(id=1)
+
+
+def promotion_settings_account_ids(*, settings: PromotionSettings) -> list[Any]:
+    if settings._state.adding:
+        return []
+    return list(settings.accounts.order_by("network", "name").values_list("id", flat=True))

@@ -56,3 +56,13 @@ def check_accounts() -> dict[str, int]:
         outcome = account_check(account_id=account_id).result
         results[outcome] = results.get(outcome, 0) + 1
     return results
+
+
+@shared_task(name="social.promote_competitions")
+def promote_competitions() -> dict[str, int]:
+    """Every minute per club: read new competition events (entries, scores, updates,
+    cancellations) and keep the competitions' promotion plans in step with them. Safe to run
+    twice or concurrently: the cursor and each plan are locked while worked on."""
+    from social.promotion_services import promotions_run
+
+    return promotions_run()

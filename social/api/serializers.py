@@ -4,11 +4,22 @@ field, so no endpoint can return one."""
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
-from social.models import Post, PostVariant, ScheduleMode, SocialAccount
+from social.models import (
+    CompetitionPromotion,
+    Post,
+    PostVariant,
+    PromotionItem,
+    PromotionStatus,
+    ScheduleMode,
+    SocialAccount,
+)
+from social.promotion import PLACEHOLDERS
+from social.selectors import promotion_settings_account_ids
 
 
 class AccountOutputSerializer(serializers.ModelSerializer):
@@ -137,3 +148,156 @@ class RejectInputSerializer(serializers.Serializer):
 class PostFilterSerializer(serializers.Serializer):
     status = serializers.CharField(required=False, help_text="Posts with a variant in it.")
     network = serializers.CharField(required=False)
+
+
+# --- Competition auto-promotion ----------------------------------------------------------------
+
+
+def _local(value, context) -> str | None:
+    """An aware time as the club's wall clock, with its offset (2026-12-05T10:00:00+00:00)."""
+    if value is None:
+        return None
+    tenant = context.get("tenant")
+    tz = ZoneInfo(getattr(tenant, "timezone", "") or "UTC")
+    return value.astimezone(tz).isoformat()
+
+
+class PromotionItemOutputSerializer(serializers.ModelSerializer):
+    daysBefore = serializers.IntegerField(source="days_before", allow_null=True)
+    scheduledAt = serializers.DateTimeField(source="scheduled_for", allow_null=True)
+    scheduledAtLocal = serializers.SerializerMethodField(
+        help_text="scheduledAt in the club's time zone."
+    )
+    textEdited = serializers.BooleanField(source="text_edited")
+    timeEdited = serializers.BooleanField(source="time_edited")
+    postId = serializers.UUIDField(source="post_id", allow_null=True)
+    campaignId = serializers.UUIDField(source="campaign_id", allow_null=True)
+    updatedAt = serializers.DateTimeField(source="updated_at")
+
+    class Meta:
+        model = PromotionItem
+        fields = [
+            "id", "key", "kind", "channel", "daysBefore", "scheduledAt", "scheduledAtLocal",
+            "status", "note", "error", "subject", "text", "textEdited", "timeEdited", "postId",
+            "campaignId", "updatedAt",
+        ]  # fmt: skip
+
+    def get_scheduledAtLocal(self, item: PromotionItem) -> str | None:
+        return _local(item.scheduled_for, self.context)
+
+
+class PromotionOutputSerializer(serializers.ModelSerializer):
+    competitionId = serializers.CharField(source="competition_id")
+    competition = serializers.JSONField(
+        source="payload", help_text="The competition as TeeTime's newest event described it."
+    )
+    competitionUpdatedAt = serializers.DateTimeField(source="payload_at", allow_null=True)
+    cancelledAt = serializers.DateTimeField(source="cancelled_at", allow_null=True)
+    cancelReason = serializers.CharField(source="cancel_reason")
+    eligibleSegmentId = serializers.UUIDField(source="eligible_segment_id", allow_null=True)
+    entrantsSegmentId = serializers.UUIDField(source="entrants_segment_id", allow_null=True)
+    imageId = serializers.UUIDField(source="image_id", allow_null=True)
+    imageError = serializers.CharField(source="image_error")
+    createdAt = serializers.DateTimeField(source="created_at")
+    syncedAt = serializers.DateTimeField(source="synced_at", allow_null=True)
+    items = PromotionItemOutputSerializer(many=True)
+
+    class Meta:
+        model = CompetitionPromotion
+        fields = [
+            "id", "competitionId", "name", "status", "competition", "competitionUpdatedAt",
+            "cancelledAt", "cancelReason", "eligibleSegmentId", "entrantsSegmentId", "imageId",
+            "imageError", "createdAt", "syncedAt", "items",
+        ]  # fmt: skip
+
+
+class PromotionFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=PromotionStatus.values, required=False)
+
+
+class PromotionItemUpdateInputSerializer(serializers.Serializer):
+    text = serializers.CharField(required=False, max_length=5000)
+    subject = serializers.CharField(required=False, max_length=200)
+    scheduledAt = serializers.CharField(
+        required=False,
+        help_text="ISO 8601. Without an offset it is read in the club's time zone.",
+    )
+
+    def validate_scheduledAt(self, value: str) -> datetime:
+        parsed = parse_datetime(value)
+        if parsed is None:
+            raise serializers.ValidationError("Not a date and time (ISO 8601).")
+        return parsed
+
+    def validate(self, data: dict) -> dict:
+        if not data:
+            raise serializers.ValidationError("Give text, subject or scheduledAt.")
+        return data
+
+
+class PromotionSettingsInputSerializer(serializers.Serializer):
+    """A change of the settings: any of the fields, by the names the output uses."""
+
+    enabled = serializers.BooleanField(required=False)
+    accountIds = serializers.ListField(
+        child=serializers.UUIDField(), required=False,
+        help_text="Where posts go; empty: every connected account.",
+    )  # fmt: skip
+    postReminders = serializers.BooleanField(required=False, source="post_reminders")
+    emailEnabled = serializers.BooleanField(required=False, source="email_enabled")
+    smsEnabled = serializers.BooleanField(required=False, source="sms_enabled")
+    emailTemplateId = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, source="email_template_id"
+    )
+    smsTemplateId = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, source="sms_template_id"
+    )
+    announcementSubject = serializers.CharField(
+        required=False, max_length=200, source="announcement_subject"
+    )
+    reminderSubject = serializers.CharField(
+        required=False, max_length=200, source="reminder_subject"
+    )
+    announcementText = serializers.CharField(required=False, source="announcement_text")
+    reminderText = serializers.CharField(required=False, source="reminder_text")
+    fewPlacesText = serializers.CharField(required=False, source="few_places_text")
+    resultsText = serializers.CharField(required=False, source="results_text")
+    cancellationText = serializers.CharField(required=False, source="cancellation_text")
+    reminderDays = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=60), required=False,
+        max_length=6, source="reminder_days",
+    )  # fmt: skip
+    reminderTime = serializers.TimeField(
+        required=False, format="%H:%M", input_formats=["%H:%M"], source="reminder_time"
+    )
+    fewPlacesPercent = serializers.IntegerField(
+        required=False, min_value=1, max_value=99, source="few_places_percent"
+    )
+    resultsDelayMinutes = serializers.IntegerField(
+        required=False, min_value=0, max_value=1440, source="results_delay_minutes"
+    )
+    defaultImageId = serializers.UUIDField(
+        required=False, allow_null=True, source="default_image_id"
+    )
+
+    def service_data(self) -> dict:
+        """The validated input under the API's own (camelCase) names, as the service takes."""
+        return {
+            name: self.validated_data[field.source]
+            for name, field in self.fields.items()
+            if not field.read_only and field.source in self.validated_data
+        }
+
+
+class PromotionSettingsOutputSerializer(PromotionSettingsInputSerializer):
+    accountIds = serializers.SerializerMethodField()
+    placeholders = serializers.SerializerMethodField(
+        help_text="What the texts may use, e.g. {name}: the competition's name."
+    )
+    updatedAt = serializers.DateTimeField(source="updated_at", allow_null=True)
+
+    def get_accountIds(self, row) -> list[str]:
+        return [str(i) for i in promotion_settings_account_ids(settings=row)]
+
+    def get_placeholders(self, _row) -> dict[str, str]:
+        return dict(PLACEHOLDERS)

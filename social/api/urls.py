@@ -33,4 +33,30 @@ urlpatterns = [
         views.PostCancelView.as_view(),
         name="social-posts-cancel",
     ),
+    path("social/promotions", views.PromotionListView.as_view(), name="social-promotions-list"),
+    path(
+        "social/promotions/<uuid:promotion_id>",
+        views.PromotionDetailView.as_view(),
+        name="social-promotions-detail",
+    ),
+    path(
+        "social/promotions/<uuid:promotion_id>/stop",
+        views.PromotionStopView.as_view(),
+        name="social-promotions-stop",
+    ),
+    path(
+        "social/promotions/<uuid:promotion_id>/items/<uuid:item_id>",
+        views.PromotionItemDetailView.as_view(),
+        name="social-promotion-items-detail",
+    ),
+    path(
+        "social/promotions/<uuid:promotion_id>/items/<uuid:item_id>/cancel",
+        views.PromotionItemCancelView.as_view(),
+        name="social-promotion-items-cancel",
+    ),
+    path(
+        "social/promotion-settings",
+        views.PromotionSettingsView.as_view(),
+        name="social-promotion-settings",
+    ),
 ]

@@ -28,11 +28,33 @@ from social.api.serializers import (
     PostFilterSerializer,
     PostOutputSerializer,
     PostUpdateInputSerializer,
+    PromotionFilterSerializer,
+    PromotionItemOutputSerializer,
+    PromotionItemUpdateInputSerializer,
+    PromotionOutputSerializer,
+    PromotionSettingsInputSerializer,
+    PromotionSettingsOutputSerializer,
     RejectInputSerializer,
     ScheduleInputSerializer,
 )
-from social.models import Post, SocialAccount
-from social.selectors import account_get, account_list, image_get, post_get, post_list
+from social.models import CompetitionPromotion, Post, PromotionItem, PromotionStatus, SocialAccount
+from social.promotion_services import (
+    promotion_item_cancel,
+    promotion_item_update,
+    promotion_settings_update,
+    promotion_stop,
+)
+from social.selectors import (
+    account_get,
+    account_list,
+    image_get,
+    post_get,
+    post_list,
+    promotion_get,
+    promotion_item_get,
+    promotion_list,
+    promotion_settings_get,
+)
 from social.services import (
     Actor,
     VariantInput,
@@ -295,3 +317,126 @@ class PostCancelView(SocialView):
         post = self.get_post(post_id)
         post_cancel(actor=actor_of(request), post=post)
         return self.respond_post(post)
+
+
+# --- Competition auto-promotion ----------------------------------------------------------------
+
+
+class PromotionView(SocialView):
+    def get_promotion(self, promotion_id) -> CompetitionPromotion:
+        promotion = promotion_get(promotion_id=promotion_id)
+        if promotion is None:
+            raise exceptions.NotFound("No promotion plan with this id in this club.")
+        return promotion
+
+    def get_item(self, promotion_id, item_id) -> PromotionItem:
+        item = promotion_item_get(promotion_id=promotion_id, item_id=item_id)
+        if item is None:
+            raise exceptions.NotFound("No such item in this promotion plan.")
+        return item
+
+    def respond_promotion(self, promotion_id) -> Response:
+        return self.respond_object(self.get_promotion(promotion_id), PromotionOutputSerializer)
+
+
+class PromotionListView(PromotionView):
+    @extend_schema(
+        operation_id="social_promotions_list",
+        parameters=[OpenApiParameter("status", str, enum=PromotionStatus.values)],
+        responses=PromotionOutputSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        filters = PromotionFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return self.paginate(
+            request, promotion_list(**filters.validated_data), PromotionOutputSerializer
+        )
+
+
+class PromotionDetailView(PromotionView):
+    @extend_schema(operation_id="social_promotions_retrieve", responses=PromotionOutputSerializer)
+    def get(self, request: Request, promotion_id) -> Response:
+        return self.respond_promotion(promotion_id)
+
+
+class PromotionStopView(PromotionView):
+    @extend_schema(
+        operation_id="social_promotions_stop", request=None, responses=PromotionOutputSerializer
+    )
+    def post(self, request: Request, promotion_id) -> Response:
+        promotion_stop(actor=actor_of(request), promotion=self.get_promotion(promotion_id))
+        return self.respond_promotion(promotion_id)
+
+
+class PromotionItemDetailView(PromotionView):
+    @extend_schema(
+        operation_id="social_promotion_items_retrieve", responses=PromotionItemOutputSerializer
+    )
+    def get(self, request: Request, promotion_id, item_id) -> Response:
+        return self.respond_object(
+            self.get_item(promotion_id, item_id), PromotionItemOutputSerializer
+        )
+
+    @extend_schema(
+        operation_id="social_promotion_items_update",
+        request=PromotionItemUpdateInputSerializer,
+        responses=PromotionItemOutputSerializer,
+    )
+    def patch(self, request: Request, promotion_id, item_id) -> Response:
+        item = self.get_item(promotion_id, item_id)
+        body = PromotionItemUpdateInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        try:
+            item = promotion_item_update(
+                actor=actor_of(request),
+                item=item,
+                text=data.get("text"),
+                subject=data.get("subject"),
+                scheduled_for=data.get("scheduledAt"),
+            )
+        except DjangoValidationError as exc:
+            raise _invalid(exc) from exc
+        return self.respond_object(item, PromotionItemOutputSerializer)
+
+
+class PromotionItemCancelView(PromotionView):
+    @extend_schema(
+        operation_id="social_promotion_items_cancel",
+        request=None,
+        responses=PromotionItemOutputSerializer,
+    )
+    def post(self, request: Request, promotion_id, item_id) -> Response:
+        item = self.get_item(promotion_id, item_id)
+        try:
+            item = promotion_item_cancel(actor=actor_of(request), item=item)
+        except DjangoValidationError as exc:
+            raise _invalid(exc) from exc
+        return self.respond_object(item, PromotionItemOutputSerializer)
+
+
+class PromotionSettingsView(SocialView):
+    """Read: `crm:social`. Change: `crm:admin` (turning it on makes messages go out)."""
+
+    write_scope = "crm:admin"
+
+    @extend_schema(
+        operation_id="social_promotion_settings_retrieve",
+        responses=PromotionSettingsOutputSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        return self.respond_object(promotion_settings_get(), PromotionSettingsOutputSerializer)
+
+    @extend_schema(
+        operation_id="social_promotion_settings_update",
+        request=PromotionSettingsInputSerializer,
+        responses=PromotionSettingsOutputSerializer,
+    )
+    def patch(self, request: Request) -> Response:
+        body = PromotionSettingsInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            row = promotion_settings_update(actor=actor_of(request), data=body.service_data())
+        except DjangoValidationError as exc:
+            raise _invalid(exc) from exc
+        return self.respond_object(row, PromotionSettingsOutputSerializer)

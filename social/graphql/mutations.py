@@ -10,10 +10,17 @@ from graphql import GraphQLError
 
 from crm.api.authentication import ServicePrincipal
 from crm.api.permissions import caller_scopes
-from crm.graphql.permissions import require_scope
-from social.graphql.types import SocialError, SocialPostType
-from social.models import ScheduleMode
-from social.selectors import post_get
+from crm.graphql.errors import MutationError, errors_from, refuse
+from crm.graphql.permissions import require_scope, require_scope_for_mutation
+from social.graphql.types import (
+    CompetitionPromotionType,
+    PromotionItemType,
+    SocialError,
+    SocialPostType,
+)
+from social.models import PromotionItem, ScheduleMode
+from social.promotion_services import promotion_item_cancel, promotion_item_update, promotion_stop
+from social.selectors import post_get, promotion_get
 from social.services import (
     Actor,
     VariantInput,
@@ -166,3 +173,85 @@ class CancelSocialPost(graphene.Mutation):
             return cls(errors=_not_found(info))
         post_cancel(actor=_actor(info), post=post)
         return cls(post=post_get(post_id=id), errors=[])
+
+
+# --- Competition auto-promotion ----------------------------------------------------------------
+
+
+def _item_not_found() -> MutationError:
+    return MutationError(
+        field="id", message="No promotion item with this id in this club.", code="not_found"
+    )
+
+
+class UpdatePromotionItem(graphene.Mutation):
+    """Change an item of a promotion plan that has not gone out (scope crm:social). What is
+    set here is kept through later competition updates."""
+
+    class Arguments:
+        id = graphene.UUID(required=True)
+        text = graphene.String()
+        subject = graphene.String()
+        scheduled_at = graphene.DateTime(description="Without offset: the club's time zone.")
+
+    item = graphene.Field(PromotionItemType)
+    errors = graphene.List(graphene.NonNull(MutationError), required=True)
+
+    @classmethod
+    def mutate(cls, root, info, id, text=None, subject=None, scheduled_at=None):
+        require_scope_for_mutation(info, "crm:social")
+        item = PromotionItem.objects.filter(id=id).first()
+        if item is None:
+            return cls(errors=refuse(info, [_item_not_found()]))
+        try:
+            item = promotion_item_update(
+                actor=_actor(info), item=item, text=text, subject=subject,
+                scheduled_for=scheduled_at,
+            )  # fmt: skip
+        except ValidationError as exc:
+            return cls(errors=refuse(info, errors_from(exc)))
+        return cls(item=item, errors=[])
+
+
+class CancelPromotionItem(graphene.Mutation):
+    """Cancel an item of a promotion plan, with its post or campaign (scope crm:social)."""
+
+    class Arguments:
+        id = graphene.UUID(required=True)
+
+    item = graphene.Field(PromotionItemType)
+    errors = graphene.List(graphene.NonNull(MutationError), required=True)
+
+    @classmethod
+    def mutate(cls, root, info, id):
+        require_scope_for_mutation(info, "crm:social")
+        item = PromotionItem.objects.filter(id=id).first()
+        if item is None:
+            return cls(errors=refuse(info, [_item_not_found()]))
+        try:
+            item = promotion_item_cancel(actor=_actor(info), item=item)
+        except ValidationError as exc:
+            return cls(errors=refuse(info, errors_from(exc)))
+        return cls(item=item, errors=[])
+
+
+class StopCompetitionPromotion(graphene.Mutation):
+    """Stop a whole plan: what has not gone out is cancelled (scope crm:social)."""
+
+    class Arguments:
+        id = graphene.UUID(required=True)
+
+    promotion = graphene.Field(CompetitionPromotionType)
+    errors = graphene.List(graphene.NonNull(MutationError), required=True)
+
+    @classmethod
+    def mutate(cls, root, info, id):
+        require_scope_for_mutation(info, "crm:social")
+        plan = promotion_get(promotion_id=id)
+        if plan is None:
+            return cls(errors=refuse(info, [MutationError(
+                field="id", message="No promotion plan with this id in this club.",
+                code="not_found",
+            )]))  # fmt: skip
+        promotion_stop(actor=_actor(info), promotion=plan)
+        return cls(promotion=promotion_get(promotion_id=id), errors=[])

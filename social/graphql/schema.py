@@ -7,12 +7,22 @@ from crm.api.pagination import DEFAULT_TAKE, MAX_TAKE
 from crm.graphql.permissions import require_scope
 from social.graphql.mutations import (
     ApproveSocialPost,
+    CancelPromotionItem,
     CancelSocialPost,
     CreateSocialPost,
     ScheduleSocialPost,
+    StopCompetitionPromotion,
+    UpdatePromotionItem,
 )
-from social.graphql.types import SocialAccountType, SocialPostList, SocialPostType
-from social.selectors import account_list, post_get, post_list
+from social.graphql.types import (
+    CompetitionPromotionList,
+    CompetitionPromotionType,
+    SocialAccountType,
+    SocialPostList,
+    SocialPostType,
+)
+from social.models import PromotionStatus
+from social.selectors import account_list, post_get, post_list, promotion_get, promotion_list
 
 
 class Query(graphene.ObjectType):
@@ -30,6 +40,17 @@ class Query(graphene.ObjectType):
         network=graphene.String(),
     )
     social_post = graphene.Field(SocialPostType, id=graphene.UUID(required=True))
+    competition_promotions = graphene.Field(
+        CompetitionPromotionList,
+        required=True,
+        skip=graphene.Int(default_value=0),
+        take=graphene.Int(default_value=DEFAULT_TAKE),
+        status=graphene.String(description=f"One of {', '.join(PromotionStatus.values)}."),
+        description="Competition promotion plans, newest first (scope crm:social).",
+    )
+    competition_promotion = graphene.Field(
+        CompetitionPromotionType, id=graphene.UUID(required=True)
+    )
 
     @staticmethod
     def resolve_social_accounts(root, info):
@@ -55,9 +76,36 @@ class Query(graphene.ObjectType):
         require_scope(info, "crm:social")
         return post_get(post_id=id)
 
+    @staticmethod
+    def resolve_competition_promotions(root, info, skip: int, take: int, status=None):
+        require_scope(info, "crm:social")
+        if skip < 0:
+            raise GraphQLError("skip must be 0 or more.", extensions={"field": "skip"})
+        if not 1 <= take <= MAX_TAKE:
+            raise GraphQLError(f"take must be 1 to {MAX_TAKE}.", extensions={"field": "take"})
+        if status and status.upper() not in PromotionStatus.values:
+            raise GraphQLError(
+                f"status must be one of {', '.join(PromotionStatus.values)}.",
+                extensions={"field": "status"},
+            )
+        queryset = promotion_list(status=status)
+        total = queryset.count()
+        items = list(queryset[skip : skip + take])
+        return CompetitionPromotionList(
+            items=items, total=total, skip=skip, take=take, has_more=skip + len(items) < total
+        )
+
+    @staticmethod
+    def resolve_competition_promotion(root, info, id):
+        require_scope(info, "crm:social")
+        return promotion_get(promotion_id=id)
+
 
 class Mutation(graphene.ObjectType):
     create_social_post = CreateSocialPost.Field()
     schedule_social_post = ScheduleSocialPost.Field()
     approve_social_post = ApproveSocialPost.Field()
     cancel_social_post = CancelSocialPost.Field()
+    update_promotion_item = UpdatePromotionItem.Field()
+    cancel_promotion_item = CancelPromotionItem.Field()
+    stop_competition_promotion = StopCompetitionPromotion.Field()

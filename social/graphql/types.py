@@ -3,10 +3,13 @@ token field."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import graphene
+from graphene.types.generic import GenericScalar
 from graphene_django import DjangoObjectType
 
-from social.models import Post, PostVariant, SocialAccount
+from social.models import CompetitionPromotion, Post, PostVariant, PromotionItem, SocialAccount
 
 
 class SocialAccountType(DjangoObjectType):
@@ -97,3 +100,67 @@ class SocialError(graphene.ObjectType):
     field = graphene.String(description="What was at fault, e.g. variants.x.text; null for all.")
     message = graphene.String(required=True)
     code = graphene.String(required=True)
+
+
+class PromotionItemType(DjangoObjectType):
+    """One dated item of a competition's promotion plan: a post or an email/SMS campaign."""
+
+    post_id = graphene.UUID()
+    campaign_id = graphene.UUID()
+    scheduled_at = graphene.DateTime(description="When it goes out (UTC).")
+    scheduled_at_local = graphene.String(description="The same, in the club's time zone.")
+
+    class Meta:
+        model = PromotionItem
+        name = "PromotionItem"
+        fields = (
+            "id", "key", "kind", "channel", "days_before", "status", "note", "error", "subject",
+            "text", "text_edited", "time_edited", "updated_at",
+        )  # fmt: skip
+        convert_choices_to_enum = False
+
+    @staticmethod
+    def resolve_scheduled_at(item: PromotionItem, info):
+        return item.scheduled_for
+
+    @staticmethod
+    def resolve_scheduled_at_local(item: PromotionItem, info) -> str | None:
+        if item.scheduled_for is None:
+            return None
+        tz = ZoneInfo(getattr(info.context.tenant, "timezone", "") or "UTC")
+        return item.scheduled_for.astimezone(tz).isoformat()
+
+
+class CompetitionPromotionType(DjangoObjectType):
+    """A competition's promotion plan, with the competition as TeeTime last described it."""
+
+    competition_id = graphene.String(required=True)
+    competition = GenericScalar(required=True)
+    eligible_segment_id = graphene.UUID()
+    entrants_segment_id = graphene.UUID()
+    items = graphene.List(graphene.NonNull(PromotionItemType), required=True)
+
+    class Meta:
+        model = CompetitionPromotion
+        name = "CompetitionPromotion"
+        fields = (
+            "id", "name", "status", "cancelled_at", "cancel_reason", "image_error",
+            "created_at", "synced_at",
+        )  # fmt: skip
+        convert_choices_to_enum = False
+
+    @staticmethod
+    def resolve_competition(plan: CompetitionPromotion, info):
+        return plan.payload
+
+    @staticmethod
+    def resolve_items(plan: CompetitionPromotion, info):
+        return plan.items.all()  # prefetched by the selector
+
+
+class CompetitionPromotionList(graphene.ObjectType):
+    items = graphene.List(graphene.NonNull(CompetitionPromotionType), required=True)
+    total = graphene.Int(required=True)
+    skip = graphene.Int(required=True)
+    take = graphene.Int(required=True)
+    has_more = graphene.Boolean(required=True)
