@@ -10,6 +10,10 @@ own bulk_update (a CASE WHEN per field and row) seconds.
 - `update_rows`: update rows by key from such a temporary table, in one statement.
 - `bulk_update_rows`: the same for model instances (Django's `bulk_update`, without its cost).
 - `insert_default_rows`: N new rows holding the model's defaults (new customers, say).
+- `array_literal`: a list as one PostgreSQL array literal, to pass as a single `%s::type[]`
+  parameter: a join in Python instead of psycopg quoting the list element by element (about
+  10 ms per 1,000 UUIDs, 4 ms per 1,000 integers; the apply path passes tens of thousands of
+  elements per batch).
 
 All of them run in the caller's transaction, on Django's connection and therefore in the
 current club's schema. Statements sent by COPY do not show in Django's query log.
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Any
+from uuid import UUID
 
 from django.db import connection, models, transaction
 
@@ -27,6 +32,24 @@ Column = tuple[str, str]  # (name, SQL type)
 
 def _qn(name: str) -> str:
     return connection.ops.quote_name(name)
+
+
+def _element(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, UUID):
+        return value.hex
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    text = str(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def array_literal(values: Iterable[Any]) -> str:
+    """`values` (UUIDs, integers, strings or None) as the text of a PostgreSQL array, e.g.
+    `{1,2,NULL}`: pass it as one parameter and cast it in SQL (`%s::bigint[]`). Strings are
+    double-quoted with backslash escapes, so any text survives."""
+    return "{" + ",".join(map(_element, values)) + "}"
 
 
 def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:

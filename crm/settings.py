@@ -259,6 +259,25 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "CampaignStatusEnum": "campaigns.models.CampaignStatus",
     }
 )
+# Competition auto-promotion's choice sets (social), by name for the same reason.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "PromotionStatusEnum": "social.models.PromotionStatus",
+        "PromotionItemStatusEnum": "social.models.ItemStatus",
+        "PromotionItemKindEnum": "social.models.ItemKind",
+        "PromotionItemChannelEnum": "social.models.ItemChannel",
+    }
+)
+# Journeys' choice sets (journeys/api), by name for the same reason.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "JourneyStatusEnum": "journeys.models.JourneyStatus",
+        "EnrolmentStatusEnum": "journeys.models.EnrolmentStatus",
+        "EnrolmentSourceEnum": "journeys.models.EnrolmentSource",
+        "StaffTaskStatusEnum": "journeys.models.StaffTaskStatus",
+        "StaffTaskStatusFilterEnum": "journeys.api.serializers.STAFF_TASK_STATUS_FILTER",
+    }
+)
 
 GRAPHENE = {
     "SCHEMA": "crm.graphql.schema.schema",
@@ -362,11 +381,28 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 24 * 60 * 60,
         "args": ("social.check_accounts",),
     },
+    # Competition auto-promotion follows TeeTime's competition events within a minute.
+    "social-promote-competitions": {
+        "task": "crm.tasks.fan_out_to_tenants",
+        "schedule": 60,
+        "args": ("social.promote_competitions",),
+    },
     # Campaigns: due one-time sends, triggers, stalled deliveries, A/B winners, finished runs.
     "campaigns-tick": {
         "task": "crm.tasks.fan_out_to_tenants",
         "schedule": 60,
         "args": ("campaigns.tick",),
+    },
+    # Journeys: triggers (timeline, broadcast events, segment changes, dates) and due steps.
+    "journeys-run-triggers": {
+        "task": "crm.tasks.fan_out_to_tenants",
+        "schedule": 60,
+        "args": ("journeys.run_triggers",),
+    },
+    "journeys-run-due": {
+        "task": "crm.tasks.fan_out_to_tenants",
+        "schedule": 60,
+        "args": ("journeys.run_due",),
     },
 }
 TENANT_FAN_OUT_STAGGER_SECONDS = env_int("TENANT_FAN_OUT_STAGGER_SECONDS", 2)
@@ -379,6 +415,9 @@ TENANT_FAN_OUT_STAGGER_SECONDS = env_int("TENANT_FAN_OUT_STAGGER_SECONDS", 2)
 CRM_SOCIAL_TOKEN_KEYS = env_list("CRM_SOCIAL_TOKEN_KEYS", [])
 # Where the networks reach us: OAuth redirect URIs and the image URLs Instagram/Facebook fetch.
 SOCIAL_PUBLIC_BASE_URL = os.environ.get("SOCIAL_PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# Auto-promotion reads an event only once it is this old, so an insert that commits late can
+# never fall behind its cursor (social.promotion_services).
+SOCIAL_PROMOTION_SETTLE_SECONDS = env_int("SOCIAL_PROMOTION_SETTLE_SECONDS", 10)
 SOCIAL_FACEBOOK_APP_ID = os.environ.get("SOCIAL_FACEBOOK_APP_ID", "")
 SOCIAL_FACEBOOK_APP_SECRET = os.environ.get("SOCIAL_FACEBOOK_APP_SECRET", "")
 SOCIAL_X_CLIENT_ID = os.environ.get("SOCIAL_X_CLIENT_ID", "")
@@ -412,6 +451,9 @@ CAMPAIGN_TRANSPORT = os.environ.get("CAMPAIGN_TRANSPORT", "")
 CAMPAIGNS_PUBLIC_BASE_URL = os.environ.get("CAMPAIGNS_PUBLIC_BASE_URL") or os.environ.get(
     "SOCIAL_PUBLIC_BASE_URL", "http://127.0.0.1:8000"
 )
+# Journeys' webhook steps call public https addresses; these hosts (the operator's own
+# receivers, a local one in development) also over http and whatever they resolve to.
+JOURNEY_WEBHOOK_HTTP_HOSTS = env_list("JOURNEY_WEBHOOK_HTTP_HOSTS", [])
 
 # --- Logging -------------------------------------------------------------------------------------
 # Every line carries the request id and the tenant's schema, in web and worker alike.

@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("social.api.urls")),
     path("", include("segments.api.urls")),
     path("", include("campaigns.api.urls")),
+    path("", include("journeys.api.urls")),
 ]
 
 urlpatterns = [

@@ -5,3 +5,9 @@ class JourneysConfig(AppConfig):
     """Marketing Automation (WHAT): journeys with triggers, waits, branches and goals."""
 
     name = "journeys"
+
+    def ready(self) -> None:
+        from journeys.services import journeys_customer_erase
+        from profiles.erasure import erasure_hook_register
+
+        erasure_hook_register(journeys_customer_erase)

@@ -51,6 +51,13 @@ CASES = {
     "social-posts-approve": "api/v1/social/posts/{customer}/approve",
     "social-posts-reject": "api/v1/social/posts/{customer}/reject",
     "social-posts-cancel": "api/v1/social/posts/{customer}/cancel",
+    # Competition auto-promotion ({customer} and {segment}: just UUIDs of B's here).
+    "social-promotions-list": "api/v1/social/promotions",
+    "social-promotions-detail": "api/v1/social/promotions/{customer}",
+    "social-promotions-stop": "api/v1/social/promotions/{customer}/stop",
+    "social-promotion-items-detail": "api/v1/social/promotions/{customer}/items/{segment}",
+    "social-promotion-items-cancel": "api/v1/social/promotions/{customer}/items/{segment}/cancel",
+    "social-promotion-settings": "api/v1/social/promotion-settings",
     # Campaigns ({campaign} is B's campaign); the unsubscribe page takes a signed send id.
     "campaigns-list": "api/v1/campaigns",
     "campaigns-detail": "api/v1/campaigns/{campaign}",
@@ -62,6 +69,27 @@ CASES = {
     "campaigns-stats": "api/v1/campaigns/{campaign}/stats",
     "campaigns-preview": "api/v1/campaigns/{campaign}/preview",
     "campaigns-test-send": "api/v1/campaigns/{campaign}/test-send",
+    # Journeys ({journey}, {enrolment}, {task}: B's journey, its enrolment of B's customer and
+    # a staff task about them).
+    "journeys-list": "api/v1/journeys",
+    "journeys-schema": "api/v1/journeys/schema",
+    "journeys-detail": "api/v1/journeys/{journey}",
+    "journeys-publish": "api/v1/journeys/{journey}/publish",
+    "journeys-pause": "api/v1/journeys/{journey}/pause",
+    "journeys-resume": "api/v1/journeys/{journey}/resume",
+    "journeys-archive": "api/v1/journeys/{journey}/archive",
+    "journeys-versions": "api/v1/journeys/{journey}/versions",
+    "journeys-enrol": "api/v1/journeys/{journey}/enrol",
+    "journeys-enrolments": "api/v1/journeys/{journey}/enrolments",
+    "journeys-stats": "api/v1/journeys/{journey}/stats",
+    "journeys-migrate": "api/v1/journeys/{journey}/migrate",
+    "enrolments-detail": "api/v1/enrolments/{enrolment}",
+    "enrolments-exit": "api/v1/enrolments/{enrolment}/exit",
+    "customers-journeys": "api/v1/customers/{customer}/journeys",
+    "journey-templates": "api/v1/journey-templates",
+    "journey-templates-copy": "api/v1/journey-templates/birthday/copy",
+    "staff-tasks-list": "api/v1/staff-tasks",
+    "staff-tasks-complete": "api/v1/staff-tasks/{task}/complete",
     # A recipient's capability link: public by design; a token that is not B's is a 404 that
     # names no club (tests/test_campaigns_api.py: A's valid token under B's URL).
     "campaigns-unsubscribe": "unsubscribe/{customer}",
@@ -102,11 +130,42 @@ def bravo_ids(clubs, bravo_customer) -> dict[str, str]:
     with schema_context(clubs.bravo.schema_name):
         segment = Segment.objects.create(name="Bravo Secret Segment", type="STATIC")
         campaign = Campaign.objects.create(name="Bravo Secret Campaign", channels=["EMAIL"])
+        journey, enrolment, task = _bravo_journey(bravo_customer)
     return {
         "customer": str(bravo_customer.id),
         "segment": str(segment.id),
         "campaign": str(campaign.id),
+        "journey": str(journey.id),
+        "enrolment": str(enrolment.id),
+        "task": str(task.id),
     }
+
+
+def _bravo_journey(customer: Customer):
+    """A published journey of B's with B's customer in it and a staff task about them."""
+    from django.utils import timezone
+
+    from journeys.definition import empty_definition
+    from journeys.models import Enrolment, Journey, JourneyVersion, StaffTask
+
+    now = timezone.now()
+    journey = Journey.objects.create(
+        name="Bravo Secret Journey", definition=empty_definition(), status="ACTIVE"
+    )
+    version = JourneyVersion.objects.create(
+        journey=journey, number=1, definition=empty_definition(), published_at=now
+    )
+    journey.published_version = version
+    journey.save()
+    enrolment = Enrolment.objects.create(
+        journey=journey, version=version, customer=customer, status="ACTIVE", step="end",
+        due_at=now, entry_key="secret", source="MANUAL", entered_at=now, step_entered_at=now,
+    )  # fmt: skip
+    task = StaffTask.objects.create(
+        customer=customer, journey=journey, enrolment=enrolment, step="end",
+        title="Secret call", assigned_to="STAFF", created_at=now,
+    )  # fmt: skip
+    return journey, enrolment, task
 
 
 def _leaks(response, customer: Customer) -> bool:

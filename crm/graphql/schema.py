@@ -7,6 +7,8 @@ import graphene
 from campaigns.graphql.schema import Mutation as CampaignsMutation
 from campaigns.graphql.schema import Query as CampaignsQuery
 from crm.graphql.types import TenantType
+from journeys.graphql.schema import Mutation as JourneysMutation
+from journeys.graphql.schema import Query as JourneysQuery
 from profiles.graphql.schema import Mutation as ProfilesMutation
 from profiles.graphql.schema import Query as ProfilesQuery
 from segments.graphql.schema import Mutation as SegmentsMutation
@@ -24,13 +26,24 @@ class CoreQuery(graphene.ObjectType):
 
 
 class Query(
-    CoreQuery, ProfilesQuery, SegmentsQuery, SocialQuery, CampaignsQuery, graphene.ObjectType
+    CoreQuery,
+    ProfilesQuery,
+    SegmentsQuery,
+    SocialQuery,
+    CampaignsQuery,
+    JourneysQuery,
+    graphene.ObjectType,
 ):
     pass
 
 
 class Mutation(
-    ProfilesMutation, SegmentsMutation, SocialMutation, CampaignsMutation, graphene.ObjectType
+    ProfilesMutation,
+    SegmentsMutation,
+    SocialMutation,
+    CampaignsMutation,
+    JourneysMutation,
+    graphene.ObjectType,
 ):
     pass
 

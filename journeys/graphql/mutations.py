@@ -1,0 +1,308 @@
+"""Writes on journeys: the scope `crm:campaigns` (closing a staff task: any staff role, or a
+key with `crm:write`), then the service REST calls. Bad input comes back in `errors`, each
+naming its field or definition path (`definition.steps.wait.duration.days`); a change the
+journey's state forbids has code `invalid_state` and says why."""
+
+from __future__ import annotations
+
+import graphene
+from django.core.exceptions import ValidationError
+from graphene.types.generic import GenericScalar
+
+from crm.accounts.scopes import NOTES, Scope
+from crm.api.authentication import ServicePrincipal
+from crm.graphql.errors import MutationError, errors_from, refuse
+from crm.graphql.permissions import actor_label, require_scope_for_mutation
+from journeys.graphql.types import EnrolmentType, JourneyType, StaffTaskType
+from journeys.models import EnrolmentSource
+from journeys.selectors import (
+    enrolment_get,
+    journey_get,
+    journey_version_get,
+    staff_task_get,
+)
+from journeys.services import (
+    JourneyStateError,
+    enrolment_exit,
+    journey_archive,
+    journey_create,
+    journey_enrol,
+    journey_migrate,
+    journey_pause,
+    journey_publish,
+    journey_resume,
+    journey_template_copy,
+    journey_update,
+    staff_task_complete,
+)
+
+_INPUT_KEYS = {"name", "description", "definition", "templateKey"}
+
+
+def _not_found(what: str = "journey") -> MutationError:
+    return MutationError(
+        field="id", message=f"No {what} with this id in this club.", code="not_found"
+    )
+
+
+def _state(exc: JourneyStateError) -> MutationError:
+    return MutationError(field=None, message=str(exc), code="invalid_state")
+
+
+def _input_errors(input, allowed: set[str]) -> list[MutationError]:
+    if not isinstance(input, dict):
+        return [MutationError(field="input", message="Give an object.", code="invalid")]
+    return [
+        MutationError(field=f"input.{key}", message="Not a known key here.", code="invalid")
+        for key in sorted(set(input) - allowed)
+    ]
+
+
+class JourneyPayload:
+    journey = graphene.Field(JourneyType)
+    errors = graphene.List(graphene.NonNull(MutationError), required=True)
+
+
+class CreateJourney(JourneyPayload, graphene.Mutation):
+    """Create a DRAFT journey; `input` is REST's body: name, description, definition,
+    templateKey (camelCase). Without a definition it starts from an empty one."""
+
+    class Arguments:
+        input = GenericScalar(required=True)
+
+    @classmethod
+    def mutate(cls, root, info, input):
+        require_scope_for_mutation(info, Scope.CAMPAIGNS)
+        bad = _input_errors(input, _INPUT_KEYS)
+        if bad:
+            return cls(errors=refuse(info, bad))
+        try:
+            journey = journey_create(data=dict(input), actor_label=actor_label(info))
+        except ValidationError as exc:
+            return cls(errors=refuse(info, errors_from(exc)))
+        return cls(journey=journey_get(journey_id=journey.id), errors=[])
+
+
+class UpdateJourney(JourneyPayload, graphene.Mutation):
+    """Change name, description or the draft definition (never a published version)."""
+
+    class Arguments:
+        id = graphene.UUID(required=True)
+        input = GenericScalar(required=True)
+
+    @classmethod
+    def mutate(cls, root, info, id, input):
+        require_scope_for_mutation(info, Scope.CAMPAIGNS)
+        journey = journey_get(journey_id=id)
+        if journey is None:
+            return cls(errors=refuse(info, [_not_found()]))
+        bad = _input_errors(input, _INPUT_KEYS - {"templateKey"})
+        if bad:
+            return cls(errors=refuse(info, bad))
+        try:
+            journey_update(journey=journey, data=dict(input), actor_label=actor_label(info))
+        except JourneyStateError as exc:
+            return cls(errors=refuse(info, [_state(exc)]))
+        except ValidationError as exc:
+            return cls(errors=refuse(info, errors_from(exc)))
+        return cls(journey=journey_get(journey_id=journey.id), errors=[])
+
+
+def _state_mutation(name: str, action, doc: str) -> type[graphene.Mutation]:
+    class Arguments:
+        id = graphene.UUID(required=True)
+
+    def mutate(cls, root, info, id):
+        require_scope_for_mutation(info, Scope.CAMPAIGNS)
+        journey = journey_get(journey_id=id)
+        if journey is None:
+            return cls(errors=refuse(info, [_not_found()]))
+        try:
+            action(journey=journey, actor_label=actor_label(info))
+        except JourneyStateError as exc:
+            return cls(errors=refuse(info, [_state(exc)]))
+        except ValidationError as exc:
+            return cls(errors=refuse(info, errors_from(exc)))
+        return cls(journey=journey_get(journey_id=journey.id), errors=[])
+
+    return type(
+        name,
+        (JourneyPayload, graphene.Mutation),
+        {"__doc__": doc, "Arguments": Arguments, "mutate": classmethod(mutate)},
+    )
+
+
+PublishJourney = _state_mutation(
+    "PublishJourney",
+    journey_publish,
+    "Freeze the draft as the next version; new enrolments start on it (DRAFT → ACTIVE).",
+)
+PauseJourney = _state_mutation(
+    "PauseJourney", journey_pause, "ACTIVE → PAUSED: nobody enrols, no step runs."
+)
+ResumeJourney = _state_mutation("ResumeJourney", journey_resume, "PAUSED → ACTIVE.")
+ArchiveJourney = _state_mutation(
+    "ArchiveJourney", journey_archive, "Any state → ARCHIVED; customers inside leave it."
+)
+
+
+class EnrolSkip(graphene.ObjectType):
+    customer_id = graphene.UUID(required=True)
+    reason = graphene.String(required=True)
+
+
+class EnrolInJourney(graphene.Mutation):
+    """Enrol customers by hand or by API (an ACTIVE journey only); each one not enrolled is
+    listed with the reason. The same `key` never enrols a customer twice."""
+
+    class Arguments:
+        id = graphene.UUID(required=True)
+        customer_ids = graphene.List(graphene.NonNull(graphene.UUID), required=True)
+        key = graphene.String(default_value="")
+        context = GenericScalar()
+
+    enrolled = graphene.List(graphene.NonNull(graphene.UUID), required=True)
+    skipped = graphene.List(graphene.NonNull(EnrolSkip), required=True)
+    errors = graphene.List(graphene.NonNull(MutationError), required=True)
+
+    @classmethod
+    def mutate(cls, root, info, id, customer_ids, key, context=None):
+        require_scope_for_mutation(info, Scope.CAMPAIGNS)
+        journey = journey_get(journey_id=id)
+        if journey is None:
+            return cls(enrolled=[], skipped=[], errors=refuse(info, [_not_found()]))
+        problems = []
+        if not 1 <= len(customer_ids) <= 1000:
+            problems.append(MutationError(field="customerIds", message="Give 1 to 1,000 ids.",
+                                          code="invalid"))  # fmt: skip
+        if len(key) > 64:
+            problems.append(MutationError(field="key", message="At most 64 characters.",
+                                          code="invalid"))  # fmt: skip
+        if context is not None and not isinstance(context, dict):
+            problems.append(MutationError(field="context", message="Give an object.",
+                                          code="invalid"))  # fmt: skip
+        if problems:
+            return cls(enrolled=[], skipped=[], errors=refuse(info, problems))
+        by_key = isinstance(info.context.user, ServicePrincipal)
+        try:
+            result = journey_enrol(
+                journey=journey,
+                customer_ids=list(customer_ids),
+                key=key,
+                source=EnrolmentSource.API if by_key else EnrolmentSource.MANUAL,
+                context=context or None,
+                actor_label=actor_label(info),
+            )
+        except JourneyStateError as exc:
+            return cls(enrolled=[], skipped=[], errors=refuse(info, [_state(exc)]))
+        except ValidationError as exc:
+            return cls(enrolled=[], skipped=[], errors=refuse(info, errors_from(exc)))
+        return cls(
+            enrolled=list(result.enrolled),
+            skipped=[EnrolSkip(customer_id=c, reason=r) for c, r in result.skipped.items()],
+            errors=[],
+        )
+
+
+class MigrateJourney(JourneyPayload, graphene.Mutation):
+    """Move customers still on `fromVersion` to the published version, at the step of the same
+    key (those whose step is gone stay)."""
+
+    class Arguments:
+        id = graphene.UUID(required=True)
+        from_version = graphene.Int(required=True)
+
+    migrated = graphene.Int()
+
+    @classmethod
+    def mutate(cls, root, info, id, from_version):
+        require_scope_for_mutation(info, Scope.CAMPAIGNS)
+        journey = journey_get(journey_id=id)
+        if journey is None:
+            return cls(errors=refuse(info, [_not_found()]))
+        version = journey_version_get(journey=journey, number=from_version)
+        if version is None:
+            return cls(errors=refuse(info, [MutationError(
+                field="fromVersion", message="No such version of this journey.", code="invalid",
+            )]))  # fmt: skip
+        try:
+            moved = journey_migrate(
+                journey=journey, from_version=version, actor_label=actor_label(info)
+            )
+        except JourneyStateError as exc:
+            return cls(errors=refuse(info, [_state(exc)]))
+        return cls(journey=journey_get(journey_id=journey.id), migrated=moved, errors=[])
+
+
+class CopyJourneyTemplate(JourneyPayload, graphene.Mutation):
+    """Copy a ready-made journey into a new DRAFT (making the segments it needs)."""
+
+    class Arguments:
+        key = graphene.String(required=True)
+        name = graphene.String(required=True)
+        description = graphene.String()
+
+    @classmethod
+    def mutate(cls, root, info, key, name, description=None):
+        require_scope_for_mutation(info, Scope.CAMPAIGNS)
+        try:
+            journey = journey_template_copy(
+                key=key, name=name, description=description, actor_label=actor_label(info)
+            )
+        except ValidationError as exc:
+            return cls(errors=refuse(info, errors_from(exc)))
+        return cls(journey=journey_get(journey_id=journey.id), errors=[])
+
+
+class ExitEnrolment(graphene.Mutation):
+    """Take a customer out of a journey now."""
+
+    class Arguments:
+        id = graphene.UUID(required=True)
+        reason = graphene.String(default_value="exited by staff")
+
+    enrolment = graphene.Field(EnrolmentType)
+    errors = graphene.List(graphene.NonNull(MutationError), required=True)
+
+    @classmethod
+    def mutate(cls, root, info, id, reason):
+        require_scope_for_mutation(info, Scope.CAMPAIGNS)
+        enrolment = enrolment_get(enrolment_id=id)
+        if enrolment is None:
+            return cls(errors=refuse(info, [_not_found("enrolment")]))
+        if not reason.strip() or len(reason) > 200:
+            return cls(errors=refuse(info, [MutationError(
+                field="reason", message="Give a reason of 1-200 characters.", code="invalid",
+            )]))  # fmt: skip
+        try:
+            enrolment_exit(enrolment=enrolment, reason=reason, actor_label=actor_label(info))
+        except JourneyStateError as exc:
+            return cls(errors=refuse(info, [_state(exc)]))
+        except ValidationError as exc:
+            return cls(errors=refuse(info, errors_from(exc)))
+        return cls(enrolment=enrolment_get(enrolment_id=enrolment.id), errors=[])
+
+
+class CompleteStaffTask(graphene.Mutation):
+    """Mark a staff task done (or `dismiss` it)."""
+
+    class Arguments:
+        id = graphene.UUID(required=True)
+        dismiss = graphene.Boolean(default_value=False)
+
+    task = graphene.Field(StaffTaskType)
+    errors = graphene.List(graphene.NonNull(MutationError), required=True)
+
+    @classmethod
+    def mutate(cls, root, info, id, dismiss):
+        require_scope_for_mutation(info, Scope.CAMPAIGNS, Scope.WRITE, NOTES)
+        task = staff_task_get(task_id=id)
+        if task is None:
+            return cls(errors=refuse(info, [_not_found("staff task")]))
+        try:
+            staff_task_complete(task=task, actor_label=actor_label(info), dismiss=dismiss)
+        except JourneyStateError as exc:
+            return cls(errors=refuse(info, [_state(exc)]))
+        except ValidationError as exc:
+            return cls(errors=refuse(info, errors_from(exc)))
+        return cls(task=staff_task_get(task_id=task.id), errors=[])
