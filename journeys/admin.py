@@ -204,6 +204,26 @@ def _percent(rate: float | None) -> str:
 # --- the form ----------------------------------------------------------------------------------
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the engine and the services write: every staff role reads them, nobody edits them
+    here (actions such as "exit" or "mark done" go through the services)."""
+
+    def has_module_permission(self, request) -> bool:
+        return can_read(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return can_read(request)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class DefinitionJSONField(forms.JSONField):
     """The definition as JSON text, indented for people who read it."""
 
@@ -740,7 +760,7 @@ class JourneyAdmin(admin.ModelAdmin):
 
 
 @admin.register(JourneyVersion, site=club_admin_site)
-class JourneyVersionAdmin(admin.ModelAdmin):
+class JourneyVersionAdmin(ReadOnlyAdmin):
     """Published versions: read only (publishing makes them), drawn with their own numbers."""
 
     change_form_template = "admin/journeys/journeyversion/change_form.html"
@@ -749,21 +769,6 @@ class JourneyVersionAdmin(admin.ModelAdmin):
     list_select_related = ("journey",)
     fields = ("journey", "number", "published_at", "published_by")
     readonly_fields = fields
-
-    def has_module_permission(self, request) -> bool:
-        return can_read(request)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return can_read(request)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
@@ -863,7 +868,7 @@ class EnrolmentEventInline(admin.TabularInline):
 
 
 @admin.register(Enrolment, site=club_admin_site)
-class EnrolmentAdmin(admin.ModelAdmin):
+class EnrolmentAdmin(ReadOnlyAdmin):
     """Who is (or was) in which journey, where they are and since when; staff can take people
     out ("exit"). Read only otherwise: the engine moves enrolments on."""
 
@@ -903,21 +908,6 @@ class EnrolmentAdmin(admin.ModelAdmin):
     @admin.display(description="Context")
     def context_pretty(self, obj: Enrolment) -> str:
         return format_html("<pre>{}</pre>", json.dumps(obj.context, indent=2, ensure_ascii=False))
-
-    def has_module_permission(self, request) -> bool:
-        return can_read(request)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return can_read(request)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_exit_permission(self, request) -> bool:
         return can_write(request)
@@ -1024,7 +1014,7 @@ class AssignedFilter(admin.SimpleListFilter):
 
 
 @admin.register(StaffTask, site=club_admin_site)
-class StaffTaskAdmin(admin.ModelAdmin):
+class StaffTaskAdmin(ReadOnlyAdmin):
     """What `notify` steps ask of staff ("call this member"): open tasks first, newest first;
     marked done or dismissed through `staff_task_complete`."""
 
@@ -1072,21 +1062,6 @@ class StaffTaskAdmin(admin.ModelAdmin):
         if obj.status == StaffTaskStatus.OPEN:
             return "—"
         return f"{obj.get_status_display()} by {obj.done_by or '?'}"
-
-    def has_module_permission(self, request) -> bool:
-        return can_read(request)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return can_read(request)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_close_permission(self, request) -> bool:
         return can_close_tasks(request)

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,6 +44,19 @@ def require_chromium() -> None:
         if os.environ.get("CI"):
             pytest.fail(browser_missing_message())
         pytest.skip(browser_missing_message())
+
+
+def run_all(steps: list[Callable[[], object]]) -> None:
+    """Run every clean-up step even when one fails, then raise the first failure: the data a
+    browser test committed must not outlive it because an earlier step broke."""
+    failures = []
+    for step in steps:
+        try:
+            step()
+        except Exception as exc:  # reported below, after the other steps
+            failures.append(exc)
+    if failures:
+        raise failures[0]
 
 
 def free_port() -> int:

@@ -28,7 +28,7 @@ from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, live_server, require_chromium
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, live_server, require_chromium, run_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -161,14 +161,7 @@ def _cleanup(customer_ids: list, started: dt.datetime) -> None:
         lambda: AuditEntry.objects.filter(created_at__gte=started).delete(),
         lambda: Session.objects.all().delete(),
     ]
-    failures = []
-    for step in steps:
-        try:
-            step()
-        except Exception as exc:  # reported below, after the other steps
-            failures.append(exc)
-    if failures:
-        raise failures[0]
+    run_all(steps)
 
 
 @pytest.fixture(scope="module")

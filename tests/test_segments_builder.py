@@ -35,6 +35,7 @@ from tests.browser import (
     browser_missing_message,
     live_server,
     require_chromium,
+    run_all,
 )
 
 # django_db: without a test asking for the database, pytest-django creates no test database
@@ -146,14 +147,7 @@ def _cleanup(customer_ids: list, started: dt.datetime) -> None:
         lambda: AuditEntry.objects.filter(created_at__gte=started).delete(),
         lambda: Session.objects.all().delete(),
     ]
-    failures = []
-    for step in steps:
-        try:
-            step()
-        except Exception as exc:  # reported below, after the other steps
-            failures.append(exc)
-    if failures:
-        raise failures[0]
+    run_all(steps)
 
 
 @pytest.fixture(scope="module")
