@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -250,6 +251,12 @@ def main() -> None:
         f"accepted: {stored:,} events in {elapsed:.1f} s = {accepted_rate:,.0f} events/s {load()}",
         flush=True,
     )
+
+    # The worker that applies events in production holds no million generated envelopes: drop
+    # them, or every full collection of Python's cyclic GC walks them during the apply (measured:
+    # 26% more CPU per applied event at 1,000,000 events).
+    del events
+    gc.collect()
 
     with connection.cursor() as cursor:
         cursor.execute("SHOW autovacuum")

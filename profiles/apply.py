@@ -12,10 +12,16 @@ work, not a transaction per event); an event that fails MAX_ATTEMPTS times is PA
 error, for staff to see and replay in the admin.
 
 How a batch stays fast (benchmarks/ingest_apply.py; the method and figures are in
-benchmarks/README.md): a fixed number of statements per batch, whatever its size; rows written
-by COPY (crm.db); a record's new observations and new customer saved in one UPDATE; one UPDATE
-for every touched customer's fields, counters and stage, skipping rows that would not change;
-the next batch's envelopes validated in a thread while this one waits on the database.
+benchmarks/README.md): a fixed number of statements per batch, whatever its size (about 25,
+plus django-tenants' search_path per cursor); new rows written by COPY (crm.db), lists passed
+as one array literal each (crm.db.array_literal), no temporary tables; a record's new
+observations and new customer saved in one UPDATE; one UPDATE for every touched customer's
+fields, counters and stage, skipping rows that would not change, adding a batch's new timeline
+entries to the counters of customers whose timelines only grew (profiles.projection); plans
+that hold whatever the statistics say (the oldest pending events read in index order, customers
+and activities found by key), and statistics kept fresh for the rest (statistics_upkeep: the
+server may run without autovacuum); the next batch's envelopes validated in a thread while this
+one waits on the database.
 """
 
 from __future__ import annotations
@@ -28,12 +34,13 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from django.db import connection, transaction
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from crm.db import copy_rows
-from crm.tenants.models import Tenant, TenantSlug
+from crm.db import array_literal, copy_rows
+from crm.tenants.models import Tenant
 from crm.transport.outbound import outbound_relay_soon
 from profiles.catalogue import ENGAGEMENT_TYPES, Interpretation, RecordRef, interpret
 from profiles.envelope import Envelope, validate_envelope
@@ -44,6 +51,7 @@ from profiles.models import (
     EventStatus,
     RawEvent,
     RecordKind,
+    RecordLink,
     SourceRecord,
 )
 from profiles.normalise import erased_digest
@@ -55,10 +63,12 @@ from profiles.services import customer_erase, raw_events_scrub
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-# Events per batch (one transaction). Bigger batches share more of the fixed cost per statement;
-# a failing batch is bisected, so one bad event costs about two batches' work, not one
-# transaction per event.
-BATCH_SIZE = 1000
+# Events per batch (one transaction). Bigger batches share more of the fixed cost per statement
+# (about 40 round trips and their planning, whatever the size); a failing batch is bisected, so
+# one bad event costs about two batches' work, not one transaction per event. Measured
+# (benchmarks/ingest_apply.py, 100,000 events): 2,000 took 17% less CPU than 1,000; 4,000 was
+# no better than 2,000 (identity work grows with the batch's connected records).
+BATCH_SIZE = 2000
 
 
 @dataclass(slots=True)
@@ -142,17 +152,44 @@ class _Record:
 
 _PENDING = """
 SELECT id, envelope FROM profiles_rawevent
-WHERE status = %s {among}
-ORDER BY id {limit}
+WHERE status = %s AND id = ANY(%s::bigint[])
+ORDER BY id
 FOR UPDATE SKIP LOCKED
+"""
+
+# A batch starts with two round trips. The first takes the club's lock and, for this
+# transaction, turns off sorting and bitmap scans (reporting their settings, to restore them).
+# The second locks the oldest PENDING events (the batch) and reads the ones after them (the next
+# batch, parsed by a thread meanwhile: read, not locked, only a guess at what the next batch
+# takes), then restores the two settings. Without them, a planner that believes few events are
+# pending (a table analyzed when everything was applied, then a backfill of 100,000: too few
+# changes to analyze it again; or one never analyzed) fetches every pending row and sorts them
+# all to take a thousand, for every batch (measured: 55 ms a batch at 50,000 pending, 260 ms at
+# 100,000). With them, both read the partial index raw_event_pending_idx in its order: the
+# oldest pending events are its first entries, and a batch costs its own rows.
+_LOCK = """
+SELECT pg_try_advisory_xact_lock(hashtext('crm.apply.' || current_schema())),
+       current_setting('enable_sort'), current_setting('enable_bitmapscan'),
+       set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)
+"""
+_TAKE = """
+WITH batch AS MATERIALIZED (
+    SELECT id, envelope FROM profiles_rawevent WHERE status = %(pending)s
+    ORDER BY id LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+SELECT false, id, envelope FROM batch
+UNION ALL (
+    SELECT true, id, envelope FROM profiles_rawevent
+    WHERE status = %(pending)s AND id > (SELECT max(id) FROM batch)
+    ORDER BY id LIMIT %(limit)s
+);
+SELECT set_config('enable_sort', %(sort)s, true),
+       set_config('enable_bitmapscan', %(bitmapscan)s, true)
 """
 
 # Get or create the records of these refs in one statement: the SELECT does not see the rows
 # the INSERT adds (one snapshot), so together they give each ref once.
-_AHEAD_SQL = """
-SELECT id, envelope FROM profiles_rawevent WHERE status = %s AND id > %s ORDER BY id LIMIT %s
-"""
-
 _RECORDS = """
 WITH wanted AS (SELECT * FROM unnest(%(kinds)s::text[], %(keys)s::text[]) AS w(kind, key)),
 created AS (
@@ -189,70 +226,130 @@ FROM unnest(%s::bigint[], %s::text[], %s::bigint[]) AS v(id, status, record_id)
 WHERE e.id = v.id
 """
 
+# The records each merged-away customer first held (its linked ids, for crm.profile.merged).
+_LOSERS_RECORDS = """
+SELECT first_customer_id, kind, key FROM profiles_sourcerecord
+WHERE first_customer_id = ANY(%s::uuid[])
+"""
+
 _ACTIVITY_COLUMNS = (
     "customer_id", "record_id", "raw_event_id", "type", "category", "channel", "title", "source",
     "occurred_at", "amount_cents", "currency", "counts_as_activity", "data",
 )  # fmt: skip
 
 
-def _lock_tenant(*, wait: bool) -> bool:
+def _lock_tenant() -> None:
+    """Wait for the club's lock (the batch path takes it with _LOCK, without waiting)."""
     with connection.cursor() as cursor:
-        function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
-        cursor.execute(f"SELECT {function}(hashtext('crm.apply.' || current_schema()))")
-        row = cursor.fetchone()
-    return wait or bool(row[0])
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('crm.apply.' || current_schema()))")
 
 
-def _pending(*, limit: int | None = None, among: list[int] | None = None) -> list[_Event]:
-    """PENDING events, oldest first, locked for this transaction (others skip them)."""
-    params: list[Any] = [str(EventStatus.PENDING)]
-    if among is not None:
-        params.append(among)
-    if limit is not None:
-        params.append(limit)
-    sql = _PENDING.format(
-        among="AND id = ANY(%s::bigint[])" if among is not None else "",
-        limit="LIMIT %s" if limit is not None else "",
-    )
+def _take(*, limit: int) -> tuple[list[_Event], list[tuple[int, str]]] | None:
+    """Lock the club and its oldest PENDING events (the batch), and read the events after them
+    (the next batch): two round trips (see _LOCK). None: another worker holds the club."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [_Event(event_id, envelope) for event_id, envelope in cursor]
+        cursor.execute(_LOCK)
+        locked, sort, bitmapscan, _off, _off_too = cursor.fetchone()
+        if not locked:
+            return None
+        cursor.execute(
+            _TAKE,
+            {"pending": EventStatus.PENDING.value, "limit": limit, "sort": sort,
+             "bitmapscan": bitmapscan},
+        )  # fmt: skip
+        rows = sorted(cursor.fetchall())
+        cursor.nextset()  # the settings restored
+    events = [_Event(event_id, envelope) for ahead, event_id, envelope in rows if not ahead]
+    return events, [(event_id, envelope) for ahead, event_id, envelope in rows if ahead]
 
 
-def _parse_ahead(*, after: int, limit: int, tenant: Tenant, slugs: frozenset[str]) -> None:
-    """Start parsing the PENDING events after `after` (read, not locked: only a guess at the
-    next batch, which locks what it takes)."""
+def _pending(*, among: list[int]) -> list[_Event]:
+    """These events, if still PENDING, oldest first, locked for this transaction (others skip
+    them)."""
     with connection.cursor() as cursor:
-        cursor.execute(_AHEAD_SQL, [str(EventStatus.PENDING), after, limit])
-        rows = cursor.fetchall()
-    if rows:
-        _ahead.clear()
-        _ahead[connection.schema_name] = _ParseAhead(rows, tenant, slugs)
+        cursor.execute(_PENDING, [EventStatus.PENDING.value, array_literal(among)])
+        return [_Event(event_id, envelope) for event_id, envelope in cursor.fetchall()]
 
 
 def _club() -> tuple[Tenant, frozenset[str]]:
-    tenant = Tenant.objects.get(schema_name=connection.schema_name)
-    return tenant, frozenset(
-        TenantSlug.objects.filter(tenant=tenant).values_list("slug", flat=True)
+    tenant = (
+        Tenant.objects.filter(schema_name=connection.schema_name)
+        .annotate(all_slugs=ArrayAgg("slugs__slug"))
+        .get()
     )
+    return tenant, frozenset(slug for slug in tenant.all_slugs if slug)
 
 
 def pending_exists() -> bool:
     return RawEvent.objects.filter(status=EventStatus.PENDING).exists()
 
 
+# The tables a batch's statements are planned against. PostgreSQL plans from the statistics
+# ANALYZE last gathered, and a table that was never analyzed gets default guesses (for a status,
+# one row in two hundred). Autovacuum keeps them current where it runs; on a server without it
+# (this project's development and CI server has it off) nothing ever does, and a new club's
+# plans are made blind as its tables grow from nothing to millions of rows: measured, a fresh
+# club's batch sorted every pending event to take its thousand, and joined activities by
+# scanning all of them. So apply keeps them itself: a table is analyzed once it has changed by
+# as many rows as it held when last analyzed (at least ANALYZE_AFTER_CHANGES), the rule
+# autovacuum follows with a scale factor of 1. ANALYZE reads a bounded sample (300 rows per
+# unit of default_statistics_target, ~30,000) whatever the table's size, and growth from
+# nothing to n rows triggers it about log2(n) times per table: for a million-event load about
+# a dozen times per table, a few seconds in all. Where autovacuum keeps up this finds nothing
+# to do; SKIP_LOCKED leaves a table alone while a (auto)vacuum holds it.
+_STATISTICS_TABLES = [
+    model._meta.db_table for model in (RawEvent, SourceRecord, RecordLink, Customer, Activity)
+]
+ANALYZE_AFTER_CHANGES = 1000
+_STALE_TABLES = """
+SELECT c.oid::regclass::text FROM pg_class AS c
+WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ANY(%s)
+  AND pg_stat_get_mod_since_analyze(c.oid) >= greatest(%s, c.reltuples)
+ORDER BY c.relname
+"""
+
+
+# How often one process looks (per club): a look is a catalogue query, a round trip that a
+# batch every half second need not make.
+STATISTICS_CHECK_SECONDS = 10.0
+_statistics_checked: dict[str, float] = {}
+
+
+def statistics_upkeep(*, force: bool = False) -> list[str]:
+    """ANALYZE the current club's apply tables whose statistics are stale (see above), looking
+    at most every STATISTICS_CHECK_SECONDS per club unless `force`. Returns the tables
+    analyzed. Cheap when there are none: one catalogue query."""
+    now = time.monotonic()
+    last = _statistics_checked.get(connection.schema_name)
+    if not force and last is not None and now - last < STATISTICS_CHECK_SECONDS:
+        return []
+    _statistics_checked[connection.schema_name] = now
+    with connection.cursor() as cursor:
+        cursor.execute(_STALE_TABLES, [_STATISTICS_TABLES, ANALYZE_AFTER_CHANGES])
+        stale = [name for (name,) in cursor.fetchall()]
+        if stale:
+            try:
+                with transaction.atomic():  # its own transaction (a savepoint in the caller's)
+                    cursor.execute(f"ANALYZE (SKIP_LOCKED) {', '.join(stale)}")
+            except DatabaseError:  # statistics are an optimisation: never fail a batch for them
+                logger.warning("ANALYZE of %s failed", stale, exc_info=True)
+                return []
+    return stale
+
+
 def events_apply_pending(*, limit: int = BATCH_SIZE) -> int:
     """Apply up to `limit` PENDING events of the current club, oldest first. Returns how many
     it processed (0: nothing pending, or another worker holds this club right now)."""
+    statistics_upkeep()
     with transaction.atomic():
-        if not _lock_tenant(wait=False):
+        taken = _take(limit=limit)
+        if not taken or not taken[0]:
             return 0
-        events = _pending(limit=limit)
-        if not events:
-            return 0
+        events, next_rows = taken
         tenant, slugs = _club()
         ahead = _take_ahead()
-        _parse_ahead(after=events[-1].id, limit=limit, tenant=tenant, slugs=slugs)
+        if next_rows:
+            _ahead[connection.schema_name] = _ParseAhead(next_rows, tenant, slugs)
         try:
             with transaction.atomic():
                 _apply(events, tenant=tenant, slugs=slugs, ahead=ahead)
@@ -276,7 +373,7 @@ def _apply_bisect(ids: list[int]) -> None:
     for half in (ids[:middle], ids[middle:]):
         try:
             with transaction.atomic():
-                _lock_tenant(wait=True)
+                _lock_tenant()
                 events = _pending(among=half)
                 if events:
                     tenant, slugs = _club()
@@ -289,7 +386,7 @@ def _apply_bisect(ids: list[int]) -> None:
 def _apply_one(event_id: int) -> None:
     try:
         with transaction.atomic():
-            _lock_tenant(wait=True)
+            _lock_tenant()
             events = _pending(among=[event_id])
             if events:
                 tenant, slugs = _club()
@@ -319,8 +416,8 @@ def _records_for(refs: set[RecordRef]) -> dict[RecordRef, _Record]:
         cursor.execute(
             _RECORDS,
             {
-                "kinds": [str(kind) for kind, _key in ordered],
-                "keys": [key for _kind, key in ordered],
+                "kinds": array_literal(kind for kind, _key in ordered),
+                "keys": array_literal(key for _kind, key in ordered),
                 "email": str(RecordKind.EMAIL),
                 "phone": str(RecordKind.PHONE),
             },
@@ -409,9 +506,9 @@ def _apply(
             cursor.execute(
                 _LINKS,
                 [
-                    [a for a, _b, _r in ordered_links],
-                    [b for _a, b, _r in ordered_links],
-                    [r for _a, _b, r in ordered_links],
+                    array_literal(a for a, _b, _r in ordered_links),
+                    array_literal(b for _a, b, _r in ordered_links),
+                    array_literal(r for _a, _b, r in ordered_links),
                 ],
             )
 
@@ -443,7 +540,10 @@ def _apply(
     reprojected.discard(None)
     activity_customers.discard(None)
     changed = customers_project(
-        customer_ids=reprojected, counters_for=activity_customers - reprojected
+        customer_ids=reprojected,
+        counters_for=activity_customers - reprojected,
+        gained_from_events=[event.id for event, _env, _interp in live],
+        recount=outcome.regrouped,
     )
     _publish_profile_events(outcome, changed, tenant)
 
@@ -453,12 +553,12 @@ def _apply(
             _MARK_APPLIED,
             [
                 timezone.now(),
-                [e.id for e, _env in marked],
-                [
-                    str(EventStatus.APPLIED if env.known else EventStatus.UNKNOWN)
+                array_literal(e.id for e, _env in marked),
+                array_literal(
+                    EventStatus.APPLIED.value if env.known else EventStatus.UNKNOWN.value
                     for _e, env in marked
-                ],
-                [e.record_id for e, _env in marked],
+                ),
+                array_literal(e.record_id for e, _env in marked),
             ],
         )
 
@@ -521,10 +621,11 @@ def _publish_profile_events(
                 )
             )
     linked_by_loser: dict = {loser: [] for loser in outcome.merged}
-    for loser, kind, key in SourceRecord.objects.filter(
-        first_customer_id__in=outcome.merged.keys()
-    ).values_list("first_customer_id", "kind", "key"):
-        linked_by_loser[loser].append((kind, key))
+    if outcome.merged:
+        with connection.cursor() as cursor:
+            cursor.execute(_LOSERS_RECORDS, [array_literal(outcome.merged)])
+            for loser, kind, key in cursor.fetchall():
+                linked_by_loser[loser].append((kind, key))
     for loser, winner in outcome.merged.items():
         linked = linked_by_loser[loser]
         items.append(

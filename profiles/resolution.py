@@ -14,19 +14,18 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from django.db import connection
 
-from crm.db import columns_of, insert_default_rows, update_rows
+from crm.db import array_literal, insert_default_rows
 from profiles.identity import Cluster, Conflict, Node, cluster
 from profiles.models import (
     Customer,
     CustomerStatus,
     DuplicateCandidate,
     LinkReason,
-    SourceRecord,
 )
 
 # A component bigger than this is a data problem (one email on thousands of records): such
@@ -40,6 +39,9 @@ class RecomputeResult:
     touched: set[UUID] = field(default_factory=set)  # every customer whose records changed
     merged: dict[UUID, UUID] = field(default_factory=dict)  # loser -> winner
     owners: dict[int, UUID] = field(default_factory=dict)  # record id -> customer, as now
+    # Customers a record moved from or to: their timelines changed by more than new entries
+    # (the record's activities followed it).
+    regrouped: set[UUID] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -83,11 +85,13 @@ _REVIVE = """
 UPDATE profiles_customer SET status = %s, merged_into_id = NULL
 WHERE id = ANY(%s::uuid[]) AND status = %s
 """
+# `a.record_id = ANY(…)` keeps it on the record_id index whatever the statistics say (a join
+# to the moved records alone was planned, on a new club, as a scan of every activity).
 _ACTIVITIES_FOLLOW = """
-UPDATE profiles_activity AS a SET customer_id = r.customer_id
-FROM profiles_sourcerecord AS r
-WHERE a.record_id = r.id AND r.id = ANY(%s::bigint[])
-  AND a.customer_id IS DISTINCT FROM r.customer_id
+UPDATE profiles_activity AS a SET customer_id = m.customer_id
+FROM unnest(%(records)s::bigint[], %(customers)s::uuid[]) AS m(record_id, customer_id)
+WHERE a.record_id = ANY(%(records)s::bigint[]) AND a.record_id = m.record_id
+  AND a.customer_id IS DISTINCT FROM m.customer_id
 """
 
 
@@ -111,7 +115,7 @@ def _component(
     seen_phones: set[str] = set()
     seen_customers: set[UUID] = set()
     with connection.cursor() as cursor:
-        cursor.execute(_BY_ID, [sorted(seed_ids)])
+        cursor.execute(_BY_ID, [array_literal(sorted(seed_ids))])
         arrived = [loaded(row) for row in cursor.fetchall()]
         while arrived and len(records) < MAX_COMPONENT:
             batch = []
@@ -129,10 +133,15 @@ def _component(
             seen_customers |= customers
             arrived = []
             if emails or phones or customers:
-                cursor.execute(_NEIGHBOURS, [sorted(emails), sorted(phones), list(customers)])
+                cursor.execute(
+                    _NEIGHBOURS,
+                    [array_literal(sorted(emails)), array_literal(sorted(phones)),
+                     array_literal(customers)],
+                )  # fmt: skip
                 arrived = [loaded(row) for row in cursor.fetchall() if row[0] not in records]
             batch_ids = [r.id for r in batch]
-            cursor.execute(_LINKS, [batch_ids, batch_ids])
+            batch_array = array_literal(batch_ids)
+            cursor.execute(_LINKS, [batch_array, batch_array])
             ends: set[int] = set()
             for link_id, a, b, reason, winner in cursor.fetchall():
                 links[link_id] = (a, b, reason, winner)
@@ -140,7 +149,7 @@ def _component(
             ends -= records.keys()
             ends -= {r.id for r in arrived}
             if ends:
-                cursor.execute(_BY_ID, [sorted(ends)])
+                cursor.execute(_BY_ID, [array_literal(sorted(ends))])
                 arrived += [loaded(row) for row in cursor.fetchall()]
     return records, list(links.values())
 
@@ -149,8 +158,9 @@ def _assign(
     clusters: list[Cluster],
     records: dict[int, _Record],
     designated: dict[int, UUID],
-) -> dict[int, UUID | None]:
-    """Cluster index -> customer id (None: needs a new customer)."""
+) -> tuple[dict[int, UUID | None], set[UUID]]:
+    """Cluster index -> customer id (None: needs a new customer), and which of the candidate
+    customers are MERGED now (an assigned one must be revived)."""
     candidate_ids = (
         {r.customer_id for r in records.values() if r.customer_id}
         | {r.first_customer_id for r in records.values() if r.first_customer_id}
@@ -158,10 +168,15 @@ def _assign(
     )
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, created_at FROM profiles_customer WHERE id = ANY(%s::uuid[])",
-            [list(candidate_ids)],
+            "SELECT id, created_at, status FROM profiles_customer WHERE id = ANY(%s::uuid[])",
+            [array_literal(candidate_ids)],
         )
-        created_at = dict(cursor.fetchall())
+        created_at: dict[UUID, Any] = {}
+        merged: set[UUID] = set()
+        for customer_id, created, status in cursor.fetchall():
+            created_at[customer_id] = created
+            if status == CustomerStatus.MERGED:
+                merged.add(customer_id)
     scored: list[tuple[tuple, int, UUID]] = []
     for index, group in enumerate(clusters):
         node_ids = [node.id for node in group.nodes]
@@ -191,7 +206,7 @@ def _assign(
         taken.add(customer_id)
     for index in range(len(clusters)):
         assignment.setdefault(index, None)
-    return assignment
+    return assignment, merged
 
 
 class UnsavedRecord(NamedTuple):
@@ -222,7 +237,7 @@ def identity_recompute(
     for a, b, reason, winner in link_rows:
         if reason == LinkReason.MANUAL_MERGE and winner:
             designated[a] = designated[b] = winner
-    assignment = _assign(clusters, records, designated)
+    assignment, merged_now = _assign(clusters, records, designated)
 
     new_indexes = [index for index, cid in assignment.items() if cid is None]
     for index, customer_id in zip(
@@ -256,6 +271,7 @@ def identity_recompute(
         before = previous_owner[record.id]
         if before and before != record.customer_id:
             went_to[before][record.customer_id] += 1
+            result.regrouped |= {before, record.customer_id}
         result.touched.add(record.customer_id)
         result.owners[record.id] = record.customer_id
         if before:
@@ -267,27 +283,52 @@ def identity_recompute(
         result.merged[loser] = winner
     with connection.cursor() as cursor:
         if result.merged:
-            losers, winners = list(result.merged), list(result.merged.values())
+            losers = array_literal(result.merged)
+            winners = array_literal(result.merged.values())
             cursor.execute(
                 _MERGE_LOSERS,
                 [str(CustomerStatus.MERGED), losers, winners, str(CustomerStatus.DELETED)],
             )
             cursor.execute(_FORWARD_EARLIER, [losers, winners])
-        # A customer that got records back (an unmerge) answers for itself again.
-        cursor.execute(
-            _REVIVE, [str(CustomerStatus.ACTIVE), list(owners_now), str(CustomerStatus.MERGED)]
-        )
+        # A customer that got records back (an unmerge) answers for itself again. Which of
+        # them were MERGED, _assign read with their creation times (one statement fewer).
+        revived = owners_now & merged_now
+        if revived:
+            cursor.execute(
+                _REVIVE,
+                [str(CustomerStatus.ACTIVE), array_literal(revived), str(CustomerStatus.MERGED)],
+            )
         # Records that had no customer are new (customers are never deleted): no activities.
-        moved = [r.id for r in changed if previous_owner[r.id] not in (None, r.customer_id)]
+        moved = [r for r in changed if previous_owner[r.id] not in (None, r.customer_id)]
         if moved:
-            cursor.execute(_ACTIVITIES_FOLLOW, [moved])
+            cursor.execute(
+                _ACTIVITIES_FOLLOW,
+                {
+                    "records": array_literal(r.id for r in moved),
+                    "customers": array_literal(r.customer_id for r in moved),
+                },
+            )
     _record_conflicts(conflicts, records)
     result.touched.discard(None)
     return result, conflicts
 
 
-_SAVED_FIELDS = ["attributes", "email", "phone", "customer", "first_customer", "matched_by",
-                 "confidence"]  # fmt: skip
+# One UPDATE for the caller's new observations and this recompute's new owners, from arrays
+# (array_literal: one parameter per column); a NULL keeps the column as it is.
+_SAVE_RECORDS = """
+UPDATE profiles_sourcerecord AS t SET
+    attributes = coalesce(v.attributes, t.attributes),
+    email = coalesce(v.email, t.email),
+    phone = coalesce(v.phone, t.phone),
+    customer_id = coalesce(v.customer_id, t.customer_id),
+    first_customer_id = coalesce(v.first_customer_id, t.first_customer_id),
+    matched_by = coalesce(v.matched_by, t.matched_by),
+    confidence = coalesce(v.confidence, t.confidence)
+FROM unnest(%s::bigint[], %s::jsonb[], %s::text[], %s::text[], %s::uuid[], %s::uuid[],
+            %s::text[], %s::integer[])
+    AS v(id, attributes, email, phone, customer_id, first_customer_id, matched_by, confidence)
+WHERE t.id = v.id
+"""
 
 
 def _save_records(unsaved: Mapping[int, UnsavedRecord], changed: list[_Record]) -> None:
@@ -300,13 +341,11 @@ def _save_records(unsaved: Mapping[int, UnsavedRecord], changed: list[_Record]) 
     for r in changed:
         row = rows.setdefault(r.id, [r.id, None, None, None, None, None, None, None])
         row[4:] = [r.customer_id, r.first_customer_id, r.matched_by, r.confidence]
-    update_rows(
-        SourceRecord._meta.db_table,
-        key=("id", "bigint"),
-        columns=columns_of(SourceRecord, _SAVED_FIELDS),
-        rows=list(rows.values()),
-        none_keeps=True,
-    )
+    if not rows:
+        return
+    ordered = [rows[record_id] for record_id in sorted(rows)]  # one lock order for all writers
+    with connection.cursor() as cursor:
+        cursor.execute(_SAVE_RECORDS, [array_literal(row[i] for row in ordered) for i in range(8)])
 
 
 def _record_conflicts(conflicts: list[Conflict], records: dict[int, _Record]) -> None:

@@ -6,12 +6,11 @@ import time
 
 from celery import shared_task
 
-from profiles.apply import events_apply_pending, pending_exists
+from profiles.apply import BATCH_SIZE, events_apply_pending, pending_exists
 from profiles.projection import counters_refresh_all
 
 # Keep one task short: a club with a big backlog re-queues itself rather than hold a worker.
 TIME_BUDGET_SECONDS = 60
-BATCH_SIZE = 1000
 
 
 @shared_task(name="profiles.apply_pending_events", acks_late=True)
