@@ -8,7 +8,6 @@ own bulk_update (a CASE WHEN per field and row) seconds.
 - `copy_rows`: insert rows into a table.
 - `temp_rows`: load rows into a temporary table of the current transaction, to join against.
 - `update_rows`: update rows by key from such a temporary table, in one statement.
-- `bulk_update_rows`: the same for model instances (Django's `bulk_update`, without its cost).
 - `insert_default_rows`: N new rows holding the model's defaults (new customers, say).
 - `array_literal`: a list as one PostgreSQL array literal, to pass as a single `%s::type[]`
   parameter: a join in Python instead of psycopg quoting the list element by element (about
@@ -135,25 +134,6 @@ def _column(field: models.Field) -> Column:
 def columns_of(model: type[models.Model], names: Sequence[str]) -> list[Column]:
     """`(column, SQL type)` of these fields of `model`, for `temp_rows` and `update_rows`."""
     return [_column(model._meta.get_field(name)) for name in names]
-
-
-def bulk_update_rows(objs: Sequence[models.Model], fields: Sequence[str]) -> int:
-    """Save `fields` of these model instances in one statement (no signals, no auto_now)."""
-    if not objs:
-        return 0
-    meta = type(objs[0])._meta
-    pk = meta.pk
-    columns = [meta.get_field(name) for name in fields]
-    rows = [
-        (
-            pk.get_db_prep_save(obj.pk, connection),
-            *(field.get_db_prep_save(getattr(obj, field.attname), connection) for field in columns),
-        )
-        for obj in objs
-    ]
-    return update_rows(
-        meta.db_table, key=_column(pk), columns=[_column(field) for field in columns], rows=rows
-    )
 
 
 def insert_default_rows(model: type[models.Model], count: int) -> list[Any]:
