@@ -126,6 +126,9 @@ WSGI_APPLICATION = "crm.wsgi.application"
 
 # --- Database and Redis -----------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/crm")
+# psycopg's client-side parameter binding (Django's default; do not set server_side_binding):
+# the apply path sends several statements in one round trip (profiles/apply.py _TAKE,
+# profiles/projection.py _PLAN_SETTINGS), which server-side binding refuses.
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
