@@ -18,10 +18,18 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 from django.db import connection
+from django_tenants.utils import schema_context
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -57,6 +65,61 @@ def run_all(steps: list[Callable[[], object]]) -> None:
             failures.append(exc)
     if failures:
         raise failures[0]
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium under Playwright. Start it after the test's own database work and
+    stop it before the test's rollback: Playwright's sync API keeps an event loop on this
+    thread, where Django then refuses database calls (see `read_in_thread`)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def admin_page(
+    browser: Browser, *, base_url: str, club: str, email: str, password: str, width: int = 1440
+) -> Iterator[Page]:
+    """A fresh browser context signed in to `club`'s admin with this staff login. The test
+    fails if a page raised an uncaught script error or logged one to the console (a refused
+    resource, such as a preview answered 400, is not a script error)."""
+    context = browser.new_context(viewport={"width": width, "height": 1000}, locale="en-GB")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: m.type == "error" and "Failed to load resource" not in m.text
+            and errors.append(m.text))  # fmt: skip
+    page.goto(f"{base_url}/t/{club}/admin/login/?next=/t/{club}/admin/")
+    page.get_by_label("Email").or_(page.get_by_label("Username")).first.fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"**/t/{club}/admin/")
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not errors, f"the page logged errors: {errors}"
+
+
+def read_in_thread(fn: Callable[[], T], *, schema: str) -> T:
+    """Run a database read in `schema` on a thread of its own (and its own connection, closed
+    after): the browser's event loop on the test's thread makes Django refuse it there."""
+
+    def read() -> Any:
+        try:
+            with schema_context(schema):
+                return fn()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(read).result()
 
 
 def free_port() -> int:

@@ -20,15 +20,20 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, live_server, require_chromium, run_all
+from tests.browser import (
+    admin_page,
+    chromium,
+    live_server,
+    read_in_thread,
+    require_chromium,
+    run_all,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -190,48 +195,18 @@ def club(django_db_setup, django_db_blocker) -> Iterator[Club]:
 
 @pytest.fixture
 def browser(club) -> Iterator:
-    """Started after the test's database transaction, stopped before its rollback: Django
-    refuses database calls on a thread where Playwright's loop runs."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    """Started after the test's database transaction, stopped before its rollback."""
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
 def page(browser, club):
     """A fresh browser context, signed in to alpha's admin as the MARKETING user."""
-    context = browser.new_context(viewport={"width": 1500, "height": 1000}, locale="en-GB")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: m.type == "error" and "Failed to load resource" not in m.text
-            and errors.append(m.text))  # fmt: skip
-    page.goto(f"{club.base_url}/t/{CLUB}/admin/login/?next=/t/{CLUB}/admin/")
-    page.get_by_label("Email").or_(page.get_by_label("Username")).first.fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"**/t/{CLUB}/admin/")
-    yield page
-    context.close()
-    assert not errors, f"the page logged errors: {errors}"
-
-
-def _read(fn):
-    """Run a read in a thread of its own: Playwright's sync API keeps an event loop on this
-    one, where Django refuses database calls."""
-
-    def read():
-        try:
-            with schema_context(SCHEMA):
-                return fn()
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(read).result()
+    with admin_page(
+        browser, base_url=club.base_url, club=CLUB, email=EMAIL, password=PASSWORD, width=1500
+    ) as page:
+        yield page
 
 
 def _add_step(page, where: str, kind: str):
@@ -339,7 +314,7 @@ def test_a_marketing_manager_builds_the_issues_example_by_clicking(page, club, d
     with django_db_blocker.unblock():
         from journeys.models import Journey
 
-        saved = _read(lambda: Journey.objects.get(name=EXAMPLE_NAME))
+        saved = read_in_thread(lambda: Journey.objects.get(name=EXAMPLE_NAME), schema=SCHEMA)
     assert saved.definition == EXAMPLE
     assert saved.status == "DRAFT" and saved.published_version_id is None
 

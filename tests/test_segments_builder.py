@@ -21,19 +21,19 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from tests.browser import (
     CHROMIUM,
-    CHROMIUM_ARGS,
+    admin_page,
     browser_missing_message,
+    chromium,
     live_server,
+    read_in_thread,
     require_chromium,
     run_all,
 )
@@ -191,34 +191,18 @@ def club(django_db_setup, django_db_blocker) -> Iterator[Club]:
 
 @pytest.fixture
 def browser(club) -> Iterator:
-    """One per test, started after the test's database transaction and stopped before its
-    rollback: Django refuses database calls on a thread where Playwright's loop runs."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    """One per test, started after the test's database transaction, stopped before its rollback."""
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
 def page(browser, club):
     """A fresh browser context, signed in to alpha's admin as the MARKETING user."""
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="en-GB")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    # Uncaught script errors only: the browser also logs each refused preview (HTTP 400).
-    page.on("console", lambda m: m.type == "error" and "Failed to load resource" not in m.text
-            and errors.append(m.text))  # fmt: skip
-    page.goto(f"{club.base_url}/t/{CLUB}/admin/login/?next=/t/{CLUB}/admin/")
-    page.get_by_label("Email").or_(page.get_by_label("Username")).first.fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"**/t/{CLUB}/admin/")
-    yield page
-    context.close()
-    assert not errors, f"the page logged errors: {errors}"
+    with admin_page(
+        browser, base_url=club.base_url, club=CLUB, email=EMAIL, password=PASSWORD
+    ) as page:
+        yield page
 
 
 def _add_condition(page, field_label: str):
@@ -231,19 +215,9 @@ def _add_condition(page, field_label: str):
 
 
 def _saved(name: str):
-    """Read in a thread of its own: Playwright's sync API keeps an event loop on this one,
-    where Django refuses database calls."""
     from segments.models import Segment
 
-    def read():
-        try:
-            with schema_context(SCHEMA):
-                return Segment.objects.get(name=name)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(read).result()
+    return read_in_thread(lambda: Segment.objects.get(name=name), schema=SCHEMA)
 
 
 def test_a_marketing_manager_builds_the_example_by_clicking_and_saves_it(
