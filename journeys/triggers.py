@@ -314,10 +314,13 @@ def _writers_done(since: dt.datetime | None) -> bool:
     with connection.cursor() as cursor:
         # Backend status is read once per transaction unless the snapshot is cleared.
         cursor.execute("SELECT pg_stat_clear_snapshot()")
+        # Client backends only: the logs are written by the platform's connections. Autovacuum
+        # workers show here too, with an id while ANALYZE writes its statistics (seen on the
+        # embedded server, which runs autovacuum), and would hold the horizon for nothing.
         cursor.execute(
             "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL AND xact_start < %s), "
-            "clock_timestamp()",
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid() "
+            "AND backend_xid IS NOT NULL AND xact_start < %s), clock_timestamp()",
             [since],
         )
         done, db_now = cursor.fetchone()
