@@ -86,6 +86,9 @@ INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_
 TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
 TENANT_SUBFOLDER_PREFIX = "t"
+# A migrated schema that new clubs' schemas are copied from (crm/tenants/template.py): a new club
+# in well under a second instead of running every migration. Never a club; holds no data.
+TENANT_TEMPLATE_SCHEMA = os.environ.get("TENANT_TEMPLATE_SCHEMA", "club_template")
 PUBLIC_SCHEMA_NAME = "public"
 ROOT_URLCONF = "crm.urls_tenant"
 PUBLIC_SCHEMA_URLCONF = "crm.urls_public"

@@ -11,9 +11,12 @@ from django_tenants.utils import schema_exists
 
 from crm.tenants.models import PlatformAuditEntry, Tenant, TenantSlug, TenantStatus
 from crm.tenants.selectors import SLUG_RE
+from crm.tenants.template import schema_create_from_template
 
 # Slugs that would read as something else in a URL or collide with infrastructure names.
-RESERVED_SLUGS = frozenset({"public", "admin", "api", "static", "media", "www", "t", "graphql"})
+RESERVED_SLUGS = frozenset(
+    {"public", "admin", "api", "static", "media", "www", "t", "graphql", "template"}
+)
 
 
 def validate_slug(slug: str) -> None:
@@ -45,8 +48,9 @@ def _schema_name_for(slug: str) -> str:
 
 
 def _ensure_schema(tenant: Tenant) -> None:
+    """Build the club's schema as a copy of the migrated template (see crm/tenants/template.py)."""
     if not schema_exists(tenant.schema_name):
-        tenant.create_schema(check_if_exists=True, verbosity=0)
+        schema_create_from_template(schema_name=tenant.schema_name)
 
 
 def tenant_create(
