@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -313,6 +314,40 @@ CELERY_RESULT_EXPIRES = 24 * 60 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_TENANT_CACHE_SECONDS = 30
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+
+
+def celery_routing(*, default: str, prefix: str) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """Queues by kind of work, and which tasks go to each.
+
+    A worker started without `-Q` consumes every queue (dev.py, docker-compose); a deployment
+    that wants, say, sends never held up by a burst of events gives each queue its own workers
+    (`celery -A crm worker -Q ingest`, `-Q sends`, ...). Everything not named here (the fan-out,
+    segments, sessions) stays on the default queue. `prefix` keeps a test run's queues its own.
+    """
+    kinds = {
+        "ingest": ["profiles.apply_pending_events", "profiles.refresh_counters", "transport.*"],
+        "sends": ["campaigns.*"],
+        "journeys": ["journeys.*"],
+        "social": ["social.*"],
+        "scoring": [
+            "profiles.recompute_scores",
+            "profiles.rescore_touched",
+            "profiles.train_churn_model",
+        ],
+    }
+    routes = {
+        pattern: {"queue": f"{prefix}{kind}"}
+        for kind, patterns in kinds.items()
+        for pattern in patterns
+    }
+    return [default, *(f"{prefix}{kind}" for kind in kinds)], routes
+
+
+CELERY_WORKER_QUEUES, CELERY_TASK_ROUTES = celery_routing(
+    default=CELERY_TASK_DEFAULT_QUEUE, prefix=os.environ.get("CELERY_QUEUE_PREFIX", "")
+)
+# What a worker started without -Q consumes: all of them.
+CELERY_TASK_QUEUES = [Queue(name) for name in CELERY_WORKER_QUEUES]
 # Periodic work that every club needs; fanned out per ACTIVE tenant by crm.tasks.
 CELERY_BEAT_SCHEDULE = {
     # Events whose on-commit trigger was lost (a worker died) are applied within a minute.

@@ -8,6 +8,8 @@ travels to it through the environment, so both sides agree on the queue and key 
 import os
 import uuid
 
+from kombu import Queue
+
 from crm.settings import *  # noqa: F403
 from crm.settings import CACHES, DATABASES
 
@@ -15,6 +17,11 @@ RUN_ID = os.environ.setdefault("CRM_TEST_RUN_ID", uuid.uuid4().hex[:12])
 
 CACHES["default"]["KEY_PREFIX"] = f"crm-test-{RUN_ID}"
 CELERY_TASK_DEFAULT_QUEUE = f"crm-test-{RUN_ID}"
+# The same queues by kind as production, named for this run; test workers consume them all.
+CELERY_WORKER_QUEUES, CELERY_TASK_ROUTES = celery_routing(  # noqa: F405
+    default=CELERY_TASK_DEFAULT_QUEUE, prefix=f"crm-test-{RUN_ID}-"
+)
+CELERY_TASK_QUEUES = [Queue(name) for name in CELERY_WORKER_QUEUES]
 
 # A worker subprocess must use the database pytest-django created, not the dev one.
 if os.environ.get("CRM_TEST_DATABASE_NAME"):

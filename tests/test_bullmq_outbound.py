@@ -85,7 +85,7 @@ def test_an_apply_that_writes_the_outbox_queues_the_relay_on_commit(committed): 
     alpha = committed["alpha-golf"]
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "crm", "worker", "--loglevel", "WARNING",
-         "--concurrency", "1", "--queues", settings.CELERY_TASK_DEFAULT_QUEUE,
+         "--concurrency", "1", "--queues", ",".join(settings.CELERY_WORKER_QUEUES),
          "--hostname", f"relay-{uuid.uuid4().hex[:6]}@%h", "--without-gossip",
          "--without-mingle"],
         cwd=ROOT, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -45,7 +45,7 @@ def _start_worker(peer_url: str) -> subprocess.Popen:
     }
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "crm", "worker", "--loglevel", "WARNING",
-         "--concurrency", "2", "--queues", settings.CELERY_TASK_DEFAULT_QUEUE,
+         "--concurrency", "2", "--queues", ",".join(settings.CELERY_WORKER_QUEUES),
          "--hostname", f"camp-kill-{uuid.uuid4().hex[:6]}@%h", "--without-gossip",
          "--without-mingle"],
         cwd=ROOT, env=env, start_new_session=True,

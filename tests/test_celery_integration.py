@@ -45,7 +45,7 @@ def worker(django_db_setup, django_db_blocker) -> Iterator[subprocess.Popen]:
 
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "crm", "worker", "--loglevel", "INFO",
-         "--concurrency", "1", "--queues", settings.CELERY_TASK_DEFAULT_QUEUE,
+         "--concurrency", "1", "--queues", ",".join(settings.CELERY_WORKER_QUEUES),
          "--hostname", f"test-{settings.RUN_ID}@%h", "--without-gossip", "--without-mingle"],
         cwd=ROOT, env=_worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip

@@ -105,7 +105,7 @@ def schema_signature(schema: str) -> dict[str, list[tuple]]:
     ):
         qualified = f'"{schema}"."{table}"'
         if table == "django_migrations":  # when each was applied differs, and does not matter
-            qualified = f'(SELECT id, app, name FROM "{schema}".django_migrations)'
+            qualified = f'(SELECT id, app, name FROM "{schema}".django_migrations)'  # noqa: S608
         # The rows a migration seeds, compared by content (ids included: they are referenced).
         rows += _rows(
             f"SELECT %s, count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), ''))"  # noqa: S608

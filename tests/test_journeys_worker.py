@@ -44,7 +44,7 @@ def _start_worker(peer_url: str = "", concurrency: int = 1) -> subprocess.Popen:
         env["MESSAGING_URL"] = peer_url
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "crm", "worker", "--loglevel", "WARNING",
-         "--concurrency", str(concurrency), "--queues", settings.CELERY_TASK_DEFAULT_QUEUE,
+         "--concurrency", str(concurrency), "--queues", ",".join(settings.CELERY_WORKER_QUEUES),
          "--hostname", f"journeys-{uuid.uuid4().hex[:6]}@%h", "--without-gossip",
          "--without-mingle"],
         cwd=ROOT, env=env, start_new_session=True,

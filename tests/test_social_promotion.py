@@ -878,7 +878,7 @@ def test_the_beat_task_runs_in_the_club_on_a_real_worker(django_db_setup, django
     }
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "crm", "worker", "--loglevel", "INFO",
-         "--concurrency", "1", "--queues", settings.CELERY_TASK_DEFAULT_QUEUE,
+         "--concurrency", "1", "--queues", ",".join(settings.CELERY_WORKER_QUEUES),
          "--hostname", f"promo-{settings.RUN_ID}@%h", "--without-gossip", "--without-mingle"],
         cwd=Path(__file__).resolve().parent.parent, env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

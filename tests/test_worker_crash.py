@@ -135,7 +135,7 @@ def _start_worker() -> subprocess.Popen:
 
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "crm", "worker", "--loglevel", "WARNING",
-         "--concurrency", "1", "--queues", settings.CELERY_TASK_DEFAULT_QUEUE,
+         "--concurrency", "1", "--queues", ",".join(settings.CELERY_WORKER_QUEUES),
          "--hostname", f"kill-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle"],
         cwd=ROOT, env=_worker_env(), start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
