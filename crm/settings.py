@@ -90,6 +90,9 @@ TENANT_SUBFOLDER_PREFIX = "t"
 # A migrated schema that new clubs' schemas are copied from (crm/tenants/template.py): a new club
 # in well under a second instead of running every migration. Never a club; holds no data.
 TENANT_TEMPLATE_SCHEMA = os.environ.get("TENANT_TEMPLATE_SCHEMA", "club_template")
+# `migrate_schemas` visits only the clubs that lack a migration (crm/tenants/migrating.py).
+GET_EXECUTOR_FUNCTION = "crm.tenants.migrating.get_executor"
+TENANT_MULTIPROCESSING_MAX_PROCESSES = env_int("TENANT_MULTIPROCESSING_MAX_PROCESSES", 2)
 PUBLIC_SCHEMA_NAME = "public"
 ROOT_URLCONF = "crm.urls_tenant"
 PUBLIC_SCHEMA_URLCONF = "crm.urls_public"

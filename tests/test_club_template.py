@@ -19,6 +19,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import override_settings
 
+from crm.tenants.models import Tenant
 from crm.tenants.services import tenant_create
 from crm.tenants.template import (
     schema_create_from_template,
@@ -181,3 +182,21 @@ def test_refresh_command_says_the_template_is_current(django_db_setup, django_db
     with django_db_blocker.unblock():
         call_command("refresh_club_template")
     assert "club_template" in capsys.readouterr().out
+
+
+@pytest.mark.integration
+def test_migrate_schemas_visits_only_the_clubs_behind(two_schemas, capsys):
+    from crm.tenants.migrating import schemas_behind
+
+    schema_create_from_template(schema_name=COPIED)
+    clubs = list(Tenant.objects.values_list("schema_name", flat=True))
+    assert schemas_behind([*clubs, COPIED]) == []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'DELETE FROM "{COPIED}".django_migrations '  # noqa: S608
+            "WHERE app = 'sessions' AND name = '0001_initial'"
+        )
+    assert schemas_behind([*clubs, COPIED]) == [COPIED]
+
+    call_command("migrate_schemas", tenant=True, interactive=False, verbosity=1)
+    assert f"0 of {len(clubs)} clubs have migrations to apply" in capsys.readouterr().out

@@ -1,0 +1,191 @@
+"""Many clubs on one platform: creating them, migrating them, and beat's idle minute.
+
+Run against a database of its own (it creates `--clubs` clubs and leaves them for re-runs):
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/crm_many .venv/bin/python \\
+        benchmarks/many_clubs.py --clubs 1000
+
+1. **Creation.** `tenant_create` for each missing club (`bench-0001` ...): the schema copied
+   from the migrated template. Prints the median, p90, p99 and max per club, the time of the
+   first creation (which builds the template), and, in the same run, the baseline: the same
+   schema built by running every migration (`--baseline` clubs, 3 by default).
+2. **Migrations with nothing to apply.** `migrate_schemas --tenant` over every club (which now
+   asks each club's `django_migrations` first and visits only the clubs behind:
+   crm/tenants/migrating.py), and the baseline in the same run: django-tenants' way, Django's
+   `migrate` run in a club's schema with nothing to apply (`--schema`, `--sample` clubs),
+   times the number of clubs. With a new migration every club is behind and is migrated the
+   baseline's way; `--executor multiprocessing` spreads that over 2 processes.
+3. **Beat's idle minute.** How many task messages one minute of beat's schedule publishes at
+   this many clubs (the fan-out sends one per club per task that runs every minute), the time
+   and CPU the fan-out takes to publish one task to every club, and the broker's memory before
+   and after. The messages are published to a queue of the benchmark's own and deleted.
+
+The load average is printed with every figure: on a shared 2-core machine it moves them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
+# The benchmark's messages go to a queue of its own, never to a running platform's workers.
+os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"bench-many-clubs-{os.getpid()}")
+os.environ.setdefault("CELERY_QUEUE_PREFIX", f"bench-many-clubs-{os.getpid()}-")
+
+import django  # noqa: E402
+
+django.setup()
+
+import redis  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from crm.tasks import fan_out_to_tenants  # noqa: E402
+from crm.tenants.models import Tenant  # noqa: E402
+from crm.tenants.services import tenant_create  # noqa: E402
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.1f}/{five:.1f}"
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def create_clubs(count: int) -> None:
+    existing = set(Tenant.objects.filter(slug__startswith="bench-").values_list("slug", flat=True))
+    times = []
+    first = None
+    for number in range(1, count + 1):
+        slug = f"bench-{number:04d}"
+        if slug in existing:
+            continue
+        started = time.perf_counter()
+        tenant_create(slug=slug, name=f"Bench Golf Club {number}")
+        elapsed = time.perf_counter() - started
+        if first is None:
+            first = elapsed
+        else:
+            times.append(elapsed)
+        if number % 100 == 0:
+            print(f"  {number} clubs ({load()})", flush=True)
+    if first is not None:
+        print(f"first club (builds the template if missing): {first:.2f} s")
+    if times:
+        print(
+            f"creation, {len(times)} clubs copied from the template: median "
+            f"{statistics.median(times) * 1000:.0f} ms, p90 {percentile(times, 0.9) * 1000:.0f} ms,"
+            f" p99 {percentile(times, 0.99) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms"
+            f" ({load()})"
+        )
+
+
+def baseline_by_migrations(count: int) -> None:
+    """The same schema built the old way: every migration run in it."""
+    times = []
+    for number in range(count):
+        schema = f"bench_migrated_{number}"
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            cursor.execute(f'CREATE SCHEMA "{schema}"')
+        started = time.perf_counter()
+        call_command(
+            "migrate_schemas", tenant=True, schema_name=schema, interactive=False, verbosity=0
+        )
+        times.append(time.perf_counter() - started)
+        connection.set_schema_to_public()
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    print(
+        f"baseline, {count} schemas built by running every migration: median "
+        f"{statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms ({load()})"
+    )
+
+
+def migrate_all(sample: int) -> None:
+    clubs = Tenant.objects.count()
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate_schemas", "--tenant", "-v", "0"],
+        cwd=ROOT, check=True, env={**os.environ},
+    )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    print(
+        f"migrate_schemas --tenant, nothing to apply, {clubs} clubs: {elapsed:.1f} s "
+        f"(the whole command, Django's start-up included; {load()})"
+    )
+    schemas = list(Tenant.objects.values_list("schema_name", flat=True)[:sample])
+    started = time.perf_counter()
+    for schema in schemas:
+        call_command(
+            "migrate_schemas", tenant=True, schema_name=schema, interactive=False, verbosity=0
+        )
+    per_club = (time.perf_counter() - started) / len(schemas)
+    connection.set_schema_to_public()
+    print(
+        f"baseline, Django's migrate in a club with nothing to apply: {per_club * 1000:.0f} ms a "
+        f"club ({len(schemas)} clubs) -> {per_club * clubs:.0f} s for {clubs} clubs ({load()})"
+    )
+
+
+def idle_minute() -> None:
+    every_minute = [
+        entry["args"][0]
+        for entry in settings.CELERY_BEAT_SCHEDULE.values()
+        if entry["task"] == "crm.tasks.fan_out_to_tenants" and entry["schedule"] <= 60
+    ]
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    memory_before = broker.info("memory")["used_memory"]
+    started, cpu = time.perf_counter(), cpu_seconds()
+    published = fan_out_to_tenants(every_minute[0])
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    memory_after = broker.info("memory")["used_memory"]
+    per_minute = published * len(every_minute)
+    print(
+        f"beat's idle minute at {published} clubs: {len(every_minute)} tasks every minute -> "
+        f"{per_minute} messages a minute ({per_minute / 60:.0f}/s). Publishing one task to every "
+        f"club took {elapsed:.2f} s wall, {cpu:.2f} s CPU; a minute's worth: "
+        f"~{elapsed * len(every_minute):.0f} s wall, ~{cpu * len(every_minute):.0f} s CPU of "
+        f"beat's worker; broker memory +{(memory_after - memory_before) / 1024:.0f} kB for one "
+        f"task's {published} messages ({load()})"
+    )
+    for name in broker.scan_iter(match=f"{settings.CELERY_TASK_DEFAULT_QUEUE}*"):
+        broker.delete(name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clubs", type=int, default=1000)
+    parser.add_argument("--baseline", type=int, default=3)
+    parser.add_argument("--sample", type=int, default=10)
+    args = parser.parse_args()
+    if not settings.DATABASES["default"]["NAME"].startswith(("crm_many", "crm_bench", "bench")):
+        sys.exit("Use a database of its own (its name starting crm_many, crm_bench or bench).")
+    print(f"{load()} at start; {os.cpu_count()} CPUs")
+    call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
+    create_clubs(args.clubs)
+    baseline_by_migrations(args.baseline)
+    migrate_all(args.sample)
+    idle_minute()
+
+
+if __name__ == "__main__":
+    main()
