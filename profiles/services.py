@@ -4,6 +4,7 @@ row (crm.accounts.AuditEntry)."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -43,6 +44,8 @@ from profiles.suppression import erased_identifiers_add
 RecordRef = tuple[str, str]
 
 MAX_TAGS = 50
+
+logger = logging.getLogger(__name__)
 
 
 class MergeRefused(ValidationError):
@@ -244,6 +247,7 @@ WHERE envelope->'identity'->>'customerId' = ANY(%(ids)s::text[])
    OR envelope->'payload'->>'customerId' = ANY(%(ids)s::text[])
    OR envelope->'payload'->>'winnerId' = ANY(%(ids)s::text[])
    OR envelope->'payload'->>'loserId' = ANY(%(ids)s::text[])
+RETURNING event_id::text, published_at IS NOT NULL
 """
 
 
@@ -284,6 +288,10 @@ def customer_erase(
     DuplicateCandidate.objects.filter(customer_b_id__in=everyone).delete()
     with connection.cursor() as cursor:
         cursor.execute(_OUTBOX_SCRUB, {"ids": array_literal(str(i) for i in everyone)})
+        relayed = [event_id for event_id, published in cursor.fetchall() if published]
+    if relayed:
+        schema = connection.schema_name
+        transaction.on_commit(lambda: _withdraw_relayed(schema, relayed))
     # What staff did to them stays (who merged, exported, erased), not what it said about them.
     about_them = [str(i) for i in everyone]
     AuditEntry.objects.filter(object_type="customer", object_id__in=about_them).update(details={})
@@ -312,6 +320,25 @@ def customer_erase(
     _forget_cached(everyone)
     customer.refresh_from_db()
     return customer
+
+
+def _withdraw_relayed(schema: str, event_ids: list[str]) -> None:
+    """After an erasure commits: the person's events already relayed to `crm-outbound` leave
+    Redis, and those no consumer had taken go out again as the outbox now holds them."""
+    from django_tenants.utils import schema_context
+
+    from crm.transport.outbound import outbound_jobs_withdraw, outbound_relay_soon
+
+    try:
+        unsent = outbound_jobs_withdraw(event_ids=event_ids)
+    except Exception:  # Redis away: the erasure stands; the jobs expire with their queue's age
+        logger.warning("Could not withdraw %d relayed events of an erased person", len(event_ids),
+                       exc_info=True)  # fmt: skip
+        return
+    if unsent:
+        with schema_context(schema), transaction.atomic():
+            OutboundEvent.objects.filter(event_id__in=unsent).update(published_at=None)
+            outbound_relay_soon()
 
 
 def _forget_cached(customer_ids: list[Any]) -> None:

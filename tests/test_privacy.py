@@ -29,6 +29,7 @@ from profiles.models import (
 )
 from tests.conftest import error_of
 from tests.events import envelope
+from tests.test_bullmq_inbound import bull  # noqa: F401
 
 BASE = "/t/alpha-golf/api/v1/customers"
 
@@ -708,3 +709,36 @@ def test_the_demo_clubs_erased_member_stays_erased_in_a_shuffled_replay(clubs, s
         assert Customer.objects.filter(status=CustomerStatus.ACTIVE).count() > 90
     assert hits == {}, (hits, needles, numbers)
     assert count >= 50
+
+
+@pytest.mark.usefixtures("bull")
+def test_relayed_events_of_an_erased_person_leave_crm_outbound(
+    clubs, send, django_capture_on_commit_callbacks
+):
+    """The outbox was relayed (jobs waiting on crm-outbound, carrying the email and ids); the
+    erasure takes them off the queue and the relay publishes them again, scrubbed."""
+    from crm.transport.outbound import outbound_events_relay
+    from crm.transport.queues import OUTBOUND_QUEUE, open_queue, run_async
+    from profiles.services import customer_erase
+
+    send([_created(), _contact(at=1)])
+    with schema_context(clubs.alpha.schema_name):
+        relayed = outbound_events_relay()
+        assert relayed >= 1
+
+        async def waiting() -> list:
+            async with open_queue(OUTBOUND_QUEUE) as queue:
+                return await queue.getJobs(["waiting", "prioritized"])
+
+        assert any(EMAIL_NORMAL in json.dumps(job.data) for job in run_async(waiting))
+        customer = Customer.objects.get(scl_member_id=MEMBER)
+        with django_capture_on_commit_callbacks(execute=True):
+            customer_erase(customer=customer, actor_label="tests")
+        assert OutboundEvent.objects.filter(published_at=None).count() == relayed + 1
+        assert outbound_events_relay() == relayed + 1
+        jobs = run_async(waiting)
+        assert len(jobs) == relayed + 1
+        for job in jobs:
+            assert set(job.data["identity"]) <= {"customerId"}, job.data
+            for needle in NEEDLES:
+                assert needle.lower() not in json.dumps(job.data).lower()
