@@ -48,6 +48,7 @@ from profiles.models import (
     Activity,
     Customer,
     CustomerStatus,
+    ErasedIdentifier,
     EventStatus,
     RawEvent,
     RecordKind,
@@ -589,6 +590,8 @@ def _erased_among(
     """Events about people who were erased (profiles.suppression): scrubbed and dropped,
     never re-creating them. Returns their ids, and per erasure the identifiers they carried
     (now on its list), for `_spread_erasures`."""
+    if not ErasedIdentifier.objects.exists():
+        return set(), {}  # most clubs, most of the time: no identifier to hash
     items = {event.id: event_identifiers(env, interp) for event, env, interp in parsed}
     suppressed = suppressed_among(items)
     if not suppressed:
