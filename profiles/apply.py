@@ -58,7 +58,7 @@ from profiles.models import (
 from profiles.outbound import customer_identity, outbound_record_many
 from profiles.projection import ProjectedCustomer, customers_project
 from profiles.resolution import RecomputeResult, UnsavedRecord, identity_recompute
-from profiles.services import customer_erase, raw_events_scrub
+from profiles.services import customer_erase, identifiers_held, raw_events_scrub
 from profiles.suppression import (
     customer_is_erased_person,
     erased_identifiers_add,
@@ -622,10 +622,7 @@ def _spread_erasures(spread: dict[str, set[RecordRef]]) -> None:
         found: dict[str, set[RecordRef]] = {}
         for key, refs in spread.items():
             for customer in _holders(refs):
-                records = SourceRecord.objects.filter(customer=customer)
-                held = {(r.kind, r.key) for r in records}
-                held |= {(str(RecordKind.EMAIL), r.email) for r in records if r.email}
-                held |= {(str(RecordKind.PHONE), r.phone) for r in records if r.phone}
+                held = identifiers_held(list(SourceRecord.objects.filter(customer=customer)), [])
                 if not customer_is_erased_person(erasure_key=key, identifiers=held):
                     continue
                 customer_erase(

@@ -218,7 +218,8 @@ def _everyone(customer: Customer) -> list[Any]:
     return [customer.id, *merged]
 
 
-def _identifiers_of(records: list[SourceRecord], customers: list[Customer]) -> set[RecordRef]:
+def identifiers_held(records: list[SourceRecord], customers: list[Customer]) -> set[RecordRef]:
+    """Every identifier these records and customers carry, as (kind, value)."""
     held: set[RecordRef] = {(r.kind, r.key) for r in records}
     held |= {(str(RecordKind.EMAIL), r.email) for r in records if r.email}
     held |= {(str(RecordKind.PHONE), r.phone) for r in records if r.phone}
@@ -265,7 +266,7 @@ def customer_erase(
     everyone = _everyone(customer)
     customers = list(Customer.objects.filter(id__in=everyone))
     records = list(SourceRecord.objects.filter(customer_id__in=everyone))
-    held = _identifiers_of(records, customers)
+    held = identifiers_held(records, customers)
     erased_identifiers_add(erasure=erasure, identifiers=held)
 
     identifiers: dict[str, set[str]] = {}
@@ -356,7 +357,7 @@ def customer_export(*, customer: Customer, actor_label: str) -> dict[str, Any]:
     everyone = _everyone(customer)
     customers = list(Customer.objects.filter(id__in=everyone))
     records = list(SourceRecord.objects.filter(customer_id__in=everyone).order_by("kind", "key"))
-    held = _identifiers_of(records, customers)
+    held = identifiers_held(records, customers)
     identifiers: dict[str, set[str]] = {}
     for kind, value in held:
         identifiers.setdefault(kind, set()).add(value)

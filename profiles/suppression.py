@@ -31,20 +31,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from profiles.catalogue import Interpretation, RecordRef
+from profiles.catalogue import IDENTITY_HINTS, Interpretation, RecordRef
 from profiles.envelope import Envelope
 from profiles.models import STRONG_KINDS, ErasedIdentifier, RecordKind
 from profiles.normalise import erased_digest
 
 _STRONG = frozenset(str(kind) for kind in STRONG_KINDS)
-_HINTS = (
-    ("sclMemberId", RecordKind.SCL_MEMBER),
-    ("teetimePlayerId", RecordKind.TEETIME_PLAYER),
-    ("messagingContactId", RecordKind.MESSAGING_CONTACT),
-    ("authUserId", RecordKind.AUTH_USER),
-    ("email", RecordKind.EMAIL),
-    ("phoneNumber", RecordKind.PHONE),
-)
 
 
 def event_identifiers(env: Envelope, interp: Interpretation) -> set[RecordRef]:
@@ -60,7 +52,7 @@ def event_identifiers(env: Envelope, interp: Interpretation) -> set[RecordRef]:
             refs.add((str(RecordKind.EMAIL), str(fields["email"])))
         if fields.get("phone_number"):
             refs.add((str(RecordKind.PHONE), str(fields["phone_number"])))
-    for name, kind in _HINTS:
+    for name, kind in IDENTITY_HINTS:
         if env.identity.get(name):
             refs.add((str(kind), str(env.identity[name])))
     for name, kind in (("email", RecordKind.EMAIL), ("phoneNumber", RecordKind.PHONE)):
