@@ -5,3 +5,14 @@ class CampaignsConfig(AppConfig):
     """Campaign Manager (WHEN): scheduled sends, A/B tests, delivery, analytics."""
 
     name = "campaigns"
+
+    def ready(self) -> None:
+        from campaigns.privacy import (
+            EXPORT_MODELS,
+            campaigns_customer_erase,
+            campaigns_customer_export,
+        )
+        from profiles.erasure import erasure_hook_register, export_hook_register
+
+        erasure_hook_register(campaigns_customer_erase)
+        export_hook_register("campaigns", campaigns_customer_export, models=EXPORT_MODELS)

@@ -7,7 +7,9 @@ class JourneysConfig(AppConfig):
     name = "journeys"
 
     def ready(self) -> None:
+        from journeys.privacy import EXPORT_MODELS, journeys_customer_export
         from journeys.services import journeys_customer_erase
-        from profiles.erasure import erasure_hook_register
+        from profiles.erasure import erasure_hook_register, export_hook_register
 
         erasure_hook_register(journeys_customer_erase)
+        export_hook_register("journeys", journeys_customer_export, models=EXPORT_MODELS)

@@ -38,6 +38,7 @@ from journeys.engine import step_campaign, version_definition
 from journeys.models import (
     LIVE_STATUSES,
     Enrolment,
+    EnrolmentEvent,
     EnrolmentSource,
     Journey,
     JourneyCursor,
@@ -498,6 +499,11 @@ def journeys_customer_erase(customer: Any, identifiers: dict[str, set[str]]) -> 
     StaffTask.objects.filter(customer=customer, status=StaffTaskStatus.OPEN).update(
         status=StaffTaskStatus.DISMISSED, done_at=now, done_by="erasure", body=""
     )
+    # A task's title names the person ("Call Aoife Byrne"); a step's log may hold the values
+    # it read; a delivered webhook's body carried their ids.
+    StaffTask.objects.filter(customer=customer).update(title="(erased)", body="")
+    EnrolmentEvent.objects.filter(enrolment__customer=customer).exclude(detail={}).update(detail={})
     WebhookDelivery.objects.filter(
         enrolment__customer=customer, status=WebhookStatus.PENDING
     ).delete()
+    WebhookDelivery.objects.filter(enrolment__customer=customer).update(body={}, last_error="")

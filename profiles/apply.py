@@ -36,7 +36,7 @@ from typing import Any
 
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from crm.db import array_literal, copy_rows
@@ -47,6 +47,7 @@ from profiles.envelope import Envelope, validate_envelope
 from profiles.models import (
     Activity,
     Customer,
+    CustomerStatus,
     ErasedIdentifier,
     EventStatus,
     RawEvent,
@@ -54,11 +55,17 @@ from profiles.models import (
     RecordLink,
     SourceRecord,
 )
-from profiles.normalise import erased_digest
 from profiles.outbound import customer_identity, outbound_record_many
 from profiles.projection import ProjectedCustomer, customers_project
 from profiles.resolution import RecomputeResult, UnsavedRecord, identity_recompute
-from profiles.services import customer_erase, raw_events_scrub
+from profiles.services import customer_erase, identifiers_held, raw_events_scrub
+from profiles.suppression import (
+    customer_is_erased_person,
+    erased_identifiers_add,
+    erasure_uuid,
+    event_identifiers,
+    suppressed_among,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -460,7 +467,7 @@ def _apply(
             raise ValueError(f"Event {event.id} no longer validates: {errors}")
         parsed.append((event, env, interp))
 
-    erased = _erased_among(parsed)
+    erased, spread = _erased_among(parsed)
     live = [(event, env, interp) for event, env, interp in parsed if event.id not in erased]
 
     refs: set[RecordRef] = set()
@@ -574,30 +581,77 @@ def _apply(
                     customer=Customer.objects.get(id=customer_id),
                     actor_label=f"event {env.source}:{env.event_id}",
                 )
+    _spread_erasures(spread)
 
 
-def _erased_among(parsed: list[tuple[_Event, Envelope, Interpretation]]) -> set[int]:
-    """Events about people who were erased: scrubbed and dropped, never re-creating them."""
+def _erased_among(
+    parsed: list[tuple[_Event, Envelope, Interpretation]],
+) -> tuple[set[int], dict[str, set[RecordRef]]]:
+    """Events about people who were erased (profiles.suppression): scrubbed and dropped,
+    never re-creating them. Returns their ids, and per erasure the identifiers they carried
+    (now on its list), for `_spread_erasures`."""
     if not ErasedIdentifier.objects.exists():
-        return set()  # most clubs, most of the time: no need to hash every identifier
-    digests: dict[int, set[str]] = {}
-    for event, _env, interp in parsed:
-        refs = set(interp.observations) | ({interp.primary} if interp.primary else set())
-        digests[event.id] = {erased_digest(kind, key) for kind, key in refs}
-    all_digests = set().union(*digests.values()) if digests else set()
-    if not all_digests:
-        return set()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT digest FROM {ErasedIdentifier._meta.db_table} WHERE digest = ANY(%s::text[])",  # noqa: S608
-            [sorted(all_digests)],
-        )
-        known = {digest for (digest,) in cursor}
-    if not known:
-        return set()
-    erased = {event_id for event_id, values in digests.items() if values & known}
-    raw_events_scrub(queryset=RawEvent.objects.filter(id__in=erased), applied_at=timezone.now())
-    return erased
+        return set(), {}  # most clubs, most of the time: no identifier to hash
+    items = {event.id: event_identifiers(env, interp) for event, env, interp in parsed}
+    suppressed = suppressed_among(items)
+    if not suppressed:
+        return set(), {}
+    raw_events_scrub(
+        queryset=RawEvent.objects.filter(id__in=list(suppressed)), applied_at=timezone.now()
+    )
+    spread: dict[str, set[RecordRef]] = {}
+    for event_id, key in suppressed.items():
+        spread.setdefault(key, set()).update(items[event_id])
+    for key, refs in spread.items():
+        erased_identifiers_add(erasure=erasure_uuid(key), identifiers=refs)
+    return set(suppressed), spread
+
+
+# An erasure that keeps finding more of the person (each customer erased brings identifiers
+# that may name another) stops after this many rounds; the next suppressed event goes on.
+MAX_SPREAD_ROUNDS = 10
+
+
+def _spread_erasures(spread: dict[str, set[RecordRef]]) -> None:
+    """Erase the customers made from events that arrived before their person's erasure knew
+    these identifiers (the erasure came first, the member's own details later): whoever holds
+    one of them and is, by the suppression rule, the erased person."""
+    for _round in range(MAX_SPREAD_ROUNDS):
+        if not spread:
+            return
+        found: dict[str, set[RecordRef]] = {}
+        for key, refs in spread.items():
+            for customer in _holders(refs):
+                held = identifiers_held(list(SourceRecord.objects.filter(customer=customer)), [])
+                if not customer_is_erased_person(erasure_key=key, identifiers=held):
+                    continue
+                customer_erase(
+                    customer=customer,
+                    actor_label="erasure (an identifier of an erased person)",
+                    erasure=erasure_uuid(key),
+                )
+                found.setdefault(key, set()).update(held)
+        spread = found
+
+
+def _holders(refs: set[RecordRef]) -> list[Customer]:
+    query = Q()
+    emails = [value for kind, value in refs if kind == RecordKind.EMAIL]
+    phones = [value for kind, value in refs if kind == RecordKind.PHONE]
+    for kind, value in refs:
+        query |= Q(kind=kind, key=value)
+    if emails:
+        query |= Q(email__in=emails)
+    if phones:
+        query |= Q(phone__in=phones)
+    if not query:
+        return []
+    ids = set(SourceRecord.objects.filter(query).values_list("customer_id", flat=True)) - {None}
+    return list(
+        Customer.objects.filter(id__in=ids)
+        .exclude(status__in=[CustomerStatus.DELETED, CustomerStatus.MERGED])
+        .order_by("created_at", "id")
+    )
 
 
 def _publish_profile_events(

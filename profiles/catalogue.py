@@ -54,6 +54,17 @@ class Interpretation:
         target.update({key: value for key, value in fields.items() if value is not None})
 
 
+# An envelope's identity hints and the records they name, the most precise first.
+IDENTITY_HINTS = (
+    ("sclMemberId", RecordKind.SCL_MEMBER),
+    ("teetimePlayerId", RecordKind.TEETIME_PLAYER),
+    ("messagingContactId", RecordKind.MESSAGING_CONTACT),
+    ("authUserId", RecordKind.AUTH_USER),
+    ("email", RecordKind.EMAIL),
+    ("phoneNumber", RecordKind.PHONE),
+)
+
+
 def _money(cents: int | None, currency: str | None) -> str:
     if cents is None:
         return ""
@@ -71,14 +82,7 @@ def _primary(env: Envelope) -> RecordRef | None:
             return (RecordKind.MESSAGING_CONTACT, p["contactId"])
         if env.type.startswith("teetime.competition.") and "entry" not in env.type:
             return None  # about a competition, not a person
-    for name, kind in (
-        ("sclMemberId", RecordKind.SCL_MEMBER),
-        ("teetimePlayerId", RecordKind.TEETIME_PLAYER),
-        ("messagingContactId", RecordKind.MESSAGING_CONTACT),
-        ("authUserId", RecordKind.AUTH_USER),
-        ("email", RecordKind.EMAIL),
-        ("phoneNumber", RecordKind.PHONE),
-    ):
+    for name, kind in IDENTITY_HINTS:
         if ident.get(name):
             return (kind, str(ident[name]))
     return None

@@ -464,6 +464,26 @@ def _identity(e: _Errors, data: dict, country: str) -> dict[str, Any]:
     return {key: value for key, value in out.items() if value is not None}
 
 
+# The payload's own id of the person an event is about, and the identity hint naming the same
+# thing: when both are given they must agree (an event is about one person), or the event would
+# link two different members into one customer with nobody's data.
+_SUBJECT_IDS = {
+    "scl": ("memberId", "sclMemberId"),
+    "teetime": ("playerId", "teetimePlayerId"),
+    "messaging": ("contactId", "messagingContactId"),
+}
+
+
+def _identity_agrees(e: _Errors, identity: dict, payload: dict, source: str) -> None:
+    payload_name, identity_name = _SUBJECT_IDS[source]
+    about, named = payload.get(payload_name), identity.get(identity_name)
+    if about is not None and named is not None and str(about) != str(named):
+        e.add(
+            f"identity.{identity_name}",
+            f"Names {named}, but payload.{payload_name} is {about}: an event is about one person.",
+        )
+
+
 def validate_envelope(
     data: Any, *, tenant: Tenant, tenant_slugs: frozenset[str]
 ) -> tuple[Envelope | None, dict[str, list[str]]]:
@@ -512,6 +532,7 @@ def validate_envelope(
     clean_payload: dict[str, Any] = payload
     if known:
         clean_payload = checker(e, payload, tenant.country)
+        _identity_agrees(e, identity, clean_payload, source)
         if e.by_path:
             return None, e.by_path
     elif checker is None:

@@ -346,6 +346,11 @@ class ErasedIdentifier(models.Model):
     later (delivery is at least once) are dropped instead of re-creating them."""
 
     digest = models.CharField(max_length=64, unique=True)
+    # The erasure this identifier belongs to (one per erased person; null on rows from before
+    # it was kept) and its kind (RecordKind), so an event naming an erased email can be told
+    # apart from a new member who provably is someone else (profiles.suppression).
+    erasure = models.UUIDField(null=True, blank=True, db_index=True)
+    kind = models.CharField(max_length=16, choices=RecordKind.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -3,39 +3,49 @@ row (crm.accounts.AuditEntry)."""
 
 from __future__ import annotations
 
+import json
+import logging
+import uuid
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import F, QuerySet, Value
+from django.db import connection, transaction
+from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import JSONObject
 from django.utils import timezone
 
+from crm.accounts.models import AuditEntry
 from crm.accounts.services import audit_record
-from profiles.erasure import erasure_hooks_run
+from crm.db import array_literal
+from profiles.erasure import erasure_hooks_run, export_hooks_run
 from profiles.models import (
     Activity,
     Customer,
     CustomerNote,
+    CustomerScore,
     CustomerStatus,
     DuplicateCandidate,
     DuplicateStatus,
-    ErasedIdentifier,
     EventStatus,
     LinkReason,
+    OutboundEvent,
     RawEvent,
     RecordKind,
     RecordLink,
     SourceRecord,
 )
-from profiles.normalise import erased_digest
 from profiles.outbound import outbound_record
 from profiles.projection import customers_project
 from profiles.resolution import identity_recompute
+from profiles.suppression import erased_identifiers_add
+
+RecordRef = tuple[str, str]
 
 MAX_TAGS = 50
+
+logger = logging.getLogger(__name__)
 
 
 class MergeRefused(ValidationError):
@@ -82,6 +92,13 @@ def customer_merge(*, winner: Customer, loser: Customer, actor_label: str) -> Cu
                 "one person has one."
             }
         )
+    # events.md: crm.profile.merged carries the loser's linked ids (as the apply path's does).
+    loser_linked = [
+        f"{kind}:{key}"
+        for kind, key in SourceRecord.objects.filter(customer=loser)
+        .order_by("kind", "key")
+        .values_list("kind", "key")
+    ]
     a, b = sorted((_anchor(winner), _anchor(loser)), key=lambda r: (r.kind, r.key))
     link, _ = RecordLink.objects.update_or_create(
         a=a, b=b, reason=LinkReason.MANUAL_MERGE,
@@ -99,7 +116,11 @@ def customer_merge(*, winner: Customer, loser: Customer, actor_label: str) -> Cu
     )  # fmt: skip
     outbound_record(
         event_type="crm.profile.merged",
-        payload={"winnerId": str(winner.id), "loserId": str(loser.id)},
+        payload={
+            "winnerId": str(winner.id),
+            "loserId": str(loser.id),
+            "loserLinkedIds": loser_linked,
+        },
         identity={"customerId": str(winner.id)},
     )
     winner.refresh_from_db()
@@ -191,82 +212,177 @@ def raw_events_scrub(*, queryset: QuerySet[RawEvent], **extra: Any) -> int:
     )
 
 
+def _everyone(customer: Customer) -> list[Any]:
+    """The customer and every customer merged into it (their ids keep answering for it)."""
+    merged = Customer.objects.filter(merged_into=customer).values_list("id", flat=True)
+    return [customer.id, *merged]
+
+
+def identifiers_held(records: list[SourceRecord], customers: list[Customer]) -> set[RecordRef]:
+    """Every identifier these records and customers carry, as (kind, value)."""
+    held: set[RecordRef] = {(r.kind, r.key) for r in records}
+    held |= {(str(RecordKind.EMAIL), r.email) for r in records if r.email}
+    held |= {(str(RecordKind.PHONE), r.phone) for r in records if r.phone}
+    for c in customers:
+        for kind, value in (
+            (RecordKind.EMAIL, c.email), (RecordKind.PHONE, c.phone_number),
+            (RecordKind.SCL_MEMBER, c.scl_member_id), (RecordKind.AUTH_USER, c.auth_user_id),
+            (RecordKind.TEETIME_PLAYER, c.teetime_player_id),
+            (RecordKind.MESSAGING_CONTACT, c.messaging_contact_id),
+        ):  # fmt: skip
+            if value:
+                held.add((str(kind), str(value)))
+    return held
+
+
+# The outbox's envelopes name a customer in `identity` (with their email, phone and ids) and a
+# merge in `payload` (with the loser's linked ids): keep only the customer ids, which after the
+# erasure point at an anonymous row.
+_OUTBOX_SCRUB = """
+UPDATE profiles_outboundevent SET envelope = jsonb_set(
+    envelope #- '{payload,loserLinkedIds}', '{identity}',
+    CASE WHEN envelope->'identity' ? 'customerId'
+         THEN jsonb_build_object('customerId', envelope->'identity'->'customerId')
+         ELSE '{}'::jsonb END)
+WHERE envelope->'identity'->>'customerId' = ANY(%(ids)s::text[])
+   OR envelope->'payload'->>'customerId' = ANY(%(ids)s::text[])
+   OR envelope->'payload'->>'winnerId' = ANY(%(ids)s::text[])
+   OR envelope->'payload'->>'loserId' = ANY(%(ids)s::text[])
+RETURNING event_id::text, published_at IS NOT NULL
+"""
+
+
 @transaction.atomic
-def customer_erase(*, customer: Customer, actor_label: str) -> Customer:
+def customer_erase(
+    *, customer: Customer, actor_label: str, erasure: uuid.UUID | None = None, reason: str = ""
+) -> Customer:
     """GDPR erasure: remove this person's personal data everywhere in the club, the raw event
-    log included. What stays is anonymous: the customer row with no personal fields (status
-    DELETED) and the bare facts of the timeline (type, time, amount) for the club's counts.
-    Their identifiers are kept only as one-way hashes so late events cannot re-create them."""
-    records = list(SourceRecord.objects.filter(customer=customer))
-    digests = {erased_digest(r.kind, r.key) for r in records}
-    for record in records:
-        if record.email:
-            digests.add(erased_digest(RecordKind.EMAIL, record.email))
-        if record.phone:
-            digests.add(erased_digest(RecordKind.PHONE, record.phone))
-    ErasedIdentifier.objects.bulk_create(
-        [ErasedIdentifier(digest=d) for d in digests], ignore_conflicts=True
-    )
+    log and the outbox included, and in every other app (profiles.erasure). What stays is
+    anonymous: the customer row with no personal fields (status DELETED) and the bare facts of
+    the timeline (type, time, amount) for the club's counts. Their identifiers are kept only as
+    one-way hashes, grouped under `erasure`, so late events cannot re-create them
+    (profiles.suppression)."""
+    erasure = erasure or uuid.uuid4()
+    everyone = _everyone(customer)
+    customers = list(Customer.objects.filter(id__in=everyone))
+    records = list(SourceRecord.objects.filter(customer_id__in=everyone))
+    held = identifiers_held(records, customers)
+    erased_identifiers_add(erasure=erasure, identifiers=held)
 
     identifiers: dict[str, set[str]] = {}
-    for record in records:
-        identifiers.setdefault(record.kind, set()).add(record.key)
-    erasure_hooks_run(customer=customer, identifiers=identifiers)
+    for kind, value in held:
+        identifiers.setdefault(kind, set()).add(value)
+    for each in customers:
+        erasure_hooks_run(customer=each, identifiers=identifiers)
 
     record_ids = [record.id for record in records]
     raw_events_scrub(queryset=RawEvent.objects.filter(record_id__in=record_ids))
-    Activity.objects.filter(customer=customer).update(
+    Activity.objects.filter(customer_id__in=everyone).update(
         title="(erased)", data={}, record=None, channel=""
     )
+    RecordLink.objects.filter(a_id__in=record_ids).delete()
+    RecordLink.objects.filter(b_id__in=record_ids).delete()
     SourceRecord.objects.filter(id__in=record_ids).delete()
-    CustomerNote.objects.filter(customer=customer).delete()
-    DuplicateCandidate.objects.filter(customer_a=customer).delete()
-    DuplicateCandidate.objects.filter(customer_b=customer).delete()
+    CustomerNote.objects.filter(customer_id__in=everyone).delete()
+    CustomerScore.objects.filter(customer_id__in=everyone).delete()
+    DuplicateCandidate.objects.filter(customer_a_id__in=everyone).delete()
+    DuplicateCandidate.objects.filter(customer_b_id__in=everyone).delete()
+    with connection.cursor() as cursor:
+        cursor.execute(_OUTBOX_SCRUB, {"ids": array_literal(str(i) for i in everyone)})
+        relayed = [event_id for event_id, published in cursor.fetchall() if published]
+    if relayed:
+        schema = connection.schema_name
+        transaction.on_commit(lambda: _withdraw_relayed(schema, relayed))
+    # What staff did to them stays (who merged, exported, erased), not what it said about them.
+    about_them = [str(i) for i in everyone]
+    AuditEntry.objects.filter(object_type="customer", object_id__in=about_them).update(details={})
 
     personal_text = ("first_name", "last_name", "email", "phone_number", "gender",
                      "membership_tier", "membership_status", "home_club_id")  # fmt: skip
     blank = dict.fromkeys(personal_text, "")
-    Customer.objects.filter(id=customer.id).update(
+    Customer.objects.filter(id__in=everyone).update(
         **blank, date_of_birth=None, member_since=None, renewal_due_on=None, handicap=None,
         address={}, tags=[], auth_user_id=None, scl_member_id=None, teetime_player_id=None,
         messaging_contact_id=None, email_opt_in=False, sms_opt_in=False, push_opt_in=False,
         whatsapp_opt_in=False, status=CustomerStatus.DELETED,
     )  # fmt: skip
-    Customer.objects.filter(merged_into=customer).update(**blank, status=CustomerStatus.DELETED)
     audit_record(
         action="customer.erased",
         actor_label=actor_label,
         object_type="customer",
         object_id=str(customer.id),
+        details={"reason": reason} if reason else {},
     )
     outbound_record(
         event_type="crm.profile.deleted",
         payload={"customerId": str(customer.id)},
         identity={"customerId": str(customer.id)},
     )
+    _forget_cached(everyone)
     customer.refresh_from_db()
     return customer
 
 
+def _withdraw_relayed(schema: str, event_ids: list[str]) -> None:
+    """After an erasure commits: the person's events already relayed to `crm-outbound` leave
+    Redis, and those no consumer had taken go out again as the outbox now holds them."""
+    from django_tenants.utils import schema_context
+
+    from crm.transport.outbound import outbound_jobs_withdraw, outbound_relay_soon
+
+    try:
+        unsent = outbound_jobs_withdraw(event_ids=event_ids)
+    except Exception:  # Redis away: the erasure stands; the jobs expire with their queue's age
+        logger.warning("Could not withdraw %d relayed events of an erased person", len(event_ids),
+                       exc_info=True)  # fmt: skip
+        return
+    if unsent:
+        with schema_context(schema), transaction.atomic():
+            OutboundEvent.objects.filter(event_id__in=unsent).update(published_at=None)
+            outbound_relay_soon()
+
+
+def _forget_cached(customer_ids: list[Any]) -> None:
+    """Nothing about a customer is cached today (the cache holds rate-limit counters and
+    per-club settings); this is where an erasure would drop such entries."""
+
+
 def customer_export(*, customer: Customer, actor_label: str) -> dict[str, Any]:
-    """Everything the club holds about a customer (GDPR access request), as one JSON document:
-    the profile, every source record with its observed fields, the timeline with the raw events
-    behind it, notes, and duplicate reviews. Audited, since it discloses personal data."""
+    """Everything the club holds about a customer (GDPR access request), as one JSON document
+    (its structure: README, "Privacy"): the profile and, in one section per app, whatever each
+    app holds about them (profiles.erasure). Audited, since it discloses personal data."""
+    from profiles.scoring_selectors import reason_texts
     from profiles.selectors import customer_identities, customer_notes
 
-    records = SourceRecord.objects.filter(customer=customer).order_by("kind", "key")
-    activities = customer.activities.select_related("raw_event").order_by("occurred_at", "id")
-    document = {
-        "exportedAt": timezone.now().isoformat(),
-        "customer": {
-            field.name: _plain(getattr(customer, field.attname))
-            for field in Customer._meta.concrete_fields
-        },
+    everyone = _everyone(customer)
+    customers = list(Customer.objects.filter(id__in=everyone))
+    records = list(SourceRecord.objects.filter(customer_id__in=everyone).order_by("kind", "key"))
+    held = identifiers_held(records, customers)
+    identifiers: dict[str, set[str]] = {}
+    for kind, value in held:
+        identifiers.setdefault(kind, set()).add(value)
+    activities = (
+        Activity.objects.filter(customer_id__in=everyone)
+        .select_related("raw_event")
+        .order_by("occurred_at", "id")
+    )
+    score = CustomerScore.objects.filter(customer=customer).first()
+    ids = [str(i) for i in everyone]
+    outbox = OutboundEvent.objects.filter(
+        Q(envelope__identity__customerId__in=ids)
+        | Q(envelope__payload__customerId__in=ids)
+        | Q(envelope__payload__winnerId__in=ids)
+        | Q(envelope__payload__loserId__in=ids)
+    ).order_by("id")
+    profiles_section = {
+        "mergedFrom": [str(c.id) for c in customers if c.id != customer.id],
         "identities": customer_identities(customers=[customer])[customer.id],
         "sourceRecords": [
             {
                 "kind": r.kind,
                 "key": r.key,
+                "email": r.email,
+                "phone": r.phone,
                 "matchedBy": r.matched_by,
                 "confidence": r.confidence,
                 "fields": {
@@ -286,23 +402,107 @@ def customer_export(*, customer: Customer, actor_label: str) -> dict[str, Any]:
                 "occurredAt": a.occurred_at.isoformat(),
                 "amountCents": a.amount_cents,
                 "currency": a.currency,
+                "data": a.data,
                 "rawEvent": a.raw_event.envelope if a.raw_event else None,
             }
             for a in activities
         ],
+        "consent": {
+            "current": {
+                "email": customer.email_opt_in,
+                "sms": customer.sms_opt_in,
+                "push": customer.push_opt_in,
+                "whatsapp": customer.whatsapp_opt_in,
+                "emailHardBounced": customer.email_hard_bounced,
+                "complained": customer.complained,
+                "doNotContact": customer.do_not_contact,
+            },
+            "history": [
+                {"occurredAt": a.occurred_at.isoformat(), "channel": a.channel, "what": a.title}
+                for a in activities
+                if a.category == "consent"
+            ],
+        },
+        "scores": None
+        if score is None
+        else {
+            "engagementScore": score.engagement_score,
+            "engagementBand": score.engagement_band,
+            "engagementComponents": score.engagement_components,
+            "churnRiskScore": score.churn_risk_score,
+            "churnRiskReasons": reason_texts(score),
+            "churnMethod": score.churn_method,
+            "payingNotPlaying": score.paying_not_playing,
+            "payingNotPlayingDetails": score.pnp_details,
+            "computedAt": _plain(score.computed_at),
+        },
         "notes": [
             {"body": n.body, "author": n.author_label, "createdAt": n.created_at.isoformat()}
             for n in customer_notes(customer=customer)
         ],
+        "duplicateReviews": [
+            {
+                "customers": [str(d.customer_a_id), str(d.customer_b_id)],
+                "reason": d.reason,
+                "detail": d.detail,
+                "status": d.status,
+                "createdAt": d.created_at.isoformat(),
+            }
+            for d in DuplicateCandidate.objects.filter(
+                Q(customer_a_id__in=everyone) | Q(customer_b_id__in=everyone)
+            )
+        ],
+        "publishedEvents": [
+            {
+                "type": o.type,
+                "envelope": o.envelope,
+                "createdAt": o.created_at.isoformat(),
+                "publishedAt": _plain(o.published_at),
+            }
+            for o in outbox
+        ],
+        "auditLog": [
+            {
+                "action": e.action,
+                "actor": e.actor_label,
+                "details": e.details,
+                "at": e.created_at.isoformat(),
+            }
+            for e in AuditEntry.objects.filter(object_type="customer", object_id__in=ids).order_by(
+                "created_at", "id"
+            )
+        ],
+    }
+    sections, tables = export_hooks_run(customer=customer, identifiers=identifiers)
+    own_tables = [
+        model._meta.db_table
+        for model in (Customer, SourceRecord, RecordLink, RawEvent, Activity, CustomerNote,
+                      CustomerScore, DuplicateCandidate, OutboundEvent, AuditEntry)
+    ]  # fmt: skip
+    document = {
+        "format": EXPORT_FORMAT,
+        "exportedAt": timezone.now().isoformat(),
+        "customer": {
+            field.name: _plain(getattr(customer, field.attname))
+            for field in Customer._meta.concrete_fields
+        },
+        "profiles": profiles_section,
+        **sections,
+        "tables": sorted(set(own_tables) | set(tables)),
     }
     audit_record(
         action="customer.exported", actor_label=actor_label, object_type="customer",
         object_id=str(customer.id),
     )  # fmt: skip
-    return document
+    return json.loads(json.dumps(document, default=_plain))
+
+
+EXPORT_FORMAT = "crm.customer-export/1"
 
 
 def _plain(value: Any) -> Any:
+    if value is None:
+        return None
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if isinstance(value, UUID | Decimal):

@@ -5,3 +5,14 @@ class SegmentsConfig(AppConfig):
     """Segments (WHO to reach): rules across membership, golf and engagement."""
 
     name = "segments"
+
+    def ready(self) -> None:
+        from profiles.erasure import erasure_hook_register, export_hook_register
+        from segments.privacy import (
+            EXPORT_MODELS,
+            segments_customer_erase,
+            segments_customer_export,
+        )
+
+        erasure_hook_register(segments_customer_erase)
+        export_hook_register("segments", segments_customer_export, models=EXPORT_MODELS)

@@ -7,7 +7,10 @@ class SocialConfig(AppConfig):
     name = "social"
 
     def ready(self) -> None:
-        from profiles.erasure import erasure_hook_register
+        from profiles.erasure import erasure_hook_register, export_hook_register
+        from social.privacy import EXPORT_MODELS, social_customer_export, social_mentions_erase
         from social.promotion_services import promotion_customer_erase
 
         erasure_hook_register(promotion_customer_erase)
+        erasure_hook_register(social_mentions_erase)
+        export_hook_register("social", social_customer_export, models=EXPORT_MODELS)

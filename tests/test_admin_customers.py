@@ -221,12 +221,12 @@ def test_admin_exports_then_erases(clubs, aoife, login):
     assert export["Content-Disposition"] == f'attachment; filename="customer-{aoife}.json"'
     document = json.loads(export.content)
     assert document["customer"]["email"] == "aoife@example.ie"
-    by_title = {entry["title"]: entry for entry in document["timeline"]}
+    by_title = {entry["title"]: entry for entry in document["profiles"]["timeline"]}
     handicap = by_title["Handicap 12.4 → 11.8"]
     assert handicap["rawEvent"]["type"] == "teetime.handicap.updated"
     assert handicap["rawEvent"]["payload"]["toIndex"] == 11.8
     assert by_title["Paid 95.00 EUR (subscription)"]["amountCents"] == 9500
-    assert len(document["timeline"]) == 7
+    assert len(document["profiles"]["timeline"]) == 7
     with schema_context(clubs.alpha.schema_name):
         assert AuditEntry.objects.filter(action="customer.exported", object_id=aoife).exists()
 

@@ -24,6 +24,8 @@ CASES = {
     "customers-unmerge": "api/v1/customers/{customer}/unmerge",
     "customers-notes": "api/v1/customers/{customer}/notes",
     "customers-tags": "api/v1/customers/{customer}/tags",
+    "customers-export": "api/v1/customers/{customer}/export",
+    "customers-erase": "api/v1/customers/{customer}/erase",
     "events": "api/v1/events",
     "segments-list": "api/v1/segments",
     "segments-preview": "api/v1/segments/preview",

@@ -73,9 +73,14 @@ def test_uuid_of_a_disabled_club_is_404(clubs, api, make_key):
     assert error_of(response)["code"] == "tenant_not_found"
 
 
-def test_upper_case_uuid_is_not_a_second_spelling(clubs, api, make_key):
-    response = api(make_key(clubs.alpha)).get(f"/t/{str(clubs.alpha.id).upper()}/api/v1/tenant")
-    assert response.status_code == 404
+def test_upper_case_uuid_reaches_the_same_club_and_slugs_stay_lower_case(clubs, api, make_key):
+    """A UUID is case-insensitive (issue 15): it is resolved as its lower-case spelling, so
+    the URL conf cache still holds one entry per club. Slugs are lower case only."""
+    client = api(make_key(clubs.alpha))
+    response = client.get(f"/t/{str(clubs.alpha.id).upper()}/api/v1/tenant")
+    assert response.status_code == 200
+    assert response.json()["data"]["id"] == str(clubs.alpha.id)
+    assert client.get("/t/ALPHA-GOLF/api/v1/tenant").status_code == 404
 
 
 def test_mapped_host_name_reaches_its_club_without_the_prefix(clubs, make_key, api):

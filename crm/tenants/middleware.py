@@ -7,6 +7,7 @@ malformed and disabled tenants all get the same JSON 404, so nobody can tell the
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import import_module
 from types import ModuleType
@@ -18,11 +19,21 @@ from django.urls import include, path, set_urlconf
 from django_tenants.middleware.main import TenantMainMiddleware
 
 from crm.api.errors import error_response
-from crm.tenants.selectors import tenant_get_by_hostname, tenant_get_by_reference
+from crm.tenants.selectors import UUID_RE, tenant_get_by_hostname, tenant_get_by_reference
 
 SUBFOLDER = "/t/"
 # Probes answer without touching the database: liveness must not depend on it.
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+UUID_ANY_CASE_RE = re.compile(UUID_RE.pattern, re.IGNORECASE)
+
+
+def _lower_reference(request: HttpRequest, reference: str) -> None:
+    prefix, canonical = f"{SUBFOLDER}{reference}", f"{SUBFOLDER}{reference.lower()}"
+    request.path = canonical + request.path[len(prefix) :]
+    if request.path_info.startswith(prefix):
+        request.path_info = canonical + request.path_info[len(prefix) :]
 
 
 @cache
@@ -55,6 +66,11 @@ class TenantMiddleware(TenantMainMiddleware):
             return self._use_public(request)
         if request.path.startswith(SUBFOLDER):
             reference = request.path[len(SUBFOLDER) :].split("/", 1)[0]
+            if UUID_ANY_CASE_RE.match(reference) and not UUID_RE.match(reference):
+                # A UUID in upper (or mixed) case is the same club: resolve the request as its
+                # canonical lower-case spelling, so the URL conf cache keeps one entry per club.
+                _lower_reference(request, reference)
+                reference = reference.lower()
             tenant = tenant_get_by_reference(reference=reference)
             if tenant is None or not tenant.is_active:
                 return tenant_not_found()

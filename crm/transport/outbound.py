@@ -97,6 +97,33 @@ def outbound_events_relay(
     return total
 
 
+# Jobs no consumer has taken yet: withdrawn and published again as the outbox row now is.
+_NOT_TAKEN = ("waiting", "delayed", "prioritized", "paused", "waiting-children")
+
+
+def outbound_jobs_withdraw(*, event_ids: list[str]) -> list[str]:
+    """Take these events' jobs off `crm-outbound` (an erasure scrubbed their envelopes in the
+    outbox): Redis keeps no copy of what they said. Returns the ids no consumer had taken yet,
+    for the caller to publish again as they now are; a job being processed right now is left
+    alone (its consumer has the data already)."""
+    if not event_ids:
+        return []
+
+    async def withdraw() -> list[str]:
+        unsent = []
+        async with open_queue(OUTBOUND_QUEUE) as queue:
+            for event_id in event_ids:
+                state = await queue.getJobState(event_id)
+                if state == "active" or state == "unknown":
+                    continue
+                if state in _NOT_TAKEN:
+                    unsent.append(event_id)
+                await queue.remove(event_id)
+        return unsent
+
+    return run_async(withdraw)
+
+
 def outbound_pending_exists() -> bool:
     from profiles.models import OutboundEvent
 

@@ -25,6 +25,16 @@ urlpatterns = [
         name="customers-unmerge",
     ),
     path(
+        "customers/<str:customer_id>/export",
+        views.CustomerExportView.as_view(),
+        name="customers-export",
+    ),
+    path(
+        "customers/<str:customer_id>/erase",
+        views.CustomerEraseView.as_view(),
+        name="customers-erase",
+    ),
+    path(
         "customers/<str:customer_id>/notes",
         views.CustomerNotesView.as_view(),
         name="customers-notes",

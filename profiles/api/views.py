@@ -4,6 +4,7 @@ shape the output."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
@@ -37,6 +38,8 @@ from profiles.selectors import (
     customer_resolve,
 )
 from profiles.services import (
+    customer_erase,
+    customer_export,
     customer_merge,
     customer_note_add,
     customer_tags_set,
@@ -234,6 +237,67 @@ class CustomerTagsView(CustomerView):
         except DjangoValidationError as exc:
             raise _django_errors(exc) from exc
         return self.respond_object(customer, CustomerOutputSerializer)
+
+
+class CustomerExportView(CustomerView):
+    """A GDPR access request: everything the club holds about the customer, in every app, as
+    one JSON document (README, "Privacy", for its structure). Audited."""
+
+    read_scope = "crm:admin"
+    write_scope = "crm:admin"
+
+    @extend_schema(
+        operation_id="customers_export",
+        responses={200: OpenApiTypes.OBJECT},
+        description="Everything held about the customer (a merged-away id exports the customer "
+        "it became): `format`, `exportedAt`, `customer`, one section per app (`profiles`, "
+        "`segments`, `campaigns`, `journeys`, `social`) and `tables`, the stores it covers. "
+        "Scope crm:admin; audited as customer.exported.",
+    )
+    def get(self, request: Request, customer_id: str) -> Response:
+        customer = self.get_customer(customer_id)
+        return self.respond(customer_export(customer=customer, actor_label=_actor(request)))
+
+
+class CustomerEraseView(CustomerView):
+    """A GDPR erasure request: the person's data goes from every app in the club, and events
+    about them that arrive later are kept only as anonymous facts. Audited; cannot be undone."""
+
+    write_scope = "crm:admin"
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(
+            required=False, max_length=200, help_text="Why (kept in the audit log)."
+        )
+
+        def validate(self, attrs: dict) -> dict:
+            unknown = sorted(set(self.initial_data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+            return attrs
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.UUIDField()
+        status = serializers.CharField()
+
+    @extend_schema(
+        operation_id="customers_erase",
+        request=InputSerializer,
+        responses=OutputSerializer,
+        description="Erase the customer (a merged-away id erases the customer it became). "
+        "Scope crm:admin; audited as customer.erased. Afterwards the id answers 404.",
+    )
+    def post(self, request: Request, customer_id: str) -> Response:
+        customer = self.get_customer(customer_id)
+        data = request.data if request.data not in (None, "") else {}
+        body = self.InputSerializer(data=data)
+        body.is_valid(raise_exception=True)
+        erased = customer_erase(
+            customer=customer,
+            actor_label=_actor(request),
+            reason=body.validated_data.get("reason", ""),
+        )
+        return self.respond({"id": str(erased.id), "status": erased.status})
 
 
 class _EventResultSerializer(serializers.Serializer):

@@ -24,6 +24,7 @@ from profiles.graphql.types import CustomerError, CustomerNoteType, CustomerType
 from profiles.models import Customer, CustomerStatus
 from profiles.selectors import customer_get, customer_get_current
 from profiles.services import (
+    customer_erase,
     customer_merge,
     customer_note_add,
     customer_tags_set,
@@ -208,3 +209,29 @@ class SetCustomerTags(graphene.Mutation):
             return cls(errors=_refused(info, errors))
         forget(info)
         return cls(customer=customer, errors=[])
+
+
+class EraseCustomer(graphene.Mutation):
+    """GDPR erasure (scope crm:admin): the person's data goes from every app in the club, and
+    events about them that arrive later are kept only as anonymous facts. Audited; cannot be
+    undone. A merged-away id erases the customer it became."""
+
+    class Arguments:
+        customer_id = graphene.UUID(required=True)
+        reason = graphene.String(description="Why (kept in the audit log); at most 200.")
+
+    customer_id = graphene.UUID(description="The erased customer (now DELETED).")
+    errors = graphene.List(graphene.NonNull(CustomerError), required=True)
+
+    @classmethod
+    def mutate(cls, root, info, customer_id, reason: str | None = None):
+        _require(info, Scope.ADMIN)
+        if reason is not None and len(reason) > 200:
+            error = CustomerError(field="reason", message="At most 200 characters.", code="invalid")
+            return cls(errors=_refused(info, [error]))
+        customer = _lookup(customer_id, follow_merge=True)
+        if customer is None or customer.status == CustomerStatus.DELETED:
+            return cls(errors=_refused(info, [_not_found("customerId")]))
+        erased = customer_erase(customer=customer, actor_label=_actor(info), reason=reason or "")
+        forget(info)
+        return cls(customer_id=erased.id, errors=[])

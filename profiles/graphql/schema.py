@@ -3,13 +3,16 @@ from __future__ import annotations
 import graphene
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from graphene.types.generic import GenericScalar
 from graphql import GraphQLError
 
+from crm.api.authentication import ServicePrincipal
 from crm.api.pagination import DEFAULT_TAKE, MAX_TAKE
 from crm.graphql.permissions import require_scope
 from profiles.graphql.loaders import customers_seen
 from profiles.graphql.mutations import (
     AddCustomerNote,
+    EraseCustomer,
     MergeCustomers,
     SetCustomerTags,
     UnmergeCustomers,
@@ -18,6 +21,7 @@ from profiles.graphql.types import CustomerList, CustomerType, as_asked
 from profiles.models import Customer, CustomerStatus
 from profiles.normalise import normalise_email, normalise_phone
 from profiles.selectors import customer_get_current, customer_list, customer_resolve
+from profiles.services import customer_export
 
 
 class IdentityInput(graphene.InputObjectType):
@@ -111,6 +115,25 @@ class Query(graphene.ObjectType):
         'than one customer are an error with code "ambiguous" and their customerIds.',
     )
 
+    customer_export = graphene.Field(
+        GenericScalar,
+        id=graphene.UUID(required=True),
+        description="Everything held about a customer, in every app (a GDPR access request; "
+        "scope crm:admin; audited): the same document as REST's customers/<id>/export. Null "
+        "for an unknown or erased customer.",
+    )
+
+    @staticmethod
+    def resolve_customer_export(root, info, id):
+        require_scope(info, "crm:admin")
+        asked, current = customer_get_current(customer_id=str(id))
+        gone = asked is None or current is None
+        if gone or CustomerStatus.DELETED in (asked.status, current.status):
+            return None
+        user = info.context.user
+        actor = str(user) if isinstance(user, ServicePrincipal) else getattr(user, "email", "staff")
+        return customer_export(customer=current, actor_label=actor)
+
     @staticmethod
     def resolve_customers(root, info, skip: int, take: int, **filters) -> CustomerList:
         require_scope(info, "crm:read")
@@ -157,3 +180,4 @@ class Mutation(graphene.ObjectType):
     unmerge_customers = UnmergeCustomers.Field()
     add_customer_note = AddCustomerNote.Field()
     set_customer_tags = SetCustomerTags.Field()
+    erase_customer = EraseCustomer.Field()
