@@ -27,7 +27,14 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from campaigns.models import Campaign, CampaignSettings, CampaignType, Channel, Priority
+from campaigns.models import (
+    HIDDEN_TYPES,
+    Campaign,
+    CampaignSettings,
+    CampaignType,
+    Channel,
+    Priority,
+)
 from campaigns.selectors import campaign_send_series, campaign_stats
 from campaigns.services import (
     CampaignStateError,
@@ -117,7 +124,7 @@ class CampaignForm(forms.ModelForm):
         self.campaign: Campaign | None = None
         if "type" in self.fields:  # JOURNEY campaigns are made by publishing a journey
             self.fields["type"].choices = [
-                c for c in self.fields["type"].choices if c[0] != CampaignType.JOURNEY
+                c for c in self.fields["type"].choices if c[0] not in HIDDEN_TYPES
             ]
         obj = self.instance
         if not obj._state.adding:
@@ -241,7 +248,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         """A journey's hidden step campaigns are the journey's; they show with it, not here."""
-        return super().get_queryset(request).exclude(type=CampaignType.JOURNEY)
+        return super().get_queryset(request).exclude(type__in=HIDDEN_TYPES)
 
     @admin.display(description="Channels")
     def channel_list(self, obj: Campaign) -> str:

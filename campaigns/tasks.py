@@ -170,3 +170,13 @@ def _idle(run: CampaignRun, now: dt.datetime) -> bool:
         )
         .exists()
     )
+
+
+@shared_task(name="campaigns.tee_sheet_fill", acks_late=True)
+def tee_sheet_fill() -> dict:
+    """The club's gap filler: after every applied batch of slot events and once a minute."""
+    from dataclasses import asdict
+
+    from campaigns.tee_sheet import tee_sheet_fill as fill
+
+    return asdict(fill())
