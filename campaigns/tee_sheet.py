@@ -18,7 +18,7 @@ Each tick (`tee_sheet_fill`, after every applied batch of slot events and once a
    offered golfers' booking rate over the held-out ones'.
 3. Waves (only when the club turned the filler on, outside quiet hours): for each open gap due
    a wave (none yet, or the last one `minutes_between_waves` ago, fewer than `max_waves`, tee
-   time at least LEAD_MINUTES away), one statement picks `free places × golfers_per_place`
+   time at least LEAD_MINUTES away), one statement picks `free places * golfers_per_place`
    golfers (`wave_candidates`), then one run of the filler's hidden TEE_SHEET campaign is
    planned for exactly them. The campaign's holdout share gets HOLDOUT rows (no offer); every
    other send carries the slot and a personal booking link (the slot's link with the send's id).

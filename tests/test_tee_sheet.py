@@ -260,3 +260,59 @@ def test_bad_slot_events_are_refused_one_by_one(clubs, ingest):
     assert "payload.capacity" in results[4]["errors"]
     with schema_context(clubs.alpha.schema_name):
         assert list(TeeSlot.objects.values_list("slot_id", flat=True)) == ["s-0910"]
+
+
+def test_tee_sheet_api_settings_slots_gaps_and_graphql(clubs, api, make_key, ingest):
+    from tests.conftest import error_of
+
+    now = timezone.now()
+    slot = next_weekday_morning(now)
+    ingest([slot_event(slot, booked=1, at=now)])
+    with schema_context(clubs.alpha.schema_name):
+        tee_sheet_fill(now=now)
+    reader = api(make_key(clubs.alpha, "crm:read"))
+    writer = api(make_key(clubs.alpha, "crm:read,crm:campaigns"))
+    base = "/t/alpha-golf/api/v1/tee-sheet"
+
+    settings = reader.get(f"{base}/settings").json()["data"]
+    assert settings["enabled"] is False and settings["horizonHours"] == 48
+    assert reader.patch(f"{base}/settings", {"enabled": True},
+                        content_type="application/json").status_code == 403  # fmt: skip
+    bad = writer.patch(f"{base}/settings", {"enabled": True, "horizonHours": 0, "colour": "red"},
+                       content_type="application/json")  # fmt: skip
+    assert bad.status_code == 400
+    details = error_of(bad)["details"]
+    assert "horizonHours" in details and "colour" in details
+    assert reader.get(f"{base}/settings").json()["data"]["enabled"] is False  # nothing saved
+    ok = writer.patch(f"{base}/settings", {"enabled": True, "weeklyLimit": 3},
+                      content_type="application/json")  # fmt: skip
+    assert ok.status_code == 200 and ok.json()["data"]["weeklyLimit"] == 3
+
+    slots = reader.get(f"{base}/slots").json()["data"]
+    assert [s["slotId"] for s in slots] == ["s-0910"]
+    assert slots[0]["freePlaces"] == 3 and slots[0]["price"]["label"] == "45.00 EUR"
+    gaps = reader.get(f"{base}/gaps").json()["data"]
+    assert len(gaps) == 1 and gaps[0]["status"] == "OPEN"
+    detail = reader.get(f"{base}/gaps/{gaps[0]['id']}").json()["data"]
+    assert detail["outcome"]["offers"] == 0 and detail["slot"]["slotId"] == "s-0910"
+    assert reader.get(f"{base}/gaps/999999").status_code == 404
+    assert reader.get(f"{base}/gaps/nonsense").status_code == 404
+    assert reader.get(f"{base}/gaps?status=LOST").status_code == 400
+    summary = reader.get(f"{base}/summary").json()["data"]
+    assert len(summary["weeks"]) == 8 and len(summary["utilisation"]) == 4
+
+    # Another club sees none of it, and alpha's key opens nothing of bravo's.
+    bravo = api(make_key(clubs.bravo, "crm:read"))
+    assert bravo.get("/t/bravo-golf/api/v1/tee-sheet/slots").json()["data"] == []
+    assert bravo.get("/t/bravo-golf/api/v1/tee-sheet/gaps").json()["data"] == []
+    assert reader.get("/t/bravo-golf/api/v1/tee-sheet/slots").status_code in (401, 403)
+
+    query = "{ teeSheetSettings { enabled weeklyLimit } teeSheetGaps { status slot { slotId } outcome } }"
+    body = reader.post("/t/alpha-golf/graphql", {"query": query},
+                       content_type="application/json").json()  # fmt: skip
+    assert body["data"]["teeSheetSettings"] == {"enabled": True, "weeklyLimit": 3}
+    assert body["data"]["teeSheetGaps"][0]["slot"]["slotId"] == "s-0910"
+    mutation = "mutation { updateTeeSheetSettings(input: {maxWaves: 0}) { errors { field } } }"
+    body = writer.post("/t/alpha-golf/graphql", {"query": mutation},
+                       content_type="application/json").json()  # fmt: skip
+    assert body["data"]["updateTeeSheetSettings"]["errors"] == [{"field": "maxWaves"}]
