@@ -501,3 +501,7 @@ def journeys_customer_erase(customer: Any, identifiers: dict[str, set[str]]) -> 
     WebhookDelivery.objects.filter(
         enrolment__customer=customer, status=WebhookStatus.PENDING
     ).delete()
+    # After-the-round survey answers: the score stays for the club's NPS, the words go.
+    from journeys.models import RoundSurveyAnswer
+
+    RoundSurveyAnswer.objects.filter(customer=customer).update(comment="")

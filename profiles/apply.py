@@ -46,6 +46,7 @@ from profiles.catalogue import ENGAGEMENT_TYPES, Interpretation, RecordRef, inte
 from profiles.envelope import SLOT_AVAILABILITY, Envelope, validate_envelope
 from profiles.models import (
     Activity,
+    ActivityCategory,
     Customer,
     ErasedIdentifier,
     EventStatus,
@@ -532,6 +533,7 @@ def _apply(
                 spec.type in ENGAGEMENT_TYPES, json.dumps(_jsonable(spec.data)),
             )
         )  # fmt: skip
+    activities.extend(_guest_rounds(live, records, owner, activity_customers))
     copy_rows(Activity._meta.db_table, _ACTIVITY_COLUMNS, activities)
 
     # Customers whose records changed get their fields recomputed; those that only gained
@@ -637,6 +639,51 @@ def _fill_soon() -> None:
     from crm.celery import app
 
     app.send_task("campaigns.tee_sheet_fill")
+
+
+GUEST_ROUND = "teetime.booking.guest"
+
+
+def _guest_rounds(
+    live: list[tuple[_Event, Envelope, Interpretation]],
+    records: dict[RecordRef, _Record],
+    owner: dict[int, Any],
+    activity_customers: set,
+) -> list[tuple]:
+    """A timeline entry for every guest of a booking: "Played as a guest of …", with the
+    booking and the booker's record, which is what "rounds as a guest", "played as a guest of"
+    and "plays with most" read (profiles.rounds). It has no raw event of its own (the booking's
+    is the booker's entry)."""
+    rows = []
+    for _event, env, _interp in live:
+        p = env.payload
+        if env.type != "teetime.booking.created" or not env.known or not p.get("guestPlayerIds"):
+            continue
+        booker = records.get((RecordKind.TEETIME_PLAYER, p["playerId"]))
+        if booker is None:
+            continue
+        names = [
+            (booker.attributes.get(field) or [""])[0] or "" for field in ("first_name", "last_name")
+        ]
+        name = " ".join(part for part in names if part) or "another player"
+        where = f" at {p['courseName']}" if p.get("courseName") else ""
+        for guest in p["guestPlayerIds"]:
+            record = records[(RecordKind.TEETIME_PLAYER, guest)]
+            customer_id = owner.get(record.id)
+            activity_customers.add(customer_id)
+            data = {
+                "bookingId": p["bookingId"], "teeTime": p.get("teeTime"),
+                "bookerRecordId": booker.id, "bookerPlayerId": p["playerId"],
+                "courseName": p.get("courseName"),
+            }  # fmt: skip
+            rows.append(
+                (
+                    customer_id, record.id, None, GUEST_ROUND, ActivityCategory.GOLF,
+                    "", f"Played as a guest of {name}{where}"[:300], env.source,
+                    env.occurred_at, None, "", False, json.dumps(_jsonable(data)),
+                )
+            )  # fmt: skip
+    return rows
 
 
 def _erased_among(parsed: list[tuple[_Event, Envelope, Interpretation]]) -> set[int]:

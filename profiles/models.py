@@ -121,6 +121,11 @@ class RecordKind(models.TextChoices):
     AUTH_USER = "auth", "Identity-provider user"
     EMAIL = "email", "Email address"
     PHONE = "phone", "Phone number"
+    # A playing partner named by the booker on the guest form (profiles.rounds): key
+    # `<bookingId>:<guest playerId>`, linked to the guest's TeeTime record, holding the name,
+    # email and phone the booker gave. Resolves like any record (its email or phone may be a
+    # customer the club already knows).
+    GUEST_FORM = "guest_form", "Guest form (named by the booker)"
 
 
 STRONG_KINDS = (
@@ -216,6 +221,7 @@ class LinkReason(models.TextChoices):
     PLAYER_IS_MEMBER = "player_is_member", "TeeTime player linked to SCL member"
     SAME_EVENT = "same_event", "Named together in one event"
     MANUAL_MERGE = "manual_merge", "Merged by staff"
+    GUEST_FORM = "guest_form", "Named on the booker's guest form"
 
 
 class RecordLink(models.Model):
