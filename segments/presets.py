@@ -18,16 +18,6 @@ _ACTIVE_MEMBER = {"field": "membershipStatus", "operator": "eq", "value": "ACTIV
 
 TEMPLATES: list[dict[str, Any]] = [
     {
-        "key": "regular_guests",
-        "name": "Regular guests",
-        "description": "Played two or more rounds as someone's guest in the last 90 days and "
-        "are not members: the visitors to invite to join.",
-        "rules": _all(
-            {"field": "guestRounds", "operator": "gte", "value": 2, "window": {"lastDays": 90}},
-            {"field": "membershipStatus", "operator": "neq", "value": "ACTIVE"},
-        ),
-    },
-    {
         "key": "lapsed_golfers",
         "name": "Lapsed golfers",
         "description": "Have booked before, but not in the last 60 days.",
@@ -149,6 +139,16 @@ TEMPLATES: list[dict[str, Any]] = [
                 "value": 50,
                 "window": {"lastDays": 180},
             },
+        ),
+    },
+    {
+        "key": "regular_guests",
+        "name": "Regular guests",
+        "description": "Played two or more rounds as someone's guest in the last 90 days and "
+        "are not members: the visitors to invite to join.",
+        "rules": _all(
+            {"field": "guestRounds", "operator": "gte", "value": 2, "window": {"lastDays": 90}},
+            {"field": "membershipStatus", "operator": "neq", "value": "ACTIVE"},
         ),
     },
 ]
