@@ -78,6 +78,7 @@ _IDENTITY_TYPES = {
     "authUserId": "Login (identity provider)",
     "email": "Email address",
     "phoneNumber": "Phone number",
+    "guestForm": "Named on a booker's guest form",
 }
 _SOURCES = {
     "scl": "SCL (membership)",
@@ -312,6 +313,7 @@ class CustomerAdmin(admin.ModelAdmin):
         if obj is not None:
             context.update(self._customer_context(request, obj))
             context.update(_scores_context(obj))
+            context.update(_partners_context(obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _customer_context(self, request: HttpRequest, customer: Customer) -> dict[str, Any]:
@@ -900,3 +902,27 @@ class ScoringConfigAdmin(admin.ModelAdmin):
             overrides=form.cleaned_data.get("overrides") or {}, actor_label=_actor(request)
         )
         obj.pk, obj.updated_at, obj.updated_by = saved.pk, saved.updated_at, saved.updated_by
+
+
+def _partners_context(customer: Customer) -> dict[str, Any]:
+    """The four-ball on the 360° page: rounds as a guest and whose, who they play with most,
+    and, for a guest the club cannot name yet, "Guest of <booker>" (profiles.rounds)."""
+    from profiles.rounds import customer_guest_summary, guest_label
+
+    summary = customer_guest_summary(customer=customer)
+    partners = {
+        "rounds_as_guest": summary["roundsAsGuest"],
+        "last_as_guest": summary["lastPlayedAsGuestAt"],
+        "hosts": [
+            {**host, "link": _customer_url(host["customerId"])}
+            for host in summary["playedAsGuestOf"]
+        ],
+        "plays_with": [
+            {**p, "link": _customer_url(p["customerId"])} for p in summary["playsWithMost"]
+        ],
+    }
+    anonymous = not customer.display_name and summary["roundsAsGuest"]
+    return {
+        "partners": partners,
+        "guest_label": guest_label(customer=customer) if anonymous else "",
+    }

@@ -211,3 +211,25 @@ def test_a_promoter_gets_the_review_link_and_an_expired_link_changes_nothing(
 def test_the_ready_made_journeys_are_there():
     keys = {t["key"] for t in TEMPLATES}
     assert {"after_round_survey", "ask_booker_for_guests", "visitor_to_member"} <= keys
+
+
+def test_the_customer_page_shows_the_four_ball(clubs, four_ball, api, make_staff):
+    from tests.conftest import STAFF_PASSWORD
+
+    client = api()
+    response = client.post(
+        "/t/alpha-golf/admin/login/",
+        {"username": make_staff(clubs.alpha, "STAFF"), "password": STAFF_PASSWORD,
+         "next": "/t/alpha-golf/admin/"},
+    )  # fmt: skip
+    assert response.status_code == 302
+    with schema_context(clubs.alpha.schema_name):
+        booker = Customer.objects.get(teetime_player_id="p-aoife")
+        guest = Customer.objects.get(teetime_player_id="p-guest-x")
+    page = client.get(f"/t/alpha-golf/admin/profiles/customer/{guest.pk}/change/")
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "Guest of Aoife Byrne" in text and "Played as a guest of" in text
+    page = client.get(f"/t/alpha-golf/admin/profiles/customer/{booker.pk}/change/")
+    text = page.content.decode()
+    assert "Plays with most" in text and "Ciara Walsh" in text
