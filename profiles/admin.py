@@ -44,6 +44,7 @@ from profiles.models import (
     EventStatus,
     RawEvent,
     ScoringConfig,
+    TeeSlot,
 )
 from profiles.normalise import normalise_email, normalise_phone
 from profiles.pnp import pnp_text
@@ -926,3 +927,28 @@ def _partners_context(customer: Customer) -> dict[str, Any]:
         "partners": partners,
         "guest_label": guest_label(customer=customer) if anonymous else "",
     }
+
+
+@admin.register(TeeSlot, site=club_admin_site)
+class TeeSlotAdmin(admin.ModelAdmin):
+    """The tee sheet as TeeTime last described it (teetime.slot.availability; read-only). The
+    gap filler's work on it is under Campaigns → tee-sheet gaps."""
+
+    list_display = ("tee_time", "course_name", "holes", "capacity", "booked", "free",
+                    "member_only", "max_handicap")  # fmt: skip
+    list_filter = ("course_name", "member_only")
+    date_hierarchy = "tee_time"
+    ordering = ("tee_time",)
+
+    @admin.display(description="Free places")
+    def free(self, obj: TeeSlot) -> int:
+        return obj.free_places
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -263,6 +263,7 @@ GROUPS: tuple[tuple[str, str], ...] = (
     ("golf", "Golf (TeeTime)"),
     ("payments", "Payments (SCL)"),
     ("engagement", "Engagement (Messaging)"),
+    ("feedback", "Feedback (after-the-round survey)"),
     ("segments", "Other segments"),
 )
 

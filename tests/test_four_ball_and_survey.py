@@ -233,3 +233,19 @@ def test_the_customer_page_shows_the_four_ball(clubs, four_ball, api, make_staff
     page = client.get(f"/t/alpha-golf/admin/profiles/customer/{booker.pk}/change/")
     text = page.content.decode()
     assert "Plays with most" in text and "Ciara Walsh" in text
+
+
+def test_the_new_admin_pages_open(clubs, ingest, api, make_staff):
+    from tests.conftest import STAFF_PASSWORD
+
+    client = api()
+    client.post(
+        "/t/alpha-golf/admin/login/",
+        {"username": make_staff(clubs.alpha, "ADMIN"), "password": STAFF_PASSWORD,
+         "next": "/t/alpha-golf/admin/"},
+    )  # fmt: skip
+    for page in ("campaigns/teesheetgap", "campaigns/teesheetsettings", "profiles/teeslot",
+                 "journeys/roundsurveyanswer", "journeys/feedbacksettings"):  # fmt: skip
+        response = client.get(f"/t/alpha-golf/admin/{page}/")
+        assert response.status_code == 200, page
+    assert client.get("/t/alpha-golf/admin/campaigns/teesheetsettings/add/").status_code == 200
