@@ -91,8 +91,10 @@ def booking_links(*, booking_id: str, customer_id: Any) -> dict[str, str]:
     """The links a journey's message after a round carries (journeys.engine adds them to a
     send whose trigger was about a booking)."""
     return {
-        kind + "Url": round_link_url(kind=kind, booking_id=booking_id, customer_id=customer_id)
-        for kind in ("guestForm", "survey")
+        "guestFormUrl": round_link_url(
+            kind="guests", booking_id=booking_id, customer_id=customer_id
+        ),
+        "surveyUrl": round_link_url(kind="survey", booking_id=booking_id, customer_id=customer_id),
     }
 
 

@@ -249,3 +249,26 @@ def test_the_new_admin_pages_open(clubs, ingest, api, make_staff):
         response = client.get(f"/t/alpha-golf/admin/{page}/")
         assert response.status_code == 200, page
     assert client.get("/t/alpha-golf/admin/campaigns/teesheetsettings/add/").status_code == 200
+
+
+def test_a_journey_send_about_a_booking_carries_the_rounds_links(clubs, four_ball):
+    from django.utils import timezone
+
+    from campaigns.models import Campaign, CampaignRun, Send
+    from journeys.engine import _round_links
+
+    with schema_context(clubs.alpha.schema_name):
+        booker = Customer.objects.get(teetime_player_id="p-aoife")
+        campaign = Campaign.objects.create(name="survey step", type="JOURNEY",
+                                           channels=["EMAIL"], journey_step="survey")  # fmt: skip
+        run = CampaignRun.objects.create(campaign=campaign, key="k", trigger_customers=[booker.id])
+        send = Send.objects.create(
+            run=run, campaign=campaign, customer=booker, channel="EMAIL", status="PENDING",
+            variables={"event": {"bookingId": "bk-1", "playerId": "p-aoife"}},
+            created_at=timezone.now(),
+        )  # fmt: skip
+        _round_links(run.id)
+        links = Send.objects.get(pk=send.pk).variables["links"]
+    assert set(links) == {"guestFormUrl", "surveyUrl"}
+    assert Client().get(path_of(links["surveyUrl"])).status_code == 200
+    assert "firstName-p-guest-x" in Client().get(path_of(links["guestFormUrl"])).content.decode()
