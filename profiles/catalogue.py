@@ -252,6 +252,7 @@ def _booking(env: Envelope, r: Interpretation) -> None:
             "bookingId": p["bookingId"], "teeTime": p.get("teeTime"),
             **({"courseId": p["courseId"]} if p.get("courseId") else {}),
             **({"guestPlayerIds": p["guestPlayerIds"]} if p.get("guestPlayerIds") else {}),
+            **({"partySize": p["partySize"]} if p.get("partySize") else {}),
         },
     )  # fmt: skip
     if kind == "created":

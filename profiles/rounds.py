@@ -342,3 +342,52 @@ def rounds_customer_erase(customer: Customer, identifiers: dict[str, set[str]]) 
     Activity.objects.filter(type=GUEST_FORM_ACTIVITY, data__bookerId=str(customer.id)).update(
         title="Named as a playing partner", data={}
     )
+
+
+_CAPTURE = """
+WITH bookings AS (
+    SELECT date_trunc('week', a.occurred_at AT TIME ZONE %(tz)s)::date AS week,
+           a.data->>'bookingId' AS booking,
+           greatest(coalesce((a.data->>'partySize')::int, 1),
+                    1 + coalesce(jsonb_array_length(a.data->'guestPlayerIds'), 0)) AS players,
+           (c.first_name <> '' OR c.last_name <> '')::int AS booker_named
+    FROM profiles_activity AS a LEFT JOIN profiles_customer AS c ON c.id = a.customer_id
+    WHERE a.type = 'teetime.booking.created' AND a.occurred_at >= %(since)s
+),
+guests AS (
+    SELECT a.data->>'bookingId' AS booking,
+           count(*) FILTER (WHERE c.first_name <> '' OR c.last_name <> '') AS named
+    FROM profiles_activity AS a JOIN profiles_customer AS c ON c.id = a.customer_id
+    WHERE a.type = %(guest)s AND a.occurred_at >= %(since)s
+    GROUP BY 1
+)
+SELECT b.week, sum(b.players), sum(b.booker_named + coalesce(g.named, 0))
+FROM bookings AS b LEFT JOIN guests AS g ON g.booking = b.booking
+GROUP BY b.week ORDER BY b.week
+"""
+
+
+def capture_rate_weekly(*, weeks: int = 8, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Per week the bookings were made (club time, from Monday): players on the sheet (the
+    party size, or the booker and their guests), how many of them the club can name, and the
+    capture rate (%). For the dashboard's "capture rate" tile."""
+    now = now or timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CAPTURE,
+            {
+                "tz": tenant_current().timezone or "UTC",
+                "since": now - dt.timedelta(weeks=weeks),
+                "guest": GUEST_ROUND,
+            },
+        )
+        rows = cursor.fetchall()
+    return [
+        {
+            "weekStarting": week.isoformat(),
+            "players": int(players),
+            "named": int(named),
+            "captureRate": round(100 * named / players, 1) if players else None,
+        }
+        for week, players, named in rows
+    ]

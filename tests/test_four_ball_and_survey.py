@@ -17,7 +17,13 @@ from journeys.models import RoundSurveyAnswer, StaffTask
 from journeys.presets import TEMPLATES
 from journeys.surveys import club_nps, feedback_settings
 from profiles.models import Activity, Customer, SourceRecord
-from profiles.rounds import booking_guests, customer_guest_summary, guest_label, round_link_url
+from profiles.rounds import (
+    booking_guests,
+    capture_rate_weekly,
+    customer_guest_summary,
+    guest_label,
+    round_link_url,
+)
 from profiles.services import customer_erase, customer_export
 from segments.selectors import segment_audience
 from tests.events import envelope
@@ -77,6 +83,8 @@ def test_a_booking_with_two_guests_gives_three_linked_customers(clubs, four_ball
         partners = customer_guest_summary(customer=booker)["playsWithMost"]
         assert {p["customerId"] for p in partners} == {str(anonymous.id), str(ciara.id)}
 
+        capture = capture_rate_weekly(weeks=600)
+        assert [(w["players"], w["named"]) for w in capture] == [(3, 2)]
         guests = {g.player_id: g.named for g in booking_guests(booking_id="bk-1")}
         assert guests == {"p-guest-x": False, "p-ciara": True}
         regulars = segment_audience(
