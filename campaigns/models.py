@@ -494,3 +494,25 @@ class TeeSheetOffer(models.Model):
 
     def __str__(self) -> str:
         return f"offer of {self.gap_id} to {self.customer_id}"
+
+
+class GolferHabit(models.Model):
+    """When and where a golfer plays, from their bookings of the last year (the gap filler's
+    "who plays at that day part and course"): counts per day part (club time, the segment
+    fields' day parts) and per course. Recomputed from the timeline in one statement, at most
+    once a day (campaigns.tee_sheet.golfer_habits_refresh): a year's habit does not move with
+    one booking, and reading 100,000 rows beats reading a million bookings for every wave."""
+
+    customer = models.OneToOneField(
+        Customer, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    bookings = models.PositiveIntegerField()
+    weekday_morning = models.PositiveIntegerField(default=0)
+    weekday_afternoon = models.PositiveIntegerField(default=0)
+    weekday_evening = models.PositiveIntegerField(default=0)
+    weekend = models.PositiveIntegerField(default=0)
+    courses = models.JSONField(default=dict, help_text="Bookings per TeeTime course id.")
+    computed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"habits of {self.customer_id}"

@@ -19,7 +19,8 @@ Each tick (`tee_sheet_fill`, after every applied batch of slot events and once a
 3. Waves (only when the club turned the filler on, outside quiet hours): for each open gap due
    a wave (none yet, or the last one `minutes_between_waves` ago, fewer than `max_waves`, tee
    time at least LEAD_MINUTES away), one statement picks `free places * golfers_per_place`
-   golfers (`wave_candidates`), then one run of the filler's hidden TEE_SHEET campaign is
+   golfers (`wave_candidates`, over each golfer's habits: campaigns.GolferHabit, recomputed
+   nightly from a year of bookings), then one run of the filler's hidden TEE_SHEET campaign is
    planned for exactly them. The campaign's holdout share gets HOLDOUT rows (no offer); every
    other send carries the slot and a personal booking link (the slot's link with the send's id).
 
@@ -49,6 +50,7 @@ from campaigns.models import (
     CampaignType,
     Channel,
     GapStatus,
+    GolferHabit,
     Priority,
     TeeSheetGap,
     TeeSheetOffer,
@@ -310,43 +312,116 @@ def _conversions_record(rules: TeeSheetSettings) -> int:
 
 # --- 3. waves -----------------------------------------------------------------------------------
 
-# The golfers most likely to take a slot, in one statement: their bookings of the last
-# HISTORY_DAYS (timeline rows of teetime.booking.created, in the club's time zone) give the
-# share in the slot's day part, the bookings at its course, and whether they already play that
-# day; then the slot's rules (handicap limit, members only), someone to reach on a filler
-# channel now (the ledger's own suppression expression), not chosen for this gap yet, and
-# fewer than the weekly limit of gaps in 7 days. Best first: the day-part share, then the
-# course, then how much they play; ties broken by a hash, so waves differ between gaps.
-_LOCAL = "(COALESCE((a.data->>'teeTime')::timestamptz, a.occurred_at) AT TIME ZONE %(tz)s)"
-_CANDIDATES = """
-WITH history AS (
-    SELECT a.customer_id, count(*) AS n,
-           count(*) FILTER (WHERE {part}) AS in_part,
-           count(*) FILTER (WHERE a.data->>'courseId' = %(course)s) AS at_course,
-           bool_or(({local})::date = %(day)s) AS plays_that_day
+# When and where each golfer plays (campaigns.GolferHabit), recomputed in one statement: each
+# booking's local tee time computed once, then counted per day part and per course.
+# Refreshed nightly (beat: campaigns.golfer_habits_refresh); a wave finding them older than this
+# (a new club, a missed night) refreshes them first.
+HABITS_MAX_AGE = dt.timedelta(hours=26)
+_HABITS = """
+WITH b AS (
+    SELECT a.customer_id, coalesce(a.data->>'courseId', '') AS course,
+           COALESCE((a.data->>'teeTime')::timestamptz, a.occurred_at) AT TIME ZONE %(tz)s AS t
     FROM profiles_activity AS a
     WHERE a.type = 'teetime.booking.created' AND a.occurred_at >= %(since)s
       AND a.customer_id IS NOT NULL
-    GROUP BY a.customer_id
+),
+per_course AS (
+    SELECT customer_id, jsonb_object_agg(course, n) AS courses
+    FROM (SELECT customer_id, course, count(*) AS n FROM b WHERE course <> ''
+          GROUP BY 1, 2) AS x
+    GROUP BY 1
+),
+counts AS (
+    SELECT customer_id, count(*) AS n,
+           count(*) FILTER (WHERE {morning}) AS morning,
+           count(*) FILTER (WHERE {afternoon}) AS afternoon,
+           count(*) FILTER (WHERE {evening}) AS evening,
+           count(*) FILTER (WHERE {weekend}) AS weekend
+    FROM b GROUP BY 1
+),
+fresh AS (
+    INSERT INTO campaigns_golferhabit AS h
+        (customer_id, bookings, weekday_morning, weekday_afternoon, weekday_evening, weekend,
+         courses, computed_at)
+    SELECT c.customer_id, c.n, c.morning, c.afternoon, c.evening, c.weekend,
+           coalesce(p.courses, '{{}}'::jsonb), %(now)s
+    FROM counts AS c LEFT JOIN per_course AS p ON p.customer_id = c.customer_id
+    ON CONFLICT (customer_id) DO UPDATE SET
+        bookings = excluded.bookings, weekday_morning = excluded.weekday_morning,
+        weekday_afternoon = excluded.weekday_afternoon,
+        weekday_evening = excluded.weekday_evening, weekend = excluded.weekend,
+        courses = excluded.courses, computed_at = excluded.computed_at
+    RETURNING 1
 )
-SELECT c.id FROM history AS h
-JOIN profiles_customer AS c ON c.id = h.customer_id
-WHERE c.status IN ('ACTIVE', 'INACTIVE') AND NOT h.plays_that_day
-  AND 100.0 * h.in_part / h.n >= %(min_share)s
-  AND (%(course)s = '' OR h.at_course > 0)
+SELECT count(*) FROM fresh
+"""
+
+
+def golfer_habits_refresh(*, now: dt.datetime, tz: str) -> int:
+    """Recompute every golfer's habits from their bookings of the last HISTORY_DAYS (one
+    statement; golfers with no booking left in the window are removed)."""
+    sql = _HABITS.format(
+        morning=_DAY_PARTS["weekday_morning"].format(t="b.t"),
+        afternoon=_DAY_PARTS["weekday_afternoon"].format(t="b.t"),
+        evening=_DAY_PARTS["weekday_evening"].format(t="b.t"),
+        weekend=_DAY_PARTS["weekend"].format(t="b.t"),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"tz": tz, "since": now - dt.timedelta(days=HISTORY_DAYS), "now": now})
+        (count,) = cursor.fetchone()
+        cursor.execute("DELETE FROM campaigns_golferhabit WHERE computed_at < %s", [now])
+        cursor.execute("ANALYZE campaigns_golferhabit")
+    return count
+
+
+def _habits_fresh(*, now: dt.datetime, tz: str) -> None:
+    newest = GolferHabit.objects.order_by("-computed_at").values_list("computed_at", flat=True)
+    last = newest.first()
+    if last is None or last < now - HABITS_MAX_AGE:
+        golfer_habits_refresh(now=now, tz=tz)
+
+
+# The golfers most likely to take a slot. Ranked first on the habits alone (one row a golfer,
+# read in order: the share of their bookings in the slot's day part, then bookings at its
+# course, then how much they play; ties broken by a hash, so waves differ between gaps), and
+# only the best `pool` of them are checked against the rest, which costs a lookup each: the
+# slot's rules (handicap limit, members only), someone to reach on a filler channel now (the
+# ledger's own suppression expression), not already playing that day (their bookings, through
+# the timeline's customer index), not chosen for this gap yet, fewer than the weekly limit of
+# gaps in 7 days. wave_candidates widens the pool when too few of it pass.
+_CANDIDATES = """
+WITH pool AS MATERIALIZED (
+    SELECT h.customer_id, h.{part}::float / h.bookings AS share,
+           coalesce((h.courses->>%(course)s)::int, 0) AS at_course, h.bookings,
+           md5(h.customer_id::text || %(gap_text)s) AS tiebreak
+    FROM campaigns_golferhabit AS h
+    WHERE 100.0 * h.{part} / h.bookings >= %(min_share)s
+      AND (%(course)s = '' OR h.courses ? %(course)s)
+    ORDER BY share DESC, at_course DESC, h.bookings DESC, tiebreak
+    LIMIT %(pool)s
+)
+SELECT c.id, (SELECT count(*) FROM pool) FROM pool AS p
+JOIN profiles_customer AS c ON c.id = p.customer_id
+WHERE c.status IN ('ACTIVE', 'INACTIVE')
   AND (%(max_handicap)s::numeric IS NULL OR c.handicap <= %(max_handicap)s::numeric)
   AND (NOT %(member_only)s OR c.membership_status = 'ACTIVE')
   AND EXISTS (
       SELECT 1 FROM unnest(%(channels)s::text[]) AS ch(channel)
       WHERE {reason} IS NULL)
   AND NOT EXISTS (
+      SELECT 1 FROM profiles_activity AS a
+      WHERE a.customer_id = c.id AND a.type = 'teetime.booking.created'
+        AND a.occurred_at >= %(since)s
+        AND (COALESCE((a.data->>'teeTime')::timestamptz, a.occurred_at)
+             AT TIME ZONE %(tz)s)::date = %(day)s)
+  AND NOT EXISTS (
       SELECT 1 FROM campaigns_teesheetoffer AS o WHERE o.gap_id = %(gap)s AND o.customer_id = c.id)
   AND (SELECT count(*) FROM campaigns_teesheetoffer AS o
        WHERE o.customer_id = c.id AND o.created_at >= %(week_ago)s) < %(weekly_limit)s
-ORDER BY h.in_part::float / h.n DESC, h.at_course DESC, h.n DESC,
-         md5(c.id::text || %(gap_text)s)
+ORDER BY p.share DESC, p.at_course DESC, p.bookings DESC, p.tiebreak
 LIMIT %(size)s
 """
+POOL_PER_GOLFER = 20
 
 
 @dataclass
@@ -381,30 +456,37 @@ def wave_candidates(
     view = SlotView.of(gap.slot, tz)
     slot = gap.slot
     sql = _CANDIDATES.format(
-        part=_DAY_PARTS[view.day_part].format(t=_LOCAL),
-        local=_LOCAL,
+        part=view.day_part,
         reason=_REASON_SQL.format(ch="ch.channel"),
     )
+    params = {
+        "tz": str(tz),
+        "course": slot.course_id,
+        "day": view.local.date(),
+        "since": now - dt.timedelta(days=HISTORY_DAYS),
+        "min_share": rules.min_day_part_share,
+        "max_handicap": slot.max_handicap,
+        "member_only": slot.member_only,
+        "channels": list(rules.channels),
+        "gap": gap.id,
+        "gap_text": str(gap.id),
+        "week_ago": now - dt.timedelta(days=7),
+        "weekly_limit": rules.weekly_limit,
+        "size": size,
+        "pool": max(size, 1) * POOL_PER_GOLFER,
+    }
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql,
-            {
-                "tz": str(tz),
-                "course": slot.course_id,
-                "day": view.local.date(),
-                "since": now - dt.timedelta(days=HISTORY_DAYS),
-                "min_share": rules.min_day_part_share,
-                "max_handicap": slot.max_handicap,
-                "member_only": slot.member_only,
-                "channels": list(rules.channels),
-                "gap": gap.id,
-                "gap_text": str(gap.id),
-                "week_ago": now - dt.timedelta(days=7),
-                "weekly_limit": rules.weekly_limit,
-                "size": size,
-            },
-        )
-        return [row[0] for row in cursor.fetchall()]
+        while True:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+            pooled = rows[0][1] if rows else None
+            if len(rows) >= size or (pooled is not None and pooled < params["pool"]):
+                return [row[0] for row in rows]
+            if pooled is None:  # nobody of the pool passed: was the pool the whole club?
+                cursor.execute("SELECT count(*) FROM campaigns_golferhabit WHERE bookings > 0")
+                if cursor.fetchone()[0] <= params["pool"]:
+                    return []
+            params["pool"] *= 8
 
 
 _SEND_VARIABLES = """
@@ -518,6 +600,7 @@ def tee_sheet_fill(*, now: dt.datetime | None = None) -> FillResult:
         gaps = list(due)
         if not gaps:
             return result
+        _habits_fresh(now=now, tz=str(tz))
         campaign = filler_campaign(rules)
         for gap in gaps:
             wave = gap_wave_send(gap=gap, rules=rules, campaign=campaign, now=now, tz=tz)

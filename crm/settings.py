@@ -329,6 +329,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60,
         "args": ("campaigns.tee_sheet_fill",),
     },
+    "golfer-habits": {
+        "task": "crm.tasks.fan_out_to_tenants",
+        "schedule": 24 * 60 * 60,
+        "args": ("campaigns.golfer_habits_refresh",),
+    },
     # Segments follow new events within a minute, and their own HOURLY/DAILY schedules.
     "refresh-segments-touched": {
         "task": "crm.tasks.fan_out_to_tenants",
