@@ -30,7 +30,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.tenants.selectors import tenant_current
-from profiles.apply import GUEST_ROUND
+from profiles.apply import GUEST_ROUND, _publish_profile_events
 from profiles.models import (
     Activity,
     ActivityCategory,
@@ -223,7 +223,10 @@ def guest_form_submit(
         )
         seeds |= {record.id, guest.record_id}
     outcome, _conflicts = identity_recompute(seed_record_ids=seeds)
-    customers_project(customer_ids=outcome.touched)
+    changed = customers_project(customer_ids=outcome.touched)
+    # Other services follow the CRM's decisions (crm.profile.created/updated/merged), as when
+    # an event changes who is who.
+    _publish_profile_events(outcome, changed, tenant_current())
     by_record = dict(SourceRecord.objects.filter(id__in=seeds).values_list("id", "customer_id"))
     resolved = []
     booker_name = booker.display_name or "the booker"

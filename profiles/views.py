@@ -4,6 +4,8 @@ cannot name yet; POST records the answers (all or nothing), or shows what was wr
 
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -66,13 +68,15 @@ class GuestFormView(View):
             return refused
         booking_id, booker = opened
         entries = []
-        for player_id in request.POST.getlist("playerId"):
+        positions = []  # each entry's partner number on the page
+        for position, player_id in enumerate(request.POST.getlist("playerId"), start=1):
 
             def field(name: str, player_id: str = player_id) -> str:
                 return (request.POST.get(f"{name}-{player_id}") or "").strip()
 
             if not any(field(n) for n in ("firstName", "lastName", "email", "phone")):
                 continue  # left empty: that partner stays unnamed
+            positions.append(position)
             entries.append(
                 GuestEntry(
                     player_id=player_id, first_name=field("firstName")[:100],
@@ -87,7 +91,18 @@ class GuestFormView(View):
             errors = exc.message_dict
             return self._page(
                 request,
-                {**context, "errors": [f"{k}: {' '.join(v)}" for k, v in errors.items()]},
+                {
+                    **context,
+                    "errors": [f"{_label(k, positions)}: {' '.join(v)}" for k, v in errors.items()],
+                },
                 400,
             )
         return self._page(request, {"done": True, "count": len(named), "booker": booker})
+
+
+def _label(path: str, positions: list[int]) -> str:
+    """`guests[0].email` -> "Playing partner 2" (the page's own words, not the field path)."""
+    found = re.match(r"guests\[(\d+)\]", path)
+    if found and int(found.group(1)) < len(positions):
+        return f"Playing partner {positions[int(found.group(1))]}"
+    return "Your answers"

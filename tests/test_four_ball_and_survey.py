@@ -16,7 +16,7 @@ from django_tenants.utils import schema_context
 from journeys.models import RoundSurveyAnswer, StaffTask
 from journeys.presets import TEMPLATES
 from journeys.surveys import club_nps, feedback_settings
-from profiles.models import Activity, Customer, SourceRecord
+from profiles.models import Activity, Customer, OutboundEvent, SourceRecord
 from profiles.rounds import (
     booking_guests,
     capture_rate_weekly,
@@ -99,6 +99,7 @@ def test_the_guest_form_names_a_guest_who_resolves_like_any_identity(clubs, four
         booker = Customer.objects.get(teetime_player_id="p-aoife")
         url = round_link_url(kind="guests", booking_id="bk-1", customer_id=booker.id)
         before = Customer.objects.count()
+        merged_before = OutboundEvent.objects.filter(type="crm.profile.merged").count()
     browser = Client()
     page = browser.get(path_of(url))
     assert page.status_code == 200
@@ -126,6 +127,8 @@ def test_the_guest_form_names_a_guest_who_resolves_like_any_identity(clubs, four
         assert Customer.objects.get(messaging_contact_id="m-zoe").id == guest.id
         assert guest.email == "zoe@example.ie" and guest.last_name == "Kelly"
         assert Customer.objects.exclude(status="MERGED").count() == before - 1
+        # Other services hear of it: Zoe's two customers became one.
+        assert OutboundEvent.objects.filter(type="crm.profile.merged").count() == merged_before + 1
         # Her wish is recorded, not turned into consent (the Messaging Service owns that).
         assert guest.email_opt_in is False
         named = Activity.objects.get(customer=guest, type="crm.guest_form.named")
