@@ -27,7 +27,17 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from campaigns.models import Campaign, CampaignSettings, CampaignType, Channel, Priority
+from campaigns.models import (
+    HIDDEN_TYPES,
+    Campaign,
+    CampaignSettings,
+    CampaignType,
+    Channel,
+    Priority,
+    TeeSheetGap,
+    TeeSheetSettings,
+    TeeSheetWave,
+)
 from campaigns.selectors import campaign_send_series, campaign_stats
 from campaigns.services import (
     CampaignStateError,
@@ -117,7 +127,7 @@ class CampaignForm(forms.ModelForm):
         self.campaign: Campaign | None = None
         if "type" in self.fields:  # JOURNEY campaigns are made by publishing a journey
             self.fields["type"].choices = [
-                c for c in self.fields["type"].choices if c[0] != CampaignType.JOURNEY
+                c for c in self.fields["type"].choices if c[0] not in HIDDEN_TYPES
             ]
         obj = self.instance
         if not obj._state.adding:
@@ -241,7 +251,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         """A journey's hidden step campaigns are the journey's; they show with it, not here."""
-        return super().get_queryset(request).exclude(type=CampaignType.JOURNEY)
+        return super().get_queryset(request).exclude(type__in=HIDDEN_TYPES)
 
     @admin.display(description="Channels")
     def channel_list(self, obj: Campaign) -> str:
@@ -478,3 +488,101 @@ class CampaignSettingsAdmin(admin.ModelAdmin):
             object_id="1",
             details={"changed": form.changed_data},
         )
+
+
+# --- the tee-sheet gap filler ---------------------------------------------------------------
+
+
+@admin.register(TeeSheetSettings, site=club_admin_site)
+class TeeSheetSettingsAdmin(CampaignSettingsAdmin):
+    """The gap filler's settings (one row): on or off, horizon, wave size, weekly limit,
+    channels and templates. Form validation is the model's; the API's service says the same."""
+
+    list_display = ("__str__", "enabled", "horizon_hours", "golfers_per_place", "weekly_limit",
+                    "holdout_percent", "channels")  # fmt: skip
+    exclude = ("booking_cursor", "updated_by")
+
+    def has_add_permission(self, request) -> bool:
+        return can_write(request) and not TeeSheetSettings.objects.exists()
+
+    def save_model(self, request, obj, form, change) -> None:
+        from crm.accounts.services import audit_record
+
+        obj.pk = 1
+        obj.updated_by = request.user.email
+        admin.ModelAdmin.save_model(self, request, obj, form, change)
+        audit_record(
+            action="tee_sheet.settings.updated",
+            actor_label=request.user.email,
+            object_type="tee_sheet_settings",
+            object_id="1",
+            details={"changed": form.changed_data},
+        )
+
+
+class TeeSheetWaveInline(admin.TabularInline):
+    model = TeeSheetWave
+    fields = ("number", "created_at", "free_places", "chosen", "held_out", "run")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(TeeSheetGap, site=club_admin_site)
+class TeeSheetGapAdmin(admin.ModelAdmin):
+    """Each gap the filler worked on: its waves and what they brought (read-only)."""
+
+    list_display = ("slot", "status", "free_places_at_open", "waves_sent", "offers",
+                    "bookings", "recovered", "opened_at")  # fmt: skip
+    list_filter = ("status",)
+    inlines = [TeeSheetWaveInline]
+    readonly_fields = ("slot", "status", "free_places_at_open", "opened_at", "closed_at",
+                       "last_wave_at", "waves_sent", "outcome")  # fmt: skip
+    fields = readonly_fields
+
+    def get_queryset(self, request):
+        from campaigns.tee_sheet_selectors import tee_gap_list
+
+        return tee_gap_list()
+
+    @admin.display(description="Offers")
+    def offers(self, gap) -> int:
+        return gap.n_offers
+
+    @admin.display(description="Bookings")
+    def bookings(self, gap) -> int:
+        return gap.n_bookings
+
+    @admin.display(description="Revenue recovered")
+    def recovered(self, gap) -> str:
+        from campaigns.tee_sheet_selectors import tee_gap_outcome
+
+        return tee_gap_outcome(gap)["revenueRecovered"]
+
+    @admin.display(description="Outcome")
+    def outcome(self, gap) -> str:
+        from campaigns.tee_sheet_selectors import tee_gap_outcome
+
+        o = tee_gap_outcome(gap)
+        return (
+            f"{o['offers']} offered, {o['bookings']} booked ({o['revenueRecovered']}); "
+            f"{o['heldOut']} held out, {o['holdoutBookings']} of them booked"
+        )
+
+    def has_module_permission(self, request) -> bool:
+        return can_read(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return can_read(request)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -35,10 +35,15 @@ class CampaignType(models.TextChoices):
     TRIGGERED = "TRIGGERED"
     # A journey's send step (journeys.engine): hidden from campaign lists, the API and admin.
     JOURNEY = "JOURNEY"
+    # The tee-sheet gap filler's offers (campaigns.tee_sheet): hidden the same way; each run
+    # is one wave of offers for one gap, its audience exactly the golfers chosen.
+    TEE_SHEET = "TEE_SHEET"
 
 
 # The types staff and integrators create and see; JOURNEY campaigns are the journeys' own.
 PUBLIC_TYPES = (CampaignType.ONE_TIME, CampaignType.RECURRING, CampaignType.TRIGGERED)
+# Campaigns another feature makes and shows (journeys' send steps, the gap filler's waves).
+HIDDEN_TYPES = (CampaignType.JOURNEY, CampaignType.TEE_SHEET)
 
 
 class CampaignStatus(models.TextChoices):
@@ -346,3 +351,168 @@ class CampaignSettings(models.Model):
 
     def __str__(self) -> str:
         return "Sending settings"
+
+
+# --- the tee-sheet gap filler (campaigns.tee_sheet) -------------------------------------------
+
+
+def _default_filler_channels() -> list[str]:
+    return ["EMAIL"]
+
+
+def _default_filler_templates() -> dict[str, str]:
+    return {"EMAIL": "tee_time_offer"}
+
+
+class TeeSheetSettings(models.Model):
+    """The club's gap filler (one row, id 1): whether it runs, how far ahead it looks, how many
+    golfers each free place is offered to per wave, how many offers a golfer gets a week, and
+    what is sent. Off until the club turns it on."""
+
+    enabled = models.BooleanField(default=False)
+    horizon_hours = models.PositiveSmallIntegerField(
+        default=48, validators=[MinValueValidator(1), MaxValueValidator(24 * 14)],
+        help_text="Fill slots teeing off within this many hours.",
+    )  # fmt: skip
+    golfers_per_place = models.PositiveSmallIntegerField(
+        default=4, validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="Wave size: golfers offered per free place.",
+    )  # fmt: skip
+    max_waves = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(10)]
+    )
+    minutes_between_waves = models.PositiveSmallIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)]
+    )
+    weekly_limit = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(1), MaxValueValidator(21)],
+        help_text="Most slots offered to one golfer in 7 days.",
+    )  # fmt: skip
+    min_day_part_share = models.PositiveSmallIntegerField(
+        default=25, validators=[MaxValueValidator(100)],
+        help_text="Only golfers with at least this % of their bookings (last 365 days) in the "
+        "slot's day part.",
+    )  # fmt: skip
+    offer_window_hours = models.PositiveSmallIntegerField(
+        default=24, validators=[MinValueValidator(1), MaxValueValidator(24 * 14)],
+        help_text="A booking of the slot this long after the offer counts as recovered.",
+    )  # fmt: skip
+    holdout_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, default=10,
+        validators=[MinValueValidator(0), MaxValueValidator(50)],
+        help_text="Share of chosen golfers who get no offer, to measure the lift.",
+    )  # fmt: skip
+    channels = ArrayField(
+        models.CharField(max_length=8, choices=Channel.choices), default=_default_filler_channels
+    )
+    templates = models.JSONField(
+        default=_default_filler_templates,
+        help_text='Messaging template per channel: {"EMAIL": "…"}.',
+    )
+    content = models.JSONField(default=dict, blank=True)
+    booking_cursor = models.BigIntegerField(
+        default=0, help_text="The last timeline row (activity id) read for conversions."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=254, blank=True)
+
+    class Meta:
+        verbose_name = "tee-sheet filler settings"
+        verbose_name_plural = "tee-sheet filler settings"
+
+    def __str__(self) -> str:
+        return "Tee-sheet filler settings"
+
+
+class GapStatus(models.TextChoices):
+    OPEN = "OPEN", "Open (offering)"
+    FILLED = "FILLED", "Filled"
+    EXPIRED = "EXPIRED", "Teed off with free places"
+
+
+class TeeSheetGap(models.Model):
+    """Free places on one slot within the horizon, and what the filler did about them: its
+    waves of offers and, through them, the bookings it brought (recovered green fees). One
+    gap per slot; a slot that fills and frees again reopens it."""
+
+    slot = models.OneToOneField("profiles.TeeSlot", on_delete=models.CASCADE, related_name="gap")
+    status = models.CharField(max_length=8, choices=GapStatus.choices, default=GapStatus.OPEN)
+    free_places_at_open = models.PositiveSmallIntegerField()
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    last_wave_at = models.DateTimeField(null=True, blank=True)
+    waves_sent = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"gap {self.slot}"
+
+
+class TeeSheetWave(models.Model):
+    """One wave of offers for a gap: a run of the filler's hidden campaign."""
+
+    gap = models.ForeignKey(TeeSheetGap, on_delete=models.CASCADE, related_name="waves")
+    number = models.PositiveSmallIntegerField()
+    run = models.OneToOneField(CampaignRun, null=True, on_delete=models.SET_NULL, related_name="+")
+    free_places = models.PositiveSmallIntegerField()
+    chosen = models.PositiveIntegerField(default=0)
+    held_out = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["gap", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["gap", "number"], name="tee_sheet_wave_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"wave {self.number} of {self.gap_id}"
+
+
+class TeeSheetOffer(models.Model):
+    """A golfer chosen for a gap (offered, or held out to measure the lift), and the booking
+    of that slot they made within the offer window, if any: the conversion."""
+
+    gap = models.ForeignKey(TeeSheetGap, on_delete=models.CASCADE, related_name="offers")
+    wave = models.ForeignKey(TeeSheetWave, on_delete=models.CASCADE, related_name="offers")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    holdout = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    booked_at = models.DateTimeField(null=True, blank=True)
+    booking_id = models.CharField(max_length=128, blank=True)
+    amount_cents = models.BigIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["gap", "customer"], name="tee_sheet_offer_uniq")
+        ]
+        indexes = [models.Index(fields=["customer", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"offer of {self.gap_id} to {self.customer_id}"
+
+
+class GolferHabit(models.Model):
+    """When and where a golfer plays, from their bookings of the last year (the gap filler's
+    "who plays at that day part and course"): counts per day part (club time, the segment
+    fields' day parts) and per course. Recomputed from the timeline in one statement, at most
+    once a day (campaigns.tee_sheet.golfer_habits_refresh): a year's habit does not move with
+    one booking, and reading 100,000 rows beats reading a million bookings for every wave."""
+
+    customer = models.OneToOneField(
+        Customer, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    bookings = models.PositiveIntegerField()
+    weekday_morning = models.PositiveIntegerField(default=0)
+    weekday_afternoon = models.PositiveIntegerField(default=0)
+    weekday_evening = models.PositiveIntegerField(default=0)
+    weekend = models.PositiveIntegerField(default=0)
+    courses = models.JSONField(default=dict, help_text="Bookings per TeeTime course id.")
+    computed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"habits of {self.customer_id}"

@@ -24,7 +24,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import QuerySet
 
-from campaigns.models import Campaign, CampaignType, Send, SendStatus
+from campaigns.models import HIDDEN_TYPES, Campaign, Send, SendStatus
 from profiles.models import Customer, CustomerStatus
 
 CONVERSION_TYPES = (
@@ -48,7 +48,7 @@ COUNTS = (
 
 def campaign_list() -> QuerySet[Campaign]:
     """The club's campaigns; a journey's hidden step campaigns (JOURNEY) are not among them."""
-    return Campaign.objects.exclude(type=CampaignType.JOURNEY).prefetch_related(
+    return Campaign.objects.exclude(type__in=HIDDEN_TYPES).prefetch_related(
         "include_segments", "exclude_segments", "variants"
     )
 

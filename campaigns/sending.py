@@ -173,7 +173,7 @@ def audience_queryset(
     one evaluated now, a static one by its list) and in no excluded one. Erased customers of
     a static list stay in, to be recorded as ERASED; merged-away ones never. A JOURNEY
     campaign's run is a batch of enrolments: its audience is exactly the run's customers."""
-    if campaign.type == CampaignType.JOURNEY:
+    if campaign.type in (CampaignType.JOURNEY, CampaignType.TEE_SHEET):
         # One array parameter, not an IN list of a thousand quoted ids.
         ids = RawSQL("SELECT unnest(%s::uuid[])", ([str(i) for i in customer_ids or []],))
         return Customer.objects.exclude(status=CustomerStatus.MERGED).filter(pk__in=ids)
@@ -222,7 +222,7 @@ def run_plan(*, run_id: uuid.UUID | str) -> PlanResult:
     if run.status != RunStatus.PLANNING:
         return PlanResult(rows=0, customers=run.targeted)
     campaign = run.campaign
-    if campaign.type != CampaignType.JOURNEY:
+    if campaign.type not in (CampaignType.JOURNEY, CampaignType.TEE_SHEET):
         # An edit waits for the plan. A journey's campaign is never edited, and its engine
         # plans runs of it in parallel batches, which a lock here would serialise.
         Campaign.objects.select_for_update().get(pk=campaign.pk)

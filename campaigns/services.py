@@ -38,6 +38,7 @@ from django.utils.dateparse import parse_datetime
 from django_tenants.utils import schema_context
 
 from campaigns.models import (
+    HIDDEN_TYPES,
     PUBLIC_TYPES,
     Campaign,
     CampaignRun,
@@ -579,7 +580,7 @@ def run_finish_if_done(*, run_id: uuid.UUID | str) -> bool:
     run.status = RunStatus.DONE
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "finished_at"])
-    if run.campaign.type == CampaignType.JOURNEY:
+    if run.campaign.type in HIDDEN_TYPES:
         # A journey's runs are its batches (one a minute while customers flow through): the
         # journey is what other services follow, not each batch of its messages. Its campaign
         # row is left unlocked: the journey's engine adds runs to it all the time.

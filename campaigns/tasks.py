@@ -170,3 +170,22 @@ def _idle(run: CampaignRun, now: dt.datetime) -> bool:
         )
         .exists()
     )
+
+
+@shared_task(name="campaigns.tee_sheet_fill", acks_late=True)
+def tee_sheet_fill() -> dict:
+    """The club's gap filler: after every applied batch of slot events and once a minute."""
+    from dataclasses import asdict
+
+    from campaigns.tee_sheet import tee_sheet_fill as fill
+
+    return asdict(fill())
+
+
+@shared_task(name="campaigns.golfer_habits_refresh", acks_late=True)
+def golfer_habits_refresh() -> int:
+    """Nightly per club: when and where each golfer plays, for the gap filler."""
+    from campaigns.tee_sheet import golfer_habits_refresh as refresh
+    from crm.tenants.selectors import tenant_current
+
+    return refresh(now=timezone.now(), tz=tenant_current().timezone or "UTC")

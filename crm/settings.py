@@ -364,6 +364,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 24 * 60 * 60,
         "args": ("profiles.refresh_counters",),
     },
+    # The tee-sheet gap filler: gaps, conversions and the next waves (also after slot events).
+    "tee-sheet-fill": {
+        "task": "crm.tasks.fan_out_to_tenants",
+        "schedule": 60,
+        "args": ("campaigns.tee_sheet_fill",),
+    },
+    "golfer-habits": {
+        "task": "crm.tasks.fan_out_to_tenants",
+        "schedule": 24 * 60 * 60,
+        "args": ("campaigns.golfer_habits_refresh",),
+    },
     # Segments follow new events within a minute, and their own HOURLY/DAILY schedules.
     "refresh-segments-touched": {
         "task": "crm.tasks.fan_out_to_tenants",

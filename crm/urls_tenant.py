@@ -26,6 +26,9 @@ urlpatterns = [
     path("graphql", GraphQLAPIView.as_view(), name="graphql"),
     # The built-in email fallback's one-click unsubscribe (RFC 8058), for the recipients.
     path("", include("campaigns.urls")),
+    # A round's guest form and after-the-round survey (signed links, no login).
+    path("", include("profiles.urls")),
+    path("", include("journeys.urls")),
     # Last: anything else under the club (but its admin, which keeps HTML pages) is JSON 404.
     re_path(r"^(?!admin(/|$)).*$", ApiNotFoundView.as_view()),
 ]

@@ -90,9 +90,11 @@ from journeys.models import (
     Enrolment,
     EnrolmentEvent,
     EnrolmentStatus,
+    FeedbackSettings,
     Journey,
     JourneyStatus,
     JourneyVersion,
+    RoundSurveyAnswer,
     StaffTask,
     StaffTaskStatus,
 )
@@ -1128,3 +1130,64 @@ class StaffTaskAdmin(ReadOnlyAdmin):
         return HttpResponseRedirect(
             reverse(f"{self.admin_site.name}:journeys_stafftask_changelist")
         )
+
+
+# --- the after-the-round survey (journeys.surveys) -------------------------------------------
+
+
+@admin.register(FeedbackSettings, site=club_admin_site)
+class FeedbackSettingsAdmin(admin.ModelAdmin):
+    """Where promoters are asked to leave a review, and who calls a detractor (one row)."""
+
+    list_display = ("__str__", "review_url", "detractor_task_assigned_to")
+
+    def has_module_permission(self, request) -> bool:
+        return can_read(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return can_read(request)
+
+    def has_add_permission(self, request) -> bool:
+        return can_write(request) and not FeedbackSettings.objects.exists()
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return can_write(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        from crm.accounts.services import audit_record
+
+        obj.pk = 1
+        super().save_model(request, obj, form, change)
+        audit_record(
+            action="feedback.settings", actor_label=request.user.email,
+            object_type="feedback_settings", object_id="1",
+            details={"changed": form.changed_data},
+        )  # fmt: skip
+
+
+@admin.register(RoundSurveyAnswer, site=club_admin_site)
+class RoundSurveyAnswerAdmin(admin.ModelAdmin):
+    """The golfers' answers, newest first (read-only: they are what the golfers said)."""
+
+    list_display = ("answered_at", "customer", "score", "band", "comment", "staff_task")
+    list_filter = ("band",)
+    search_fields = ("booking_id", "comment")
+    list_select_related = ("customer", "staff_task")
+
+    def has_module_permission(self, request) -> bool:
+        return can_read(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return can_read(request)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

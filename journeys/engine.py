@@ -605,9 +605,39 @@ def _send(group: Group, outcome: Outcome) -> None:
             """,
             [run.id, [str(i) for i in group.ids]],
         )
+    _round_links(run.id)
     queue_deliver(run.id, parallel=deliveries_for(len(group.rows)))
     for row in group.rows:
         outcome.move(row, "next", group.step.branches["next"], {"runId": str(run.id)})
+
+
+def _round_links(run_id: uuid.UUID) -> None:
+    """A send whose trigger event was about a booking carries that round's own signed links
+    (profiles.rounds): `links.surveyUrl` and `links.guestFormUrl`. Made here (an HMAC per
+    recipient, no query each) and written in one statement."""
+    from profiles.rounds import booking_links
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, customer_id, variables->'event'->>'bookingId' FROM campaigns_send"
+            " WHERE run_id = %s AND variables->'event' ? 'bookingId'",
+            [run_id],
+        )
+        rows = cursor.fetchall()
+        if not rows:
+            return
+        links = [
+            json.dumps(booking_links(booking_id=booking, customer_id=customer))
+            for _id, customer, booking in rows
+        ]
+        cursor.execute(
+            """
+            UPDATE campaigns_send AS s SET variables = s.variables || jsonb_build_object(
+                'links', v.links::jsonb)
+            FROM unnest(%s::uuid[], %s::text[]) AS v(id, links) WHERE s.id = v.id
+            """,
+            [[str(r[0]) for r in rows], links],
+        )
 
 
 def _wait(group: Group, outcome: Outcome) -> None:

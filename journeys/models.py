@@ -326,3 +326,53 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step} -> {self.url} ({self.status})"
+
+
+class NpsBand(models.TextChoices):
+    DETRACTOR = "DETRACTOR", "Detractor (0-6)"
+    PASSIVE = "PASSIVE", "Passive (7-8)"
+    PROMOTER = "PROMOTER", "Promoter (9-10)"
+
+
+class FeedbackSettings(models.Model):
+    """The club's after-the-round survey settings (one row, id 1): where promoters are sent to
+    leave a review, and who gets a detractor's follow-up task."""
+
+    review_url = models.URLField(
+        max_length=500, blank=True, help_text="e.g. the club's Google reviews page."
+    )
+    detractor_task_assigned_to = models.CharField(
+        max_length=254,
+        default="ADMIN",
+        help_text="A role (STAFF, MARKETING, ADMIN) or a staff email.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "after-the-round survey settings"
+        verbose_name_plural = "after-the-round survey settings"
+
+    def __str__(self) -> str:
+        return "After-the-round survey settings"
+
+
+class RoundSurveyAnswer(models.Model):
+    """A golfer's answer to the after-the-round survey: one per round (booking), given on the
+    page the survey link opens (journeys.surveys)."""
+
+    booking_id = models.CharField(max_length=128, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="survey_answers")
+    score = models.PositiveSmallIntegerField()
+    band = models.CharField(max_length=10, choices=NpsBand.choices)
+    comment = models.TextField(blank=True)
+    answered_at = models.DateTimeField()
+    staff_task = models.ForeignKey(
+        StaffTask, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-answered_at"]
+        indexes = [models.Index(fields=["answered_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.score}/10 for {self.booking_id}"

@@ -486,6 +486,114 @@ COMPETITION = {
     },
 }  # fmt: skip
 
+# The morning after a round: the two-question survey (journeys.surveys). The send carries the
+# round's own signed links (journeys.engine adds `links.surveyUrl` / `links.guestFormUrl` to a
+# send whose trigger event names a booking); answers reach the timeline and, for a detractor,
+# a staff task; a promoter is shown the club's review link.
+AFTER_ROUND_SURVEY = {
+    "key": "after_round_survey",
+    "name": "After the round: two-question survey",
+    "description": "The morning after a round, an email asking how likely they are to "
+    "recommend the club (0-10) and what one thing it should improve. Detractors open a task "
+    "for the club manager; promoters are invited to leave a review.",
+    "segments": [],
+    "definition": {
+        "trigger": {"type": "event", "eventType": "teetime.booking.completed", "filters": {},
+                    "firstTime": False},
+        "entryRule": None,
+        "exitRule": _all(_GONE),
+        "goal": None,
+        "reentry": {"policy": "AFTER_DAYS", "days": 7},
+        "maxEnrolments": None,
+        "start": "next_morning",
+        "steps": {
+            "next_morning": {
+                "type": "wait", "label": "Next morning, 09:30", "position": _at(1, 0),
+                "until": {"time": "09:30"}, "next": "survey",
+            },
+            "survey": {
+                "type": "send", "label": "Email: how was your round?", "position": _at(1, 1),
+                "channel": "EMAIL", "template": "round_nps_survey", "variables": {},
+                "content": {"subject": "How was your round?"}, "next": None,
+            },
+        },
+    },
+}  # fmt: skip
+
+# After a round with guests, the booker is asked to name their playing partners (the guest
+# form, profiles.rounds). Bookers whose partners are all known see a thank-you on the page.
+ASK_FOR_GUESTS = {
+    "key": "ask_booker_for_guests",
+    "name": "Ask the booker who they played with",
+    "description": "The evening after a round, the booker gets a link to a club page where "
+    "they can add their playing partners' names and email or phone (each partner's own wish "
+    "to hear from the club is asked there, never assumed).",
+    "segments": [],
+    "definition": {
+        "trigger": {"type": "event", "eventType": "teetime.booking.completed", "filters": {},
+                    "firstTime": False},
+        "entryRule": None,
+        "exitRule": _all(_GONE),
+        "goal": None,
+        "reentry": {"policy": "AFTER_DAYS", "days": 14},
+        "maxEnrolments": None,
+        "start": "evening",
+        "steps": {
+            "evening": {
+                "type": "wait", "label": "That evening, 19:00", "position": _at(1, 0),
+                "until": {"time": "19:00"}, "next": "ask",
+            },
+            "ask": {
+                "type": "send", "label": "Email: who did you play with?", "position": _at(1, 1),
+                "channel": "EMAIL", "template": "round_name_your_guests", "variables": {},
+                "content": {"subject": "Who did you play with?"}, "next": None,
+            },
+        },
+    },
+}  # fmt: skip
+
+VISITOR_TO_MEMBER = {
+    "key": "visitor_to_member",
+    "name": "Visitor to member",
+    "description": "A guest who has played two or more rounds in 90 days and is not a "
+    "member gets an invitation to join; if they have not joined within two weeks, the "
+    "membership secretary is asked to call. Joining is the goal.",
+    "segments": [
+        {
+            "path": "trigger.segmentId",
+            "segmentTemplate": "regular_guests",
+            "name": "Regular guests (2+ rounds as a guest in 90 days, not members)",
+            "description": "Made for the journey 'Visitor to member'.",
+        }
+    ],
+    "definition": {
+        "trigger": {"type": "segment", "on": "enter", "segmentId": None},
+        "entryRule": None,
+        "exitRule": _all(_GONE),
+        "goal": {"eventType": "scl.member.created", "filters": {}, "matchTrigger": []},
+        "reentry": {"policy": "AFTER_DAYS", "days": 180},
+        "maxEnrolments": None,
+        "start": "invite",
+        "steps": {
+            "invite": {
+                "type": "send", "label": "Email: become a member", "position": _at(1, 0),
+                "channel": "EMAIL", "template": "guest_membership_invite", "variables": {},
+                "content": {"subject": "Enjoyed your rounds with us?"}, "next": "wait",
+            },
+            "wait": {
+                "type": "wait", "label": "Wait 14 days", "position": _at(1, 1),
+                "duration": {"days": 14}, "next": "call",
+            },
+            "call": {
+                "type": "notify", "label": "Call about membership", "position": _at(1, 2),
+                "title": "Regular guest: invite them to join",
+                "body": "Has played here several times as a guest; invited by email to join.",
+                "assignTo": "STAFF", "next": None,
+            },
+        },
+    },
+}  # fmt: skip
+
 TEMPLATES: list[dict[str, Any]] = [
     WELCOME,
     WIN_BACK,
@@ -494,6 +602,9 @@ TEMPLATES: list[dict[str, Any]] = [
     THANK_YOU,
     PAYMENT_RECOVERY,
     COMPETITION,
+    AFTER_ROUND_SURVEY,
+    ASK_FOR_GUESTS,
+    VISITOR_TO_MEMBER,
 ]
 # Every Messaging template id the templates name (a club's Messaging Service holds them).
 TEMPLATE_IDS: tuple[str, ...] = tuple(

@@ -507,3 +507,7 @@ def journeys_customer_erase(customer: Any, identifiers: dict[str, set[str]]) -> 
         enrolment__customer=customer, status=WebhookStatus.PENDING
     ).delete()
     WebhookDelivery.objects.filter(enrolment__customer=customer).update(body={}, last_error="")
+    # After-the-round survey answers: the score stays for the club's NPS, the words go.
+    from journeys.models import RoundSurveyAnswer
+
+    RoundSurveyAnswer.objects.filter(customer=customer).update(comment="")

@@ -44,6 +44,7 @@ from profiles.models import (
     EventStatus,
     RawEvent,
     ScoringConfig,
+    TeeSlot,
 )
 from profiles.normalise import normalise_email, normalise_phone
 from profiles.pnp import pnp_text
@@ -78,6 +79,7 @@ _IDENTITY_TYPES = {
     "authUserId": "Login (identity provider)",
     "email": "Email address",
     "phoneNumber": "Phone number",
+    "guestForm": "Named on a booker's guest form",
 }
 _SOURCES = {
     "scl": "SCL (membership)",
@@ -312,6 +314,7 @@ class CustomerAdmin(admin.ModelAdmin):
         if obj is not None:
             context.update(self._customer_context(request, obj))
             context.update(_scores_context(obj))
+            context.update(_partners_context(obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _customer_context(self, request: HttpRequest, customer: Customer) -> dict[str, Any]:
@@ -900,3 +903,52 @@ class ScoringConfigAdmin(admin.ModelAdmin):
             overrides=form.cleaned_data.get("overrides") or {}, actor_label=_actor(request)
         )
         obj.pk, obj.updated_at, obj.updated_by = saved.pk, saved.updated_at, saved.updated_by
+
+
+def _partners_context(customer: Customer) -> dict[str, Any]:
+    """The four-ball on the 360° page: rounds as a guest and whose, who they play with most,
+    and, for a guest the club cannot name yet, "Guest of <booker>" (profiles.rounds)."""
+    from profiles.rounds import customer_guest_summary, guest_label
+
+    summary = customer_guest_summary(customer=customer)
+    partners = {
+        "rounds_as_guest": summary["roundsAsGuest"],
+        "last_as_guest": summary["lastPlayedAsGuestAt"],
+        "hosts": [
+            {**host, "link": _customer_url(host["customerId"])}
+            for host in summary["playedAsGuestOf"]
+        ],
+        "plays_with": [
+            {**p, "link": _customer_url(p["customerId"])} for p in summary["playsWithMost"]
+        ],
+    }
+    anonymous = not customer.display_name and summary["roundsAsGuest"]
+    return {
+        "partners": partners,
+        "guest_label": guest_label(customer=customer) if anonymous else "",
+    }
+
+
+@admin.register(TeeSlot, site=club_admin_site)
+class TeeSlotAdmin(admin.ModelAdmin):
+    """The tee sheet as TeeTime last described it (teetime.slot.availability; read-only). The
+    gap filler's work on it is under Campaigns → tee-sheet gaps."""
+
+    list_display = ("tee_time", "course_name", "holes", "capacity", "booked", "free",
+                    "member_only", "max_handicap")  # fmt: skip
+    list_filter = ("course_name", "member_only")
+    date_hierarchy = "tee_time"
+    ordering = ("tee_time",)
+
+    @admin.display(description="Free places")
+    def free(self, obj: TeeSlot) -> int:
+        return obj.free_places
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

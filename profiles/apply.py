@@ -43,9 +43,10 @@ from crm.db import array_literal, copy_rows
 from crm.tenants.models import Tenant
 from crm.transport.outbound import outbound_relay_soon
 from profiles.catalogue import ENGAGEMENT_TYPES, Interpretation, RecordRef, interpret
-from profiles.envelope import Envelope, validate_envelope
+from profiles.envelope import SLOT_AVAILABILITY, Envelope, validate_envelope
 from profiles.models import (
     Activity,
+    ActivityCategory,
     Customer,
     CustomerStatus,
     ErasedIdentifier,
@@ -539,6 +540,7 @@ def _apply(
                 spec.type in ENGAGEMENT_TYPES, json.dumps(_jsonable(spec.data)),
             )
         )  # fmt: skip
+    activities.extend(_guest_rounds(live, records, owner, activity_customers))
     copy_rows(Activity._meta.db_table, _ACTIVITY_COLUMNS, activities)
 
     # Customers whose records changed get their fields recomputed; those that only gained
@@ -553,6 +555,8 @@ def _apply(
         recount=outcome.regrouped,
     )
     _publish_profile_events(outcome, changed, tenant)
+
+    _slots_upsert([env for _e, env, _i in live if env.known and env.type == SLOT_AVAILABILITY])
 
     marked = [(e, env) for e, env, _interp in parsed if e.id not in erased]
     with connection.cursor() as cursor:
@@ -582,6 +586,112 @@ def _apply(
                     actor_label=f"event {env.source}:{env.event_id}",
                 )
     _spread_erasures(spread)
+
+
+# The tee sheet: each slot's newest state, in one statement per batch. A row moves only to a
+# later (timestamp, source:id), so an older event arriving late changes nothing; a batch holds
+# at most one row per slot (its newest), as one INSERT … ON CONFLICT may touch a row once.
+_SLOTS = """
+INSERT INTO profiles_teeslot AS t
+    (slot_id, course_id, course_name, tee_time, holes, capacity, booked, price_cents, currency,
+     member_only, max_handicap, booking_url, state_at, state_key, updated_at)
+SELECT v.slot_id, v.course_id, v.course_name, v.tee_time, v.holes, v.capacity, v.booked,
+       v.price_cents, v.currency, v.member_only, v.max_handicap, v.booking_url, v.state_at,
+       v.state_key, now()
+FROM jsonb_to_recordset(%s::jsonb) AS v(
+    slot_id text, course_id text, course_name text, tee_time timestamptz, holes smallint,
+    capacity smallint, booked smallint, price_cents bigint, currency text, member_only boolean,
+    max_handicap numeric, booking_url text, state_at timestamptz, state_key text)
+ON CONFLICT (slot_id) DO UPDATE SET
+    course_id = excluded.course_id, course_name = excluded.course_name,
+    tee_time = excluded.tee_time, holes = excluded.holes, capacity = excluded.capacity,
+    booked = excluded.booked, price_cents = excluded.price_cents, currency = excluded.currency,
+    member_only = excluded.member_only, max_handicap = excluded.max_handicap,
+    booking_url = excluded.booking_url, state_at = excluded.state_at,
+    state_key = excluded.state_key, updated_at = now()
+WHERE (excluded.state_at, excluded.state_key) > (t.state_at, t.state_key)
+"""
+
+
+def _slots_upsert(envs: list[Envelope]) -> None:
+    if not envs:
+        return
+    newest: dict[str, tuple[tuple, dict[str, Any]]] = {}
+    for env in envs:
+        p = env.payload
+        stamp = (env.occurred_at.astimezone(UTC), f"{env.source}:{env.event_id}")
+        if p["slotId"] in newest and newest[p["slotId"]][0] >= stamp:
+            continue
+        newest[p["slotId"]] = (
+            stamp,
+            {
+                "slot_id": p["slotId"], "course_id": p.get("courseId") or "",
+                "course_name": p.get("courseName") or "", "tee_time": p["teeTime"].isoformat(),
+                "holes": p.get("holes"), "capacity": p["capacity"], "booked": p["booked"],
+                "price_cents": p.get("amountCents"), "currency": p.get("currency") or "",
+                "member_only": bool(p.get("memberOnly")), "max_handicap": p.get("maxHandicap"),
+                "booking_url": p.get("bookingUrl") or "", "state_at": stamp[0].isoformat(),
+                "state_key": stamp[1],
+            },
+        )  # fmt: skip
+    rows = [row for _stamp, row in newest.values()]
+    with connection.cursor() as cursor:
+        cursor.execute(_SLOTS, [json.dumps(rows)])
+    # The gap filler (campaigns.tee_sheet) looks at the sheet as soon as this commits; its
+    # minute-by-minute tick catches anything this misses. Named, not imported: ingestion does
+    # not depend on what the club does with free places.
+    transaction.on_commit(_fill_soon)
+
+
+def _fill_soon() -> None:
+    from crm.celery import app
+
+    app.send_task("campaigns.tee_sheet_fill")
+
+
+GUEST_ROUND = "teetime.booking.guest"
+
+
+def _guest_rounds(
+    live: list[tuple[_Event, Envelope, Interpretation]],
+    records: dict[RecordRef, _Record],
+    owner: dict[int, Any],
+    activity_customers: set,
+) -> list[tuple]:
+    """A timeline entry for every guest of a booking: "Played as a guest of …", with the
+    booking and the booker's record, which is what "rounds as a guest", "played as a guest of"
+    and "plays with most" read (profiles.rounds). It has no raw event of its own (the booking's
+    is the booker's entry)."""
+    rows = []
+    for _event, env, _interp in live:
+        p = env.payload
+        if env.type != "teetime.booking.created" or not env.known or not p.get("guestPlayerIds"):
+            continue
+        booker = records.get((RecordKind.TEETIME_PLAYER, p["playerId"]))
+        if booker is None:
+            continue
+        names = [
+            (booker.attributes.get(field) or [""])[0] or "" for field in ("first_name", "last_name")
+        ]
+        name = " ".join(part for part in names if part) or "another player"
+        where = f" at {p['courseName']}" if p.get("courseName") else ""
+        for guest in p["guestPlayerIds"]:
+            record = records[(RecordKind.TEETIME_PLAYER, guest)]
+            customer_id = owner.get(record.id)
+            activity_customers.add(customer_id)
+            data = {
+                "bookingId": p["bookingId"], "teeTime": p.get("teeTime"),
+                "bookerRecordId": booker.id, "bookerPlayerId": p["playerId"],
+                "courseName": p.get("courseName"),
+            }  # fmt: skip
+            rows.append(
+                (
+                    customer_id, record.id, None, GUEST_ROUND, ActivityCategory.GOLF,
+                    "", f"Played as a guest of {name}{where}"[:300], env.source,
+                    env.occurred_at, None, "", False, json.dumps(_jsonable(data)),
+                )
+            )  # fmt: skip
+    return rows
 
 
 def _erased_among(

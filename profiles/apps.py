@@ -5,3 +5,9 @@ class ProfilesConfig(AppConfig):
     """Customer Intelligence (WHO): unified customer profiles."""
 
     name = "profiles"
+
+    def ready(self) -> None:
+        from profiles.erasure import erasure_hook_register
+        from profiles.rounds import rounds_customer_erase
+
+        erasure_hook_register(rounds_customer_erase)

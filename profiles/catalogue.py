@@ -252,8 +252,19 @@ def _booking(env: Envelope, r: Interpretation) -> None:
         env.type, ActivityCategory.GOLF, title, channel=(p.get("channel") or "").upper(),
         amount_cents=p.get("amountCents") if kind == "created" else None,
         currency=p.get("currency") or "",
-        data={"bookingId": p["bookingId"], "teeTime": p.get("teeTime")},
+        data={
+            "bookingId": p["bookingId"], "teeTime": p.get("teeTime"),
+            **({"courseId": p["courseId"]} if p.get("courseId") else {}),
+            **({"guestPlayerIds": p["guestPlayerIds"]} if p.get("guestPlayerIds") else {}),
+            **({"partySize": p["partySize"]} if p.get("partySize") else {}),
+        },
     )  # fmt: skip
+    if kind == "created":
+        # Every player in the four-ball becomes a customer: a guest TeeTime named only by id
+        # is a record with no details yet (an anonymous "guest of <booker>") until a
+        # teetime.player.created or the booker's guest form (RecordKind.GUEST_FORM) says more.
+        for guest in p.get("guestPlayerIds") or ():
+            r.observations.setdefault((RecordKind.TEETIME_PLAYER, guest), {})
 
 
 def _entry(env: Envelope, r: Interpretation) -> None:

@@ -334,10 +334,86 @@ def _booking(e: _Errors, p: dict, country: str) -> dict:
     course = _object(e, p, "payload.", "course")
     if course is not None:
         out["courseName"] = _str(e, course, "payload.course.", "name", required=False)
+        out["courseId"] = _str(e, course, "payload.course.", "id", required=False, max_len=128)
     price = _object(e, p, "payload.", "price")
     if price is not None:
         money = _money(e, price, "payload.price.")
         out["amountCents"], out["currency"] = money if money else (None, None)
+    guests = p.get("guestPlayerIds")
+    if guests is not None:
+        if not isinstance(guests, list) or len(guests) > 20:
+            e.add("payload.guestPlayerIds", "Must be a list of at most 20 player ids.")
+        else:
+            cleaned: list[str] = []
+            for index, guest in enumerate(guests):
+                if isinstance(guest, int) and not isinstance(guest, bool):
+                    guest = str(guest)
+                if not isinstance(guest, str) or not guest.strip() or len(guest) > 128:
+                    e.add(f"payload.guestPlayerIds[{index}]", "Must be a player id.")
+                    continue
+                if guest.strip() != out.get("playerId") and guest.strip() not in cleaned:
+                    cleaned.append(guest.strip())
+            out["guestPlayerIds"] = cleaned
+    party = p.get("partySize")
+    if party is not None:
+        if isinstance(party, bool) or not isinstance(party, int) or not 1 <= party <= 20:
+            e.add("payload.partySize", "Must be a whole number from 1 to 20.")
+        else:
+            out["partySize"] = party
+    return out
+
+
+SLOT_AVAILABILITY = "teetime.slot.availability"
+
+
+def _places(errors: _Errors, data: dict, path: str, name: str):
+    value = data.get(name)
+    if value is None:
+        errors.add(f"{path}{name}", "This field is required.")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1000:
+        errors.add(f"{path}{name}", "Must be a whole number of places (0 or more).")
+        return None
+    return value
+
+
+def _slot(e: _Errors, p: dict, country: str) -> dict:
+    """A slot's availability. Booked places above capacity are refused (TeeTime never means
+    that; storing it would show a negative gap); so is a slot whose tee time is before the
+    event's own timestamp (validate_envelope), and, when received, one already past
+    (profiles.ingestion)."""
+    out = {
+        "slotId": _str(e, p, "payload.", "slotId", required=True, max_len=128),
+        "teeTime": _datetime(e, p, "payload.", "teeTime", required=True),
+        "holes": _int(e, p, "payload.", "holes", required=False),
+        "capacity": _places(e, p, "payload.", "capacity"),
+        "booked": _places(e, p, "payload.", "booked"),
+        "bookingUrl": _str(e, p, "payload.", "bookingUrl", required=False, max_len=1800),
+    }
+    if out["holes"] is not None and out["holes"] not in (9, 18):
+        e.add("payload.holes", "Must be 9 or 18.")
+    if out["capacity"] == 0:
+        e.add("payload.capacity", "A slot has at least one place.")
+    if out["capacity"] and out["booked"] is not None and out["booked"] > out["capacity"]:
+        e.add(
+            "payload.booked",
+            f"{out['booked']} places booked is more than the slot's capacity of {out['capacity']}.",
+        )
+    url = out["bookingUrl"]
+    if url is not None and not re.match(r"^https?://[^\s]+$", url):
+        e.add("payload.bookingUrl", "Must be an http(s) address.")
+    course = _object(e, p, "payload.", "course")
+    if course is not None:
+        out["courseId"] = _str(e, course, "payload.course.", "id", required=False, max_len=128)
+        out["courseName"] = _str(e, course, "payload.course.", "name", required=False, max_len=200)
+    price = _object(e, p, "payload.", "price")
+    if price is not None:
+        money = _money(e, price, "payload.price.")
+        out["amountCents"], out["currency"] = money if money else (None, None)
+    rules = _object(e, p, "payload.", "rules")
+    if rules is not None:
+        out["memberOnly"] = _bool(e, rules, "payload.rules.", "memberOnly", required=False)
+        out["maxHandicap"] = _number(e, rules, "payload.rules.", "maxHandicap")
     return out
 
 
@@ -438,6 +514,7 @@ PAYLOADS = {
     "teetime.competition.entry.created": _entry,
     "teetime.competition.entry.withdrawn": _entry,
     "teetime.score.posted": _score,
+    SLOT_AVAILABILITY: _slot,
     "messaging.contact.created": _contact,
     "messaging.contact.updated": _contact,
     "messaging.contact.deleted": _contact,
@@ -533,6 +610,9 @@ def validate_envelope(
     if known:
         clean_payload = checker(e, payload, tenant.country)
         _identity_agrees(e, identity, clean_payload, source)
+        tee_time = clean_payload.get("teeTime") if event_type == SLOT_AVAILABILITY else None
+        if tee_time is not None and tee_time < occurred_at:
+            e.add("payload.teeTime", "The slot's tee time is before the event: a slot in the past.")
         if e.by_path:
             return None, e.by_path
     elif checker is None:

@@ -33,8 +33,14 @@ _KIND_ORDER = {
     RecordKind.AUTH_USER: 3,
     RecordKind.EMAIL: 4,
     RecordKind.PHONE: 5,
+    RecordKind.GUEST_FORM: 6,
 }
-_LINK_ORDER = {LinkReason.MANUAL_MERGE: 0, LinkReason.PLAYER_IS_MEMBER: 1, LinkReason.SAME_EVENT: 2}
+_LINK_ORDER = {
+    LinkReason.MANUAL_MERGE: 0,
+    LinkReason.PLAYER_IS_MEMBER: 1,
+    LinkReason.SAME_EVENT: 2,
+    LinkReason.GUEST_FORM: 3,
+}
 _STRONG = frozenset(str(kind) for kind in STRONG_KINDS)
 
 

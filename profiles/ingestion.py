@@ -12,9 +12,10 @@ import json
 from typing import Any
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from crm.tenants.models import Tenant, TenantSlug
-from profiles.envelope import validate_envelope
+from profiles.envelope import SLOT_AVAILABILITY, validate_envelope
 
 MAX_BATCH = 1000
 MAX_ENVELOPE_BYTES = 64 * 1024
@@ -53,6 +54,14 @@ def events_ingest(*, tenant: Tenant, envelopes: list[Any], transport: str) -> li
         env, errors = validate_envelope(data, tenant=tenant, tenant_slugs=slugs)
         if env is None:
             result.update(status="rejected", errors=errors)
+            continue
+        if env.type == SLOT_AVAILABILITY and env.known and env.payload["teeTime"] <= timezone.now():
+            # Checked when received, not when applied (apply validates again, later): a slot
+            # whose tee time has gone is nothing to fill, and an old one must not reopen a gap.
+            result.update(
+                status="rejected",
+                errors={"payload.teeTime": ["The slot's tee time has passed: a slot in the past."]},
+            )
             continue
         if env.warnings:
             result["warnings"] = env.warnings

@@ -121,6 +121,11 @@ class RecordKind(models.TextChoices):
     AUTH_USER = "auth", "Identity-provider user"
     EMAIL = "email", "Email address"
     PHONE = "phone", "Phone number"
+    # A playing partner named by the booker on the guest form (profiles.rounds): key
+    # `<bookingId>:<guest playerId>`, linked to the guest's TeeTime record, holding the name,
+    # email and phone the booker gave. Resolves like any record (its email or phone may be a
+    # customer the club already knows).
+    GUEST_FORM = "guest_form", "Guest form (named by the booker)"
 
 
 STRONG_KINDS = (
@@ -216,6 +221,7 @@ class LinkReason(models.TextChoices):
     PLAYER_IS_MEMBER = "player_is_member", "TeeTime player linked to SCL member"
     SAME_EVENT = "same_event", "Named together in one event"
     MANUAL_MERGE = "manual_merge", "Merged by staff"
+    GUEST_FORM = "guest_form", "Named on the booker's guest form"
 
 
 class RecordLink(models.Model):
@@ -497,3 +503,40 @@ class ScoreEventCursor(models.Model):
 
     def __str__(self) -> str:
         return f"activities scored up to {self.last_activity_id}"
+
+
+class TeeSlot(models.Model):
+    """One slot of the club's tee sheet as TeeTime last described it
+    (`teetime.slot.availability`): capacity, places booked, green fee, the slot's rules and its
+    booking link. The newest event per slot is its state: a row only ever moves to an event with
+    a later `(state_at, state_key)`, so events arriving out of order change nothing.
+
+    It lives with ingestion (it is what the events say, like a source record); what the club
+    does about a free place (the gap filler) is campaigns' (campaigns.tee_sheet)."""
+
+    slot_id = models.CharField(max_length=128, unique=True)
+    course_id = models.CharField(max_length=128, blank=True)
+    course_name = models.CharField(max_length=200, blank=True)
+    tee_time = models.DateTimeField(db_index=True)
+    holes = models.PositiveSmallIntegerField(null=True, blank=True)
+    capacity = models.PositiveSmallIntegerField()
+    booked = models.PositiveSmallIntegerField()
+    price_cents = models.BigIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    member_only = models.BooleanField(default=False)
+    max_handicap = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
+    booking_url = models.CharField(max_length=2000, blank=True)
+    state_at = models.DateTimeField(help_text="The timestamp of the event this state is from.")
+    state_key = models.CharField(max_length=160, help_text="source:id of that event.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tee_time", "course_name"]
+        verbose_name = "tee-sheet slot"
+
+    def __str__(self) -> str:
+        return f"{self.course_name or self.course_id} {self.tee_time:%Y-%m-%d %H:%M}"
+
+    @property
+    def free_places(self) -> int:
+        return max(0, self.capacity - self.booked)

@@ -88,6 +88,8 @@ _IDENTITY_TYPES = {
     RecordKind.AUTH_USER: "authUserId",
     RecordKind.EMAIL: "email",
     RecordKind.PHONE: "phoneNumber",
+    # The booker's guest form names a partner by booking and TeeTime player: `<bookingId>:<id>`.
+    RecordKind.GUEST_FORM: "guestForm",
 }
 
 

@@ -508,3 +508,27 @@ def _plain(value: Any) -> Any:
     if isinstance(value, UUID | Decimal):
         return str(value)
     return value
+
+
+def customer_activity_add(
+    *,
+    customer: Customer,
+    type: str,
+    category: str,
+    title: str,
+    occurred_at: Any,
+    data: dict[str, Any] | None = None,
+    counts_as_activity: bool = True,
+) -> Activity:
+    """A timeline entry the platform itself records (a survey answer, a guest form): other
+    apps add to the timeline through this, not by writing the table."""
+    return Activity.objects.create(
+        customer=customer,
+        type=type,
+        category=category,
+        title=title[:300],
+        source="crm",
+        occurred_at=occurred_at,
+        counts_as_activity=counts_as_activity,
+        data=data or {},
+    )

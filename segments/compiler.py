@@ -166,6 +166,8 @@ class Compiler:
             return self.activity_latest(c)
         if source == Source.DAY_PART_SHARE:
             return self.day_part_share(c)
+        if source == Source.LATEST_VALUE:
+            return self.latest_value(c)
         if source == Source.SEGMENT:
             return self.in_segment(c)
         raise AssertionError(source)  # pragma: no cover
@@ -327,6 +329,34 @@ class Compiler:
         having, having_params = positive.sql(share)
         sql = f"{grouped} HAVING {having}"
         matched = Q(pk__in=RawSQL(sql, [*params, *having_params]))  # noqa: S611
+        return ~matched if bounds.negate else matched
+
+    def latest_value(self, c: Condition) -> Q:
+        """A value of the customer's newest timeline entry of these types (`lastNps`): no
+        entry, no value (only isNull, neq and notIn match, as for the other fields)."""
+        latest = (
+            "SELECT DISTINCT ON (a.customer_id) a.customer_id, a.data->>%s AS v"
+            " FROM profiles_activity AS a"
+            " WHERE a.customer_id IS NOT NULL AND a.type = ANY(%s)"
+            " ORDER BY a.customer_id, a.occurred_at DESC, a.id DESC"
+        )
+        params: list[Any] = [c.spec.column, list(c.spec.activity_types)]
+        every = f"SELECT t.customer_id FROM ({latest}) AS t"  # noqa: S608 - constants only
+        has = Q(pk__in=RawSQL(every, params))  # noqa: S611
+        if c.operator == "isNull":
+            return ~has
+        if c.operator == "isNotNull":
+            return has
+        if c.spec.type == FieldType.ENUM or c.operator in ("in", "notIn"):
+            values = [str(v) for v in (c.value if isinstance(c.value, tuple | list) else [c.value])]
+            sql = f"SELECT t.customer_id FROM ({latest}) AS t WHERE t.v = ANY(%s)"  # noqa: S608
+            matched = Q(pk__in=RawSQL(sql, [*params, values]))  # noqa: S611
+            return ~matched if c.operator in ("neq", "notIn") else matched
+        bounds = self.bounds(c)
+        positive = Bounds(bounds.lo, bounds.lo_inclusive, bounds.hi, bounds.hi_inclusive)
+        where, where_params = positive.sql("(t.v)::numeric")
+        sql = f"SELECT t.customer_id FROM ({latest}) AS t WHERE {where}"  # noqa: S608
+        matched = Q(pk__in=RawSQL(sql, [*params, *where_params]))  # noqa: S611
         return ~matched if bounds.negate else matched
 
     def window_sql(self, window: Window | None) -> tuple[str, list[Any]]:

@@ -56,6 +56,7 @@ class Source(StrEnum):
     ACTIVITY_SUM = "activity_sum"
     ACTIVITY_LATEST = "activity_latest"
     DAY_PART_SHARE = "day_part_share"
+    LATEST_VALUE = "latest_value"  # a value (`column`: its data key) of the newest timeline entry
     SEGMENT = "segment"
 
 
@@ -96,6 +97,8 @@ OPERATOR_LABELS: dict[str, str] = {
 }
 
 BOOKING = "teetime.booking.created"
+GUEST_ROUND = "teetime.booking.guest"  # profiles.apply: a guest's entry for a booking
+SURVEY = "crm.survey.answered"  # journeys.surveys
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,19 @@ FIELDS: dict[str, FieldSpec] = {
         _f("weekendShare", "golf", T.SHARE, S.DAY_PART_SHARE, "Weekend share",
            "% of bookings on Saturday or Sunday.", activity_types=(BOOKING,),
            day_part="weekend", minimum=0, maximum=100),
+        # the whole four-ball and the after-the-round survey (profiles.rounds, journeys.surveys)
+        _f("guestRounds", "golf", T.COUNT, S.ACTIVITY_COUNT, "Rounds as a guest",
+           "Bookings they played in as someone's guest.",
+           activity_types=(GUEST_ROUND,)),
+        _f("lastPlayedAsGuestAt", "golf", T.DATETIME, S.ACTIVITY_LATEST,
+           "Last played as a guest", "", activity_types=(GUEST_ROUND,)),
+        _f("lastNps", "feedback", T.INTEGER, S.LATEST_VALUE, "Last survey score (0-10)",
+           "Their newest answer to the after-the-round survey.", column="score",
+           activity_types=(SURVEY,), minimum=0, maximum=10),
+        _f("npsBand", "feedback", T.ENUM, S.LATEST_VALUE, "NPS band",
+           "Promoter (9-10), passive (7-8) or detractor (0-6), from their newest answer.",
+           column="band", activity_types=(SURVEY,),
+           choices=("PROMOTER", "PASSIVE", "DETRACTOR")),
         # payments
         _f("totalSpend", "payments", T.COUNT, S.ACTIVITY_SUM, "Total spend (cents)",
            "Payments received minus refunds.",
@@ -247,6 +263,7 @@ GROUPS: tuple[tuple[str, str], ...] = (
     ("golf", "Golf (TeeTime)"),
     ("payments", "Payments (SCL)"),
     ("engagement", "Engagement (Messaging)"),
+    ("feedback", "Feedback (after-the-round survey)"),
     ("segments", "Other segments"),
 )
 

@@ -141,6 +141,16 @@ TEMPLATES: list[dict[str, Any]] = [
             },
         ),
     },
+    {
+        "key": "regular_guests",
+        "name": "Regular guests",
+        "description": "Played two or more rounds as someone's guest in the last 90 days and "
+        "are not members: the visitors to invite to join.",
+        "rules": _all(
+            {"field": "guestRounds", "operator": "gte", "value": 2, "window": {"lastDays": 90}},
+            {"field": "membershipStatus", "operator": "neq", "value": "ACTIVE"},
+        ),
+    },
 ]
 
 

@@ -345,7 +345,7 @@ def test_a_ready_made_journey_is_copied_into_a_draft(clubs, login):
     client = login("MARKETING")
     gallery = client.get(f"{JOURNEYS}/templates/")
     html = gallery.content.decode()
-    assert len(TEMPLATES) == 7
+    assert len(TEMPLATES) == 10
     for template in TEMPLATES:
         assert f'id="template-{template["key"]}"' in html and template["name"] in html
     assert f"{JOURNEYS}/templates/" in client.get(f"{JOURNEYS}/").content.decode()

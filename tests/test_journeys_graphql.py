@@ -112,7 +112,7 @@ def test_create_publish_enrol_and_read_back(client, people):
 
     listed = gql(client, '{ journeys(status: "ACTIVE") { name } journeyTemplates { key } }')
     assert listed["data"]["journeys"] == [{"name": "Welcome"}]
-    assert len(listed["data"]["journeyTemplates"]) == 7
+    assert len(listed["data"]["journeyTemplates"]) == 10
 
 
 def test_bad_definitions_and_state_refusals_come_back_as_errors(client):

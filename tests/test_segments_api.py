@@ -185,7 +185,7 @@ def test_static_lists_by_hand_csv_import_snapshot_and_csv_export(client, club):
 
 def test_templates_fields_and_schema(client, club):
     templates = client.get(f"{URL}/templates").json()["data"]
-    assert len(templates) == 12
+    assert len(templates) == 13
     assert {"key", "name", "rules"} <= set(templates[0])
     for template in templates:
         assert post(client, f"{URL}/preview", {"rules": template["rules"]}).status_code == 200
@@ -247,7 +247,7 @@ def test_graphql_segments(client, club):
     assert bad["segment"] is None and bad["errors"][0]["field"] == "field"
     listed = gql("{ segments { name memberCount } segmentTemplates { key } }")["data"]
     assert listed["segments"] == [{"name": "Full", "memberCount": 2}]
-    assert len(listed["segmentTemplates"]) == 12
+    assert len(listed["segmentTemplates"]) == 13
 
 
 def test_refresh_of_a_segment_whose_nested_segment_broke_keeps_its_members(clubs, client, club):

@@ -120,7 +120,7 @@ def test_every_field_type_has_operators_and_every_template_is_valid(alpha):
     assert set(OPERATORS) == set(FieldType)
     for template in templates_for(month=3):
         rules_parse(template["rules"])
-    assert len(TEMPLATES) == 12
+    assert len(TEMPLATES) == 13
 
 
 def test_the_json_schema_accepts_the_contract_example_and_templates_and_refuses_bad_rules():

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns.api import views
+from campaigns.api import tee_sheet, views
 
 urlpatterns = [
     path("campaigns", views.CampaignListView.as_view(), name="campaigns-list"),
@@ -45,4 +45,9 @@ urlpatterns = [
         views.CampaignTestSendView.as_view(),
         name="campaigns-test-send",
     ),
+    path("tee-sheet/settings", tee_sheet.TeeSheetSettingsView.as_view(), name="tee-sheet-settings"),
+    path("tee-sheet/slots", tee_sheet.TeeSlotListView.as_view(), name="tee-sheet-slots"),
+    path("tee-sheet/gaps", tee_sheet.TeeGapListView.as_view(), name="tee-sheet-gaps"),
+    path("tee-sheet/gaps/<str:gap_id>", tee_sheet.TeeGapDetailView.as_view(), name="tee-sheet-gap"),
+    path("tee-sheet/summary", tee_sheet.TeeSheetSummaryView.as_view(), name="tee-sheet-summary"),
 ]

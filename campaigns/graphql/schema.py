@@ -11,12 +11,14 @@ from campaigns.graphql.mutations import (
     SendCampaign,
     UpdateCampaign,
 )
+from campaigns.graphql.tee_sheet import Mutation as TeeSheetMutation
+from campaigns.graphql.tee_sheet import Query as TeeSheetQuery
 from campaigns.graphql.types import CampaignNode
 from campaigns.selectors import campaign_get, campaign_list
 from crm.graphql.permissions import require_scope
 
 
-class Query(graphene.ObjectType):
+class Query(TeeSheetQuery, graphene.ObjectType):
     campaigns = graphene.List(graphene.NonNull(CampaignNode), required=True)
     campaign = graphene.Field(CampaignNode, id=graphene.UUID(required=True))
 
@@ -31,7 +33,7 @@ class Query(graphene.ObjectType):
         return campaign_get(campaign_id=id)
 
 
-class Mutation(graphene.ObjectType):
+class Mutation(TeeSheetMutation, graphene.ObjectType):
     create_campaign = CreateCampaign.Field()
     update_campaign = UpdateCampaign.Field()
     schedule_campaign = ScheduleCampaign.Field()
