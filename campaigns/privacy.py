@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from campaigns.models import Send, SendReason, SendStatus
+from campaigns.models import GolferHabit, Send, SendReason, SendStatus, TeeSheetOffer
 from profiles.models import Activity, Customer
 
 _NOT_YET = (SendStatus.PENDING, SendStatus.DEFERRED, SendStatus.AWAITING_WINNER)
@@ -24,6 +24,8 @@ def campaigns_customer_erase(customer: Customer, identifiers: dict[str, set[str]
     Send.objects.filter(customer=customer).filter(
         Q(variables__isnull=False) | ~Q(detail="")
     ).update(variables=None, detail="")
+    # Habits are derived from their bookings, which erasure scrubs: rebuilt from nothing.
+    GolferHabit.objects.filter(customer=customer).delete()
 
 
 def campaigns_customer_export(
@@ -54,8 +56,32 @@ def campaigns_customer_export(
                 "messageId": s.message_id, "engagement": engagement.get(str(s.id), []),
             }
             for s in sends
-        ]
+        ],
+        # The tee-sheet filler: the slots they were offered (or held out of), and what they
+        # booked; and the playing habits it chose them by.
+        "teeSheetOffers": [
+            {
+                "slotId": o.gap.slot_id, "teeTime": _at(o.gap.tee_time), "holdout": o.holdout,
+                "offeredAt": _at(o.created_at), "bookedAt": _at(o.booked_at),
+                "bookingId": o.booking_id, "amountCents": o.amount_cents,
+                "currency": o.currency,
+            }
+            for o in TeeSheetOffer.objects.filter(customer=customer)
+            .select_related("gap").order_by("created_at")
+        ],
+        "playingHabits": [
+            {
+                "bookings": h.bookings, "weekdayMorning": h.weekday_morning,
+                "weekdayAfternoon": h.weekday_afternoon, "weekdayEvening": h.weekday_evening,
+                "weekend": h.weekend, "courses": h.courses, "computedAt": _at(h.computed_at),
+            }
+            for h in GolferHabit.objects.filter(customer=customer)
+        ],
     }  # fmt: skip
 
 
-EXPORT_MODELS = (Send,)
+def _at(value: Any) -> str | None:
+    return value.isoformat() if value else None
+
+
+EXPORT_MODELS = (Send, TeeSheetOffer, GolferHabit)

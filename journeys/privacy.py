@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from journeys.models import Enrolment, EnrolmentEvent, StaffTask, WebhookDelivery
+from journeys.models import (
+    Enrolment,
+    EnrolmentEvent,
+    RoundSurveyAnswer,
+    StaffTask,
+    WebhookDelivery,
+)
 from profiles.models import Customer
 
 
@@ -49,7 +55,12 @@ def journeys_customer_export(
             for w in WebhookDelivery.objects.filter(enrolment__customer=customer)
             .order_by("created_at")
         ],
+        "roundSurveyAnswers": [
+            {"bookingId": a.booking_id, "score": a.score, "band": a.band,
+             "comment": a.comment, "answeredAt": _at(a.answered_at)}
+            for a in RoundSurveyAnswer.objects.filter(customer=customer).order_by("answered_at")
+        ],
     }  # fmt: skip
 
 
-EXPORT_MODELS = (Enrolment, EnrolmentEvent, StaffTask, WebhookDelivery)
+EXPORT_MODELS = (Enrolment, EnrolmentEvent, StaffTask, WebhookDelivery, RoundSurveyAnswer)

@@ -134,9 +134,9 @@ def test_the_guest_form_names_a_guest_who_resolves_like_any_identity(clubs, four
         named = Activity.objects.get(customer=guest, type="crm.guest_form.named")
         assert named.data["wantsNews"] is True and "Aoife Byrne" in named.title
         export = customer_export(customer=guest, actor_label="tests")
-        kinds = {r["kind"] for r in export["sourceRecords"]}
+        kinds = {r["kind"] for r in export["profiles"]["sourceRecords"]}
         assert {"guest_form", "teetime", "messaging"} <= kinds
-        assert any(t["type"] == "teetime.booking.guest" for t in export["timeline"])
+        assert any(t["type"] == "teetime.booking.guest" for t in export["profiles"]["timeline"])
 
     # The same guest twice: refused.
     again = browser.post(
