@@ -195,20 +195,20 @@ RULES = {
              (c.id IN (SELECT customer_id FROM profiles_activity WHERE type = {BOOKED}
                          AND occurred_at >= now() - interval '90 days'
                        GROUP BY customer_id HAVING count(*) >= 3)
-              AND NOT (c.id IN (SELECT customer_id FROM profiles_activity
+              AND NOT (c.id IN (SELECT DISTINCT customer_id FROM profiles_activity
                                 WHERE type = 'teetime.booking.no_show'
                                   AND occurred_at >= now() - interval '90 days'
                                   AND customer_id IS NOT NULL)
-                       OR c.id IN (SELECT customer_id FROM profiles_activity
+                       OR c.id IN (SELECT DISTINCT customer_id FROM profiles_activity
                                    WHERE type = 'messaging.email.clicked'
                                      AND occurred_at >= now() - interval '30 days'
                                      AND customer_id IS NOT NULL)))
-             OR (c.id IN (SELECT customer_id FROM profiles_activity
+             OR (c.id IN (SELECT DISTINCT customer_id FROM profiles_activity
                           WHERE type = 'messaging.email.opened'
                             AND occurred_at >= now() - interval '30 days')
-                 AND c.id IN (SELECT customer_id FROM profiles_activity
+                 AND c.id IN (SELECT DISTINCT customer_id FROM profiles_activity
                               WHERE type = {BOOKED} AND occurred_at < now() - interval '60 days')
-                 AND NOT (c.id IN (SELECT customer_id FROM profiles_activity
+                 AND NOT (c.id IN (SELECT DISTINCT customer_id FROM profiles_activity
                                    WHERE type = {BOOKED}
                                      AND occurred_at >= now() - interval '60 days'
                                      AND customer_id IS NOT NULL)))
