@@ -133,9 +133,11 @@ class _EventWorker(Worker):
             job = await self.nextJobFromJobData(
                 job_data, job_id, limit_until or 0, delay_until or 0, token
             )
-            if job is None:
-                break  # the queue is empty (or rate-limited): the rest found nothing either
-            jobs.append(job)
+            # An empty answer means the queue ran dry at that point; a later one in the same
+            # pipeline can still bring a job a producer added meanwhile, moved to active and
+            # locked for us: keep every one.
+            if job is not None:
+                jobs.append(job)
         return jobs
 
     async def complete(self, finished: list[tuple[Job, dict[str, Any]]]) -> list[str]:
