@@ -59,8 +59,7 @@ from campaigns.models import (
 )
 from campaigns.sending import _REASON_SQL, campaign_settings, quiet_until, run_plan
 from crm.tenants.selectors import tenant_current
-from profiles.models import TeeSlot
-from segments.compiler import _DAY_PARTS
+from profiles.models import DayPart, TeeSlot
 
 logger = logging.getLogger(__name__)
 
@@ -319,8 +318,7 @@ def _conversions_record(rules: TeeSheetSettings) -> int:
 HABITS_MAX_AGE = dt.timedelta(hours=26)
 _HABITS = """
 WITH b AS (
-    SELECT a.customer_id, coalesce(a.data->>'courseId', '') AS course,
-           COALESCE((a.data->>'teeTime')::timestamptz, a.occurred_at) AT TIME ZONE %(tz)s AS t
+    SELECT a.customer_id, coalesce(a.data->>'courseId', '') AS course, a.day_part
     FROM profiles_activity AS a
     WHERE a.type = 'teetime.booking.created' AND a.occurred_at >= %(since)s
       AND a.customer_id IS NOT NULL
@@ -333,10 +331,10 @@ per_course AS (
 ),
 counts AS (
     SELECT customer_id, count(*) AS n,
-           count(*) FILTER (WHERE {morning}) AS morning,
-           count(*) FILTER (WHERE {afternoon}) AS afternoon,
-           count(*) FILTER (WHERE {evening}) AS evening,
-           count(*) FILTER (WHERE {weekend}) AS weekend
+           count(*) FILTER (WHERE day_part = {morning}) AS morning,
+           count(*) FILTER (WHERE day_part = {afternoon}) AS afternoon,
+           count(*) FILTER (WHERE day_part = {evening}) AS evening,
+           count(*) FILTER (WHERE day_part = {weekend}) AS weekend
     FROM b GROUP BY 1
 ),
 fresh AS (
@@ -360,14 +358,17 @@ SELECT count(*) FROM fresh
 def golfer_habits_refresh(*, now: dt.datetime, tz: str) -> int:
     """Recompute every golfer's habits from their bookings of the last HISTORY_DAYS (one
     statement; golfers with no booking left in the window are removed)."""
+    # Each booking's day part in the club's zone is set when it is applied (Activity.day_part,
+    # the one definition segments count by too); `tz` is kept for the callers' sake.
+    del tz
     sql = _HABITS.format(
-        morning=_DAY_PARTS["weekday_morning"].format(t="b.t"),
-        afternoon=_DAY_PARTS["weekday_afternoon"].format(t="b.t"),
-        evening=_DAY_PARTS["weekday_evening"].format(t="b.t"),
-        weekend=_DAY_PARTS["weekend"].format(t="b.t"),
+        morning=DayPart.WEEKDAY_MORNING.value,
+        afternoon=DayPart.WEEKDAY_AFTERNOON.value,
+        evening=DayPart.WEEKDAY_EVENING.value,
+        weekend=DayPart.WEEKEND.value,
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"tz": tz, "since": now - dt.timedelta(days=HISTORY_DAYS), "now": now})
+        cursor.execute(sql, {"since": now - dt.timedelta(days=HISTORY_DAYS), "now": now})
         (count,) = cursor.fetchone()
         cursor.execute("DELETE FROM campaigns_golferhabit WHERE computed_at < %s", [now])
         cursor.execute("ANALYZE campaigns_golferhabit")

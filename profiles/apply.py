@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import DatabaseError, connection, transaction
@@ -57,7 +58,7 @@ from profiles.models import (
     SourceRecord,
 )
 from profiles.outbound import customer_identity, outbound_record_many
-from profiles.projection import ProjectedCustomer, customers_project
+from profiles.projection import ProjectedCustomer, customers_project, day_part_of
 from profiles.resolution import RecomputeResult, UnsavedRecord, identity_recompute
 from profiles.services import customer_erase, identifiers_held, raw_events_scrub
 from profiles.suppression import (
@@ -242,8 +243,9 @@ WHERE first_customer_id = ANY(%s::uuid[])
 
 _ACTIVITY_COLUMNS = (
     "customer_id", "record_id", "raw_event_id", "type", "category", "channel", "title", "source",
-    "occurred_at", "amount_cents", "currency", "counts_as_activity", "data",
+    "occurred_at", "amount_cents", "currency", "counts_as_activity", "data", "day_part",
 )  # fmt: skip
+BOOKING = "teetime.booking.created"
 
 
 def _lock_tenant() -> None:
@@ -525,6 +527,7 @@ def _apply(
 
     activities = []
     activity_customers = set()
+    club_zone = ZoneInfo(tenant.timezone or "UTC")
     for event, env, interp in live:
         record = records[interp.primary] if interp.primary else None
         event.record_id = record.id if record else None
@@ -538,6 +541,8 @@ def _apply(
                 customer_id, record.id, event.id, spec.type, spec.category, spec.channel,
                 spec.title[:300], env.source, env.occurred_at, spec.amount_cents, spec.currency,
                 spec.type in ENGAGEMENT_TYPES, json.dumps(_jsonable(spec.data)),
+                day_part_of(spec.data.get("teeTime"), env.occurred_at, club_zone)
+                if spec.type == BOOKING else None,
             )
         )  # fmt: skip
     activities.extend(_guest_rounds(live, records, owner, activity_customers))

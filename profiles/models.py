@@ -84,6 +84,14 @@ class Customer(models.Model):
     complained = models.BooleanField(default=False)
     address = models.JSONField(default=dict, blank=True)
     competition_entry_count_365d = models.IntegerField(default=0)
+    # All-time tee-time bookings made, and how many of them fall in each day part (see
+    # Activity.day_part): kept by apply as it keeps the counters above, so a segment's day-part
+    # share without a window is a comparison on the customer row (segments/fields.py).
+    booking_count = models.IntegerField(default=0, db_default=0)
+    weekday_morning_bookings = models.IntegerField(default=0, db_default=0)
+    weekday_afternoon_bookings = models.IntegerField(default=0, db_default=0)
+    weekday_evening_bookings = models.IntegerField(default=0, db_default=0)
+    weekend_bookings = models.IntegerField(default=0, db_default=0)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -262,6 +270,15 @@ class ActivityCategory(models.TextChoices):
     OTHER = "other"
 
 
+class DayPart(models.IntegerChoices):
+    """When a tee time is, in the club's time zone (segments' day-part shares)."""
+
+    WEEKDAY_MORNING = 1, "Weekday morning (Mon-Fri before 12:00)"
+    WEEKDAY_AFTERNOON = 2, "Weekday afternoon (Mon-Fri 12:00-16:59)"
+    WEEKDAY_EVENING = 3, "Weekday evening (Mon-Fri from 17:00)"
+    WEEKEND = 4, "Weekend (Saturday and Sunday)"
+
+
 class Activity(models.Model):
     """One event on a customer's timeline, in words a club manager reads."""
 
@@ -288,12 +305,25 @@ class Activity(models.Model):
         default=True, help_text="Something the person did (not e.g. a message sent to them)."
     )
     data = models.JSONField(default=dict, blank=True)
+    day_part = models.SmallIntegerField(
+        null=True,
+        blank=True,
+        choices=DayPart.choices,
+        help_text="Bookings only: the day part of the tee time in the club's time zone.",
+    )
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
         indexes = [
             models.Index(fields=["customer", "-occurred_at"]),
             models.Index(fields=["customer", "type", "occurred_at"]),
+            # Timeline sets for segments: the customers with entries of a type in a window (and
+            # their amounts, their bookings' day parts), read from the index alone.
+            models.Index(
+                fields=["type", "occurred_at"],
+                include=["customer", "amount_cents", "day_part"],
+                name="activity_type_time_idx",
+            ),
         ]
         verbose_name_plural = "activities"
 

@@ -7,8 +7,9 @@
   (their counters brought up to date from the new entries rather than recounted: see
   _REFRESH_SQL; the nightly `counters_refresh_all` recounts everyone).
 - `customers_refresh_counters`: the counters alone: last activity, 30-day activity and booking
-  counts, lifetime value, 365-day competition entries, and the lifecycle stage, from the first
-  rule that holds:
+  counts, lifetime value, 365-day competition entries, all-time bookings and their day parts
+  (each booking's `Activity.day_part`, set by apply: `day_part_of`), and the lifecycle stage,
+  from the first rule that holds:
 
     MEMBER     membership status ACTIVE or SUSPENDED; ADVOCATE instead when also a member for
                5+ years with 3+ competition entries in the last 365 days
@@ -23,16 +24,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.utils import timezone
 
 from crm.db import array_literal, columns_of
-from profiles.models import Customer, CustomerStatus, RecordKind
+from profiles.models import Customer, CustomerStatus, DayPart, RecordKind
 
 _DATE_FIELDS = {"date_of_birth", "member_since", "renewal_due_on"}
 PROFILE_FIELDS = (
@@ -97,7 +99,8 @@ WITH full_agg AS MATERIALIZED (
                      AND a.occurred_at >= %(d365)s) AS e365,
                coalesce(bool_or(a.type IN {purchase}), false) AS purchased,
                coalesce(bool_or(a.type = 'teetime.booking.created'), false) AS booked,
-               coalesce(bool_or(a.type IN {engagement}), false) AS engaged
+               coalesce(bool_or(a.type IN {engagement}), false) AS engaged,
+               {day_parts}
         FROM profiles_activity AS a
         WHERE a.customer_id = ids.id
     ) AS s
@@ -108,7 +111,8 @@ new_entries AS MATERIALIZED (
            coalesce(sum(a.amount_cents) FILTER (WHERE a.type IN {payment}), 0) AS ltv,
            coalesce(bool_or(a.type IN {purchase}), false) AS purchased,
            coalesce(bool_or(a.type = 'teetime.booking.created'), false) AS booked,
-           coalesce(bool_or(a.type IN {engagement}), false) AS engaged
+           coalesce(bool_or(a.type IN {engagement}), false) AS engaged,
+           {day_parts}
     FROM profiles_activity AS a
     WHERE a.raw_event_id = ANY(%(events)s::bigint[])
     GROUP BY a.customer_id
@@ -126,7 +130,9 @@ gained_agg AS MATERIALIZED (
             WHERE a.customer_id = g.id AND a.type = 'teetime.competition.entry.created'
               AND a.occurred_at >= %(d365)s) AS e365,
            coalesce(n.purchased, false) AS purchased, coalesce(n.booked, false) AS booked,
-           coalesce(n.engaged, false) AS engaged
+           coalesce(n.engaged, false) AS engaged,
+           coalesce(n.bk, 0) AS bk, coalesce(n.dp1, 0) AS dp1, coalesce(n.dp2, 0) AS dp2,
+           coalesce(n.dp3, 0) AS dp3, coalesce(n.dp4, 0) AS dp4
     FROM unnest(%(gained)s::uuid[]) AS g(id)
     LEFT JOIN new_entries AS n ON n.id = g.id
 ),
@@ -137,14 +143,80 @@ UPDATE profiles_customer AS c SET {assignments}
     booking_count_30d = agg.b30,
     lifetime_value = {ltv},
     competition_entry_count_365d = agg.e365,
+    {booking_assignments}
     lifecycle_stage = {stage}
 FROM agg {join}
 WHERE c.id = agg.id AND c.id = ANY(%(all)s::uuid[]) AND c.status NOT IN ('MERGED', 'DELETED')
   AND ({old_values} c.last_activity_at, c.activity_count_30d, c.booking_count_30d,
-       c.lifetime_value, c.competition_entry_count_365d, c.lifecycle_stage)
+       c.lifetime_value, c.competition_entry_count_365d, {booking_old} c.lifecycle_stage)
       IS DISTINCT FROM
-      ({new_values} {last_activity}, agg.a30, agg.b30, {ltv}, agg.e365, {stage})
+      ({new_values} {last_activity}, agg.a30, agg.b30, {ltv}, agg.e365, {booking_new} {stage})
 """
+# All-time bookings and their day parts: counted (only bookings have a day part), and for
+# `gained` customers added to the stored values, like lifetime value.
+_DAY_PARTS_SQL = "count(*) FILTER (WHERE a.type = 'teetime.booking.created') AS bk, " + ", ".join(
+    f"count(*) FILTER (WHERE a.day_part = {p.value}) AS dp{p.value}" for p in DayPart
+)
+_BOOKING_COLUMNS = {
+    "booking_count": "bk",
+    "weekday_morning_bookings": f"dp{DayPart.WEEKDAY_MORNING.value}",
+    "weekday_afternoon_bookings": f"dp{DayPart.WEEKDAY_AFTERNOON.value}",
+    "weekday_evening_bookings": f"dp{DayPart.WEEKDAY_EVENING.value}",
+    "weekend_bookings": f"dp{DayPart.WEEKEND.value}",
+}
+_BOOKING_VALUES = {
+    column: f"CASE WHEN agg.gained THEN c.{column} + agg.{name} ELSE agg.{name} END"
+    for column, name in _BOOKING_COLUMNS.items()
+}
+
+# The day part of a booking, in SQL, for the nightly refresh and the migration's backfill: what
+# `day_part_of` computes in Python when apply writes the booking. `%(tz)s` is the club's zone.
+_LOCAL_TEE_TIME_SQL = (
+    "((CASE WHEN a.data->>'teeTime' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}' "
+    "THEN (a.data->>'teeTime')::timestamptz ELSE a.occurred_at END) AT TIME ZONE %(tz)s)"
+)
+_T = _LOCAL_TEE_TIME_SQL
+DAY_PART_SQL = (
+    f"CASE WHEN extract(isodow FROM {_T}) >= 6 THEN 4 WHEN extract(hour FROM {_T}) < 12 THEN 1 "
+    f"WHEN extract(hour FROM {_T}) < 17 THEN 2 ELSE 3 END"
+)
+_DAY_PARTS_REFRESH_SQL = f"""
+UPDATE profiles_activity AS a SET day_part = {DAY_PART_SQL}
+WHERE a.type = 'teetime.booking.created' AND a.day_part IS DISTINCT FROM {DAY_PART_SQL}
+"""  # noqa: S608 - constant fragments
+
+
+def day_part_of(tee_time: Any, occurred_at: datetime, tz: ZoneInfo) -> int:
+    """The DayPart of a booking: its tee time (else when it was booked) in the club's zone."""
+    when = tee_time
+    if isinstance(when, str):
+        try:
+            when = datetime.fromisoformat(when)
+        except ValueError:
+            when = None
+    if not isinstance(when, datetime):
+        when = occurred_at
+    if when.tzinfo is None:  # as PostgreSQL reads a time without offset (the session is UTC)
+        when = when.replace(tzinfo=UTC)
+    local = when.astimezone(tz)
+    # Plain ints: psycopg writes an enum member as its name.
+    if local.isoweekday() >= 6:
+        return DayPart.WEEKEND.value
+    if local.hour < 12:
+        return DayPart.WEEKDAY_MORNING.value
+    if local.hour < 17:
+        return DayPart.WEEKDAY_AFTERNOON.value
+    return DayPart.WEEKDAY_EVENING.value
+
+
+def booking_day_parts_refresh(*, tz: str) -> int:
+    """Every booking's day part again, in the club's zone `tz`: they were set when applied, and
+    the club may have changed its time zone since. Writes only bookings whose part changes."""
+    with connection.cursor() as cursor:
+        cursor.execute(_DAY_PARTS_REFRESH_SQL, {"tz": tz})
+        return cursor.rowcount
+
+
 _PAYMENT_TYPES = "('scl.payment.received', 'scl.payment.refunded')"
 _PURCHASE_TYPES = "('scl.payment.received', 'teetime.booking.completed')"
 _ENGAGEMENT_TYPES = "('messaging.email.opened', 'messaging.email.clicked')"
@@ -227,6 +299,10 @@ def _refresh_sql(*, projected: bool) -> str:
         assignments=assignments, stage=stage, join=join, old_values=old_values,
         new_values=new_values, last_activity=_LAST_ACTIVITY_SQL, ltv=_LTV_SQL,
         payment=_PAYMENT_TYPES, purchase=_PURCHASE_TYPES, engagement=_ENGAGEMENT_TYPES,
+        day_parts=_DAY_PARTS_SQL,
+        booking_assignments="".join(f"{c} = {v}, " for c, v in _BOOKING_VALUES.items()),
+        booking_old="".join(f"c.{c}, " for c in _BOOKING_VALUES),
+        booking_new="".join(f"{v}, " for v in _BOOKING_VALUES.values()),
     )  # fmt: skip
 
 
@@ -408,7 +484,15 @@ def _converters() -> list[Any]:
 
 
 def counters_refresh_all(*, batch_size: int = 5000) -> int:
-    """Nightly: the 30-day and 365-day windows move even when no event arrives."""
+    """Nightly: the 30-day and 365-day windows move even when no event arrives; and bookings'
+    day parts follow the club's time zone if it changed (everyone is recounted after)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT timezone FROM public.tenants_tenant WHERE schema_name = current_schema()"
+        )
+        row = cursor.fetchone()
+    if row:
+        booking_day_parts_refresh(tz=row[0])
     ids = list(
         Customer.objects.exclude(status__in=[CustomerStatus.MERGED, CustomerStatus.DELETED])
         .order_by("id")

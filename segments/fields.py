@@ -9,7 +9,11 @@ Fields beyond the contract (documented here and in the builder):
   percentage (0-100) of the customer's tee-time bookings whose tee time falls in that day part,
   in the club's time zone (morning before 12:00, afternoon 12:00-16:59, evening from 17:00;
   weekend is Saturday and Sunday at any hour). They take a `window` like the counts. A customer
-  with no bookings in the window has no value (only `isNull`, `neq`, `notIn` match).
+  with no bookings in the window has no value (only `isNull`, `neq`, `notIn` match). Each
+  booking's day part is fixed when it is applied (in the club's zone then; the nightly recount
+  follows a change of zone) and apply keeps every customer's all-time bookings by day part, so
+  a share without a window is read off the customer row; with a window, the bookings in it are
+  grouped from an index that carries their day part.
 
 Choices made where the contract is silent:
 

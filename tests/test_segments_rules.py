@@ -15,6 +15,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from profiles.models import Activity, ActivityCategory, Customer, CustomerScore, CustomerStatus
+from profiles.projection import counters_refresh_all
 from segments.compiler import segment_compile
 from segments.fields import FIELDS, OPERATORS, FieldType
 from segments.models import SegmentType
@@ -195,6 +196,10 @@ def people(alpha) -> dict[str, Customer]:
         customer=b, engagement_score=30, engagement_band="LOW", churn_risk_score=82,
         paying_not_playing=True,
     )  # fmt: skip
+    # The timeline rows above are written directly: derive what apply keeps with them (each
+    # booking's day part, the customers' all-time bookings by day part), as the nightly
+    # recount does.
+    counters_refresh_all()
     return made
 
 

@@ -19,17 +19,23 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--concurrency", type=int, default=100,
-            help="Jobs held at once (default 100): two batches, so one is fetched while the "
-            "other is written. More costs the event loop more per job.",
+            "--concurrency", type=int, default=1000,
+            help="Jobs held at once (default 1000): several batches, so some are fetched and "
+            "completed while another is written.",
         )  # fmt: skip
         parser.add_argument(
-            "--batch-size", type=int, default=50,
-            help="Most jobs written to the database together (default 50).",
+            "--batch-size", type=int, default=250,
+            help="Most jobs taken from Redis in one round trip and written to the database "
+            "together (default 250).",
         )  # fmt: skip
         parser.add_argument(
             "--shutdown-grace", type=float, default=20.0,
             help="Seconds to finish the jobs in hand after SIGTERM (default 20).",
+        )  # fmt: skip
+        parser.add_argument(
+            "--lock-seconds", type=float, default=30.0,
+            help="How long a job stays locked without renewal, and how often stalled jobs are "
+            "looked for (default 30): how soon a killed consumer's jobs are handed out again.",
         )  # fmt: skip
         parser.add_argument("--name", default="", help="Worker name shown in Redis CLIENT LIST.")
 
@@ -40,5 +46,6 @@ class Command(BaseCommand):
             batch_size=options["batch_size"],
             shutdown_grace=options["shutdown_grace"],
             name=options["name"],
+            lock_seconds=options["lock_seconds"],
         )
         asyncio.run(consumer.run())
