@@ -479,8 +479,8 @@ def validate_envelope(
     source = _choice(e, data, "", "source", tuple(s.upper() for s in SOURCES), required=True)
     source = source.lower() if source else None
     version = data.get("version", 1)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        e.add("version", "Must be a positive whole number.")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**31:
+        e.add("version", "Must be a positive whole number (below 2,147,483,648).")
     occurred_at = _datetime(e, data, "", "timestamp", required=True)
 
     tenant_id = data.get("tenantId")

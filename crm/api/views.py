@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from rest_framework.exceptions import MethodNotAllowed, NotFound
+from rest_framework.exceptions import MethodNotAllowed, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm.api.pagination import SkipTakePagination
+from crm.jsonsafe import text_problem
 
 
 class TenantAPIView(APIView):
@@ -34,6 +35,17 @@ class TenantAPIView(APIView):
         if authenticated and not hasattr(self, request.method.lower()):
             raise MethodNotAllowed(request.method)
         super().check_permissions(request)
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        # A NUL in `?q=` would reach PostgreSQL (which refuses it) as a 500: refuse it here, for
+        # every query parameter of every endpoint, naming the parameter.
+        for name, values in request.query_params.lists():
+            if problem := text_problem(name):
+                raise ValidationError({"query": [f"A parameter name: {problem}"]})
+            for value in values:
+                if problem := text_problem(value):
+                    raise ValidationError({name: [problem]})
 
     def output_context(self) -> dict[str, Any]:
         """What output serializers may rely on: the request and the active club."""

@@ -15,6 +15,7 @@ from crm.api.authentication import (
     SignedWebhookAuthentication,
 )
 from crm.api.errors import error_response
+from crm.api.parsers import BatchJSONParser
 from crm.api.views import TenantAPIView
 from profiles.api.serializers import (
     ActivityFilterSerializer,
@@ -250,6 +251,7 @@ class EventIngestView(TenantAPIView):
     or one signed envelope (`X-CRM-Signature`). One result per event, in order."""
 
     authentication_classes = [SignedWebhookAuthentication, ApiKeyAuthentication]
+    parser_classes = [BatchJSONParser]
     write_scope = "events:write"
     throttle_scope = "ingest"
 
