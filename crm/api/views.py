@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models import QuerySet
 from rest_framework.exceptions import MethodNotAllowed, NotFound, ValidationError
 from rest_framework.request import Request
@@ -26,6 +27,20 @@ class TenantAPIView(APIView):
     read_scope: str | tuple[str, ...] | None = "crm:read"
     write_scope: str | tuple[str, ...] | None = "crm:write"
     throttle_scope: str | None = None
+    # A write runs in one transaction that any error answer rolls back, so a request refused
+    # half-way (a post saved, then its schedule found invalid) leaves
+    # nothing behind and a retrying client makes no duplicates. Views that must commit what
+    # they did before a failure (a message already sent) set this to False.
+    atomic_writes: bool = True
+
+    def dispatch(self, request, *args, **kwargs):
+        if self.atomic_writes and request.method not in ("GET", "HEAD", "OPTIONS"):
+            with transaction.atomic():
+                response = super().dispatch(request, *args, **kwargs)
+                if response.status_code >= 400:
+                    transaction.set_rollback(True)
+                return response
+        return super().dispatch(request, *args, **kwargs)
 
     def check_permissions(self, request: Request) -> None:
         # An unsupported method is 405 for any caller of this club; DRF would answer 403 to

@@ -245,6 +245,7 @@ def _as_error_shape(response: HttpResponse) -> HttpResponse:
 class GraphQLAPIView(TenantAPIView):
     read_scope = None  # any caller of this club; each resolver checks its own scope
     write_scope = None
+    atomic_writes = False  # graphene-django runs each mutation in its own transaction
 
     def perform_content_negotiation(self, request: Request, force: bool = False):
         # GraphiQL asks for text/html; errors before it are still JSON.

@@ -252,6 +252,7 @@ class EventIngestView(TenantAPIView):
 
     authentication_classes = [SignedWebhookAuthentication, ApiKeyAuthentication]
     parser_classes = [BatchJSONParser]
+    atomic_writes = False  # events_ingest commits each batch itself, before answering
     write_scope = "events:write"
     throttle_scope = "ingest"
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
+from crm.api.serializers import InputSerializer
 from social.models import (
     CompetitionPromotion,
     Post,
@@ -44,7 +45,7 @@ class AccountOutputSerializer(serializers.ModelSerializer):
         return account.status != "CONNECTED"
 
 
-class AccountUpdateInputSerializer(serializers.Serializer):
+class AccountUpdateInputSerializer(InputSerializer):
     queueTimes = serializers.ListField(child=serializers.CharField(max_length=5), min_length=1)
 
 
@@ -55,7 +56,7 @@ class ImageOutputSerializer(serializers.Serializer):
     size = serializers.IntegerField()
 
 
-class ImageInputSerializer(serializers.Serializer):
+class ImageInputSerializer(InputSerializer):
     file = serializers.FileField()
 
 
@@ -106,14 +107,14 @@ class PostOutputSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class VariantInputSerializer(serializers.Serializer):
+class VariantInputSerializer(InputSerializer):
     accountId = serializers.UUIDField()
     text = serializers.CharField(required=False, allow_blank=True, default="")
     link = serializers.URLField(required=False, allow_blank=True, default="", max_length=1000)
     imageIds = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
 
 
-class ScheduleInputSerializer(serializers.Serializer):
+class ScheduleInputSerializer(InputSerializer):
     mode = serializers.ChoiceField(choices=ScheduleMode.values)
     at = serializers.CharField(
         required=False,
@@ -130,18 +131,18 @@ class ScheduleInputSerializer(serializers.Serializer):
         return parsed
 
 
-class PostCreateInputSerializer(serializers.Serializer):
+class PostCreateInputSerializer(InputSerializer):
     title = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
     variants = VariantInputSerializer(many=True, allow_empty=False)
     schedule = ScheduleInputSerializer(required=False)
 
 
-class PostUpdateInputSerializer(serializers.Serializer):
+class PostUpdateInputSerializer(InputSerializer):
     title = serializers.CharField(required=False, allow_blank=True, max_length=200)
     variants = VariantInputSerializer(many=True, allow_empty=False, required=False)
 
 
-class RejectInputSerializer(serializers.Serializer):
+class RejectInputSerializer(InputSerializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=1000, default="")
 
 
@@ -215,7 +216,7 @@ class PromotionFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=PromotionStatus.values, required=False)
 
 
-class PromotionItemUpdateInputSerializer(serializers.Serializer):
+class PromotionItemUpdateInputSerializer(InputSerializer):
     text = serializers.CharField(required=False, max_length=5000)
     subject = serializers.CharField(required=False, max_length=200)
     scheduledAt = serializers.CharField(
@@ -235,7 +236,7 @@ class PromotionItemUpdateInputSerializer(serializers.Serializer):
         return data
 
 
-class PromotionSettingsInputSerializer(serializers.Serializer):
+class PromotionSettingsInputSerializer(InputSerializer):
     """A change of the settings: any of the fields, by the names the output uses."""
 
     enabled = serializers.BooleanField(required=False)
