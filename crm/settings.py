@@ -224,7 +224,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["crm.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.SkipTakePagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "crm.api.openapi.EnvelopeAutoSchema",
     "EXCEPTION_HANDLER": "crm.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }

@@ -203,7 +203,7 @@ class CustomerNotesView(CustomerView):
     @extend_schema(
         operation_id="customers_notes_create",
         request=NoteInputSerializer,
-        responses=NoteOutputSerializer,
+        responses={201: NoteOutputSerializer},
     )
     def post(self, request: Request, customer_id: str) -> Response:
         customer = self.get_customer(customer_id)

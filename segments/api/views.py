@@ -150,7 +150,19 @@ class SegmentPreviewView(TenantAPIView):
 
 
 class SegmentTemplatesView(TenantAPIView):
-    @extend_schema(operation_id="segments_templates", responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        operation_id="segments_templates",
+        responses=inline_serializer(
+            "SegmentTemplate",
+            {
+                "key": serializers.CharField(),
+                "name": serializers.CharField(),
+                "description": serializers.CharField(),
+                "rules": serializers.JSONField(),
+            },
+            many=True,
+        ),
+    )
     def get(self, request: Request) -> Response:
         month = timezone.localtime(timezone=_tz(request)).month
         return self.respond(templates_for(month=month))
@@ -173,6 +185,8 @@ class SegmentFieldsView(TenantAPIView):
 class SegmentRuleSchemaView(TenantAPIView):
     """The JSON Schema of a rule. The same for every club; served under each club's API so
     integrators find it beside the endpoints that take rules."""
+
+    unwrapped_response = True  # a bare JSON Schema document, for schema tooling
 
     @extend_schema(operation_id="segments_rule_schema", responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
@@ -240,7 +254,9 @@ class SegmentMembersView(SegmentView):
     @extend_schema(
         operation_id="segments_members_remove",
         request=SegmentMembersInputSerializer,
-        responses=OpenApiTypes.OBJECT,
+        responses={
+            200: inline_serializer("SegmentMembersRemoved", {"removed": serializers.IntegerField()})
+        },
     )
     def delete(self, request: Request, segment_id: str) -> Response:
         segment = self.get_segment(segment_id)

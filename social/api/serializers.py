@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from crm.api.serializers import InputSerializer
@@ -236,6 +237,11 @@ class PromotionItemUpdateInputSerializer(InputSerializer):
         return data
 
 
+@extend_schema_field({"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"})
+class _ClockTimeField(serializers.TimeField):
+    """HH:MM, the club's wall clock (OpenAPI's `time` format would demand seconds)."""
+
+
 class PromotionSettingsInputSerializer(InputSerializer):
     """A change of the settings: any of the fields, by the names the output uses."""
 
@@ -268,7 +274,7 @@ class PromotionSettingsInputSerializer(InputSerializer):
         child=serializers.IntegerField(min_value=1, max_value=60), required=False,
         max_length=6, source="reminder_days",
     )  # fmt: skip
-    reminderTime = serializers.TimeField(
+    reminderTime = _ClockTimeField(
         required=False, format="%H:%M", input_formats=["%H:%M"], source="reminder_time"
     )
     fewPlacesPercent = serializers.IntegerField(
