@@ -120,3 +120,22 @@ def test_collectstatic_then_gunicorn_serves_readyz_and_admin_with_static(django_
             os.killpg(process.pid, signal.SIGKILL)
             output, _ = process.communicate()
     assert "Traceback" not in output, output
+
+
+def _compose_available() -> bool:
+    try:
+        probe = subprocess.run(
+            ["docker", "compose", "version"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _compose_available(), reason="no docker compose on this machine")
+def test_docker_compose_file_validates():
+    result = subprocess.run(
+        ["docker", "compose", "config", "--quiet"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
