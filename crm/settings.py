@@ -172,7 +172,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -193,6 +193,8 @@ LOGIN_URL = "admin:login"
 # One limit for every body, JSON or form: an event batch of 1,000 envelopes fits well inside.
 MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+# JSON bodies (REST and GraphQL) nested deeper than this are refused with a 400 naming the field.
+MAX_JSON_DEPTH = env_int("MAX_JSON_DEPTH", 32)
 
 # --- Security (production defaults; DEBUG relaxes the ones that need HTTPS) ------------------
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
@@ -227,9 +229,9 @@ REST_FRAMEWORK = {
         "ingest": os.environ.get("RATE_LIMIT_INGEST", "600/min"),
     },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["crm.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.SkipTakePagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "crm.api.openapi.EnvelopeAutoSchema",
     "EXCEPTION_HANDLER": "crm.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
@@ -295,6 +297,12 @@ GRAPHENE = {
 }
 GRAPHQL_MAX_DEPTH = env_int("GRAPHQL_MAX_DEPTH", 10)
 GRAPHQL_MAX_QUERY_CHARS = env_int("GRAPHQL_MAX_QUERY_CHARS", 20_000)
+# Introspection nests deeper than data (GraphiQL's standard query reaches 13 with its
+# nine-level `ofType` chain); it is limited on its own, not left unlimited.
+GRAPHQL_MAX_INTROSPECTION_DEPTH = env_int("GRAPHQL_MAX_INTROSPECTION_DEPTH", 15)
+# Values a query may ask for (crm/graphql/limits.py): a page of 100 customers with 50 fields
+# each is 5,000; 200 aliases of it are refused.
+GRAPHQL_MAX_COST = env_int("GRAPHQL_MAX_COST", 20_000)
 
 # --- Celery --------------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)

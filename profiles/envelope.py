@@ -576,17 +576,21 @@ def validate_envelope(
     source = _choice(e, data, "", "source", tuple(s.upper() for s in SOURCES), required=True)
     source = source.lower() if source else None
     version = data.get("version", 1)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        e.add("version", "Must be a positive whole number.")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**31:
+        e.add("version", "Must be a positive whole number (below 2,147,483,648).")
     occurred_at = _datetime(e, data, "", "timestamp", required=True)
 
     tenant_id = data.get("tenantId")
     tenant_slug = data.get("tenantSlug")
     if tenant_id is None and tenant_slug is None:
         e.add("tenantId", "Give tenantId or tenantSlug.")
-    if tenant_id is not None and str(tenant_id).lower() != str(tenant.id):
+    if tenant_id is not None and not isinstance(tenant_id, str):
+        e.add("tenantId", "Must be a string (the tenant's UUID).")
+    elif tenant_id is not None and tenant_id.lower() != str(tenant.id):
         e.add("tenantId", "Names another tenant than this endpoint's.")
-    if tenant_slug is not None and tenant_slug not in tenant_slugs:
+    if tenant_slug is not None and not isinstance(tenant_slug, str):
+        e.add("tenantSlug", "Must be a string.")
+    elif tenant_slug is not None and tenant_slug not in tenant_slugs:
         e.add("tenantSlug", "Names another tenant than this endpoint's.")
 
     identity = _identity(e, data, tenant.country)

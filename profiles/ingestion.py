@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from crm.jsonsafe import find_problem, text_problem
 from crm.tenants.models import Tenant, TenantSlug
 from profiles.envelope import SLOT_AVAILABILITY, validate_envelope
 
@@ -44,6 +46,17 @@ def events_ingest(*, tenant: Tenant, envelopes: list[Any], transport: str) -> li
         event_id = data.get("id") if isinstance(data, dict) else None
         result: dict[str, Any] = {"id": event_id if isinstance(event_id, str | int) else None}
         results.append(result)
+        # A NUL, an unpaired surrogate, a non-finite number or absurd nesting would fail the
+        # batch's one INSERT (or json.dumps) for every event: refuse this event alone.
+        problem = find_problem(data, max_depth=settings.MAX_JSON_DEPTH)
+        if problem:
+            path, message = problem
+            if path == "body":
+                path = "nonFieldErrors"
+            result.update(status="rejected", errors={path: [message]})
+            if isinstance(result["id"], str) and text_problem(result["id"]):
+                result["id"] = None  # it could not even be written back in the answer
+            continue
         encoded = json.dumps(data, separators=(",", ":"), default=str)
         if len(encoded) > MAX_ENVELOPE_BYTES:
             result.update(

@@ -420,12 +420,18 @@ def segment_members_add(
             "customer_id", flat=True
         )
     )
-    sql, params = (
-        base_customers().filter(pk__in=list(found)).order_by().values("pk").query.sql_with_params()
-    )
-    entered, _ = _membership_apply(
-        segment=segment, target_sql=sql, target_params=params, source=source, diff_exits=False
-    )
+    entered = 0
+    if found:  # an empty `IN ()` has no SQL (EmptyResultSet): nothing to add anyway
+        sql, params = (
+            base_customers()
+            .filter(pk__in=list(found))
+            .order_by()
+            .values("pk")
+            .query.sql_with_params()
+        )
+        entered, _ = _membership_apply(
+            segment=segment, target_sql=sql, target_params=params, source=source, diff_exits=False
+        )
     _recount(segment, refreshed=False)
     audit_record(
         action="segment.members.add",

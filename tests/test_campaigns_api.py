@@ -91,7 +91,7 @@ def test_bad_input_names_each_field(clubs, writer, segment):
     )  # fmt: skip
     assert response.status_code == 400
     details = error_of(response)["details"]
-    assert details == {"channels.1": ['"FAX" is not a valid choice.']}
+    assert details == {"channels[1]": ['"FAX" is not a valid choice.']}
     service = post(
         writer,
         BASE,

@@ -67,13 +67,18 @@ def test_depth_limit(clubs, api, make_key, settings):
     settings.GRAPHQL_MAX_DEPTH = 1  # customers(0) > items(1) > id(2)
     response = _post(api(make_key(clubs.alpha)), "{ customers { items { id } } }")
     assert response.status_code == 400
-    assert "exceeds maximum operation depth" in response.json()["errors"][0]["message"]
+    error = error_of(response)
+    assert error["code"] == "query_too_deep"
+    assert "'id'" in error["message"]
+    assert error["details"]["errors"][0]["locations"]
 
 
 def test_standard_validation_still_applies(clubs, api, make_key):
     response = _post(api(make_key(clubs.alpha)), "{ tenant { noSuchField } }")
     assert response.status_code == 400
-    assert "Cannot query field 'noSuchField'" in response.json()["errors"][0]["message"]
+    error = error_of(response)
+    assert error["code"] == "graphql_validation_failed"
+    assert "Cannot query field 'noSuchField'" in error["message"]
 
 
 def test_query_size_limit(clubs, api, make_key, settings):

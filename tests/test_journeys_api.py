@@ -200,7 +200,7 @@ def test_enrol_by_api_enrolments_exit_and_a_customers_journeys(clubs, writer, pe
     assert {s["customerId"] for s in repeat["skipped"]} == {str(aoife.id), str(brian.id), stranger}
 
     bad = post(writer, f"{URL}/journeys/{journey_id}/enrol", {"customerIds": ["x"]})
-    assert bad.status_code == 400 and "customerIds.0" in error_of(bad)["details"]
+    assert bad.status_code == 400 and "customerIds[0]" in error_of(bad)["details"]
     assert post(writer, f"{URL}/journeys/{journey_id}/enrol", {}).status_code == 400
 
     enrolments = writer.get(f"{URL}/journeys/{journey_id}/enrolments").json()

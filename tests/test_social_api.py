@@ -323,7 +323,8 @@ def test_graphql_lists_accounts_without_tokens_and_creates_posts(clubs, api, mak
     probe = client.post("/t/alpha-golf/graphql",
                         data={"query": "{ socialAccounts { accessTokenEnc } }"},
                         content_type="application/json")  # fmt: skip
-    assert "errors" in probe.json()
+    assert probe.status_code == 400
+    assert "accessTokenEnc" in error_of(probe)["message"]
 
     mutation = """mutation($v: [SocialVariantInput!]!) {
       createSocialPost(title: "Hi", variants: $v, mode: NOW) {

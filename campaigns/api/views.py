@@ -170,6 +170,7 @@ class CampaignPreviewView(CampaignView):
 
 class CampaignTestSendView(CampaignView):
     throttle_scope = "campaign_send"
+    atomic_writes = False  # what was sent stays recorded, whatever fails after it
 
     @extend_schema(
         operation_id="campaigns_test_send",

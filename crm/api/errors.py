@@ -54,7 +54,10 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(detail, dict):
         for key, value in detail.items():
             name = "" if key == "non_field_errors" else str(key)
-            path = f"{prefix}.{name}" if prefix and name else (prefix or name)
+            if isinstance(key, int):  # DRF's ListField keys item errors by index
+                path = f"{prefix}[{key}]"
+            else:
+                path = f"{prefix}.{name}" if prefix and name else (prefix or name)
             for sub_key, messages in _flatten(value, path).items():
                 out.setdefault(sub_key, []).extend(messages)
     elif isinstance(detail, list):

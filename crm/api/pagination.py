@@ -12,10 +12,12 @@ from rest_framework.response import Response
 
 DEFAULT_TAKE = 25
 MAX_TAKE = 100
+# Far beyond any club's rows, and well inside PostgreSQL's bigint OFFSET.
+MAX_SKIP = 1_000_000_000
 
 
 class _PageParams(serializers.Serializer):
-    skip = serializers.IntegerField(min_value=0, default=0)
+    skip = serializers.IntegerField(min_value=0, max_value=MAX_SKIP, default=0)
     take = serializers.IntegerField(min_value=1, max_value=MAX_TAKE, default=DEFAULT_TAKE)
 
 
@@ -65,7 +67,7 @@ class SkipTakePagination(BasePagination):
                 "name": "skip",
                 "in": "query",
                 "required": False,
-                "schema": {"type": "integer", "minimum": 0, "default": 0},
+                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_SKIP, "default": 0},
             },
             {
                 "name": "take",

@@ -1,9 +1,12 @@
 """Per-key rate limits (api.md): reads 1,000/min, writes 100/min, and per-view scopes such as
 campaign sends and event ingestion.
 
-A fixed window counted with an atomic Redis INCR: O(1) per request and exact across any number
-of web processes, where DRF's stock throttle rewrites a list of timestamps per caller and
-undercounts under concurrency. Keys are tenant-scoped by the cache's KEY_FUNCTION.
+A sliding window (the weighted two-window estimate): an atomic Redis INCR counts this window,
+and the previous window's count weighs in by the share of it still inside the last period. A
+fixed window alone let a key make twice its limit across a boundary (the end of one minute and
+the start of the next); this cannot. O(1) per request and exact across any number of web
+processes, where DRF's stock throttle rewrites a list of timestamps per caller and undercounts
+under concurrency. Keys are tenant-scoped by the cache's KEY_FUNCTION.
 """
 
 from __future__ import annotations
@@ -52,15 +55,22 @@ class CallerRateThrottle(BaseThrottle):
         limit, period = parse_rate(rate)
         now = time.time()
         window = int(now // period)
-        key = f"throttle:{scope}:{self.caller_ident(request)}:{window}"
-        cache.add(key, 0, timeout=period + 1)
+        prefix = f"throttle:{scope}:{self.caller_ident(request)}"
+        key = f"{prefix}:{window}"
+        cache.add(key, 0, timeout=2 * period + 1)  # kept through the next window, which weighs it
         try:
             count = cache.incr(key)
         except ValueError:  # expired between add and incr: start the window again
-            cache.set(key, 1, timeout=period + 1)
+            cache.set(key, 1, timeout=2 * period + 1)
             count = 1
-        if count > limit:
-            self._wait = (window + 1) * period - now
+        previous = cache.get(f"{prefix}:{window - 1}") or 0
+        elapsed = (now - window * period) / period
+        if count + previous * (1 - elapsed) > limit:
+            cache.decr(key)  # a refused request does not count against the caller
+            if count > limit or not previous:
+                self._wait = (window + 1) * period - now
+            else:  # until enough of the previous window has slid out for one more request
+                self._wait = max(0.0, (1 - (limit - count) / previous - elapsed) * period)
             return False
         return True
 

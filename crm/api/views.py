@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models import QuerySet
-from rest_framework.exceptions import MethodNotAllowed, NotFound
+from rest_framework.exceptions import MethodNotAllowed, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm.api.pagination import SkipTakePagination
+from crm.jsonsafe import text_problem
 
 
 class TenantAPIView(APIView):
@@ -25,6 +27,20 @@ class TenantAPIView(APIView):
     read_scope: str | tuple[str, ...] | None = "crm:read"
     write_scope: str | tuple[str, ...] | None = "crm:write"
     throttle_scope: str | None = None
+    # A write runs in one transaction that any error answer rolls back, so a request refused
+    # half-way (a post saved, then its schedule found invalid) leaves
+    # nothing behind and a retrying client makes no duplicates. Views that must commit what
+    # they did before a failure (a message already sent) set this to False.
+    atomic_writes: bool = True
+
+    def dispatch(self, request, *args, **kwargs):
+        if self.atomic_writes and request.method not in ("GET", "HEAD", "OPTIONS"):
+            with transaction.atomic():
+                response = super().dispatch(request, *args, **kwargs)
+                if response.status_code >= 400:
+                    transaction.set_rollback(True)
+                return response
+        return super().dispatch(request, *args, **kwargs)
 
     def check_permissions(self, request: Request) -> None:
         # An unsupported method is 405 for any caller of this club; DRF would answer 403 to
@@ -34,6 +50,17 @@ class TenantAPIView(APIView):
         if authenticated and not hasattr(self, request.method.lower()):
             raise MethodNotAllowed(request.method)
         super().check_permissions(request)
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        # A NUL in `?q=` would reach PostgreSQL (which refuses it) as a 500: refuse it here, for
+        # every query parameter of every endpoint, naming the parameter.
+        for name, values in request.query_params.lists():
+            if problem := text_problem(name):
+                raise ValidationError({"query": [f"A parameter name: {problem}"]})
+            for value in values:
+                if problem := text_problem(value):
+                    raise ValidationError({name: [problem]})
 
     def output_context(self) -> dict[str, Any]:
         """What output serializers may rely on: the request and the active club."""

@@ -2,7 +2,14 @@
 
 Authentication (key or staff session with CSRF), rate limits and HTTP-level errors come from
 TenantAPIView; execution, GraphiQL and the GraphQL error format from graphene-django.
-Resolvers check scopes, as REST views do. Limits: query text length and nesting depth.
+Resolvers check scopes, as REST views do.
+
+Limits hold on every transport graphene-django accepts (JSON, `application/graphql`, form
+bodies, `GET ?query=`): query text length, JSON nesting, nesting depth (introspection too) and
+estimated cost (crm/graphql/limits.py), all checked before anything runs. Mutations run only
+over POST and count as writes for rate limiting. Every error that stops a query before it runs
+is in api.md's error shape, with the GraphQL errors in `details.errors`; errors met while
+running stay in GraphQL's `errors` beside `data`.
 """
 
 from __future__ import annotations
@@ -12,14 +19,26 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpResponse, QueryDict
 from drf_spectacular.utils import extend_schema
-from graphene.validation import depth_limit_validator
+from graphene_django.settings import graphene_settings
 from graphene_django.views import GraphQLView
-from graphql import GraphQLError, OperationType, parse, specified_rules
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSyntaxError,
+    OperationType,
+    get_operation_ast,
+    parse,
+    specified_rules,
+    validate,
+)
 from rest_framework.request import Request
 
 from crm.api.errors import error_response
 from crm.api.views import TenantAPIView
+from crm.graphql.limits import Limits, check_limits
+from crm.jsonsafe import find_problem, load_json, text_problem
 from crm.observability import current_request_id
 
 logger = logging.getLogger("crm.graphql")
@@ -30,12 +49,14 @@ class _Executor(GraphQLView):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # graphene-django hands these to graphql-core's validate(), which then *replaces* the
-        # standard rules: pass them along with our limit, or unknown fields go unchecked.
-        self.validation_rules = (
-            *specified_rules,
-            depth_limit_validator(max_depth=settings.GRAPHQL_MAX_DEPTH),
-        )
+        # GraphQLAPIView has validated the document and checked its limits before handing it
+        # here; graphene-django validates again with these (the standard rules: passing none
+        # would replace them and leave unknown fields unchecked).
+        self.validation_rules = tuple(specified_rules)
+
+    @classmethod
+    def schema_for_validation(cls):
+        return graphene_settings.SCHEMA.graphql_schema
 
     @staticmethod
     def format_error(error: Exception) -> dict[str, Any]:
@@ -59,57 +80,183 @@ class _Executor(GraphQLView):
 _execute = _Executor.as_view()
 
 
-_INVALID = object()
+class _Refused(Exception):
+    """A request refused before anything runs, with its api.md error response."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.response = error_response(status, code, message, details, headers)
 
 
-def _payload(request: Request) -> Any:
-    """The POSTed JSON body, parsed once per request (`_INVALID` when it is not JSON)."""
-    cached = getattr(request, "_graphql_payload", None)
-    if cached is None:
-        django_request = request._request
-        if request.method == "POST" and django_request.content_type == "application/json":
-            try:
-                cached = json.loads(django_request.body or b"{}")
-            except ValueError:
-                cached = _INVALID
-        else:
-            cached = {}
-        request._graphql_payload = cached  # type: ignore[attr-defined]
-    return cached
+_NOT_VALID = "Some fields are not valid; see details."
 
 
-def _query_text(request: Request) -> str:
+def _graphql_errors(errors: list[GraphQLError]) -> dict[str, Any]:
+    return {"errors": [error.formatted for error in errors]}
+
+
+def _limits() -> Limits:
+    return Limits(
+        max_depth=settings.GRAPHQL_MAX_DEPTH,
+        max_introspection_depth=settings.GRAPHQL_MAX_INTROSPECTION_DEPTH,
+        max_cost=settings.GRAPHQL_MAX_COST,
+    )
+
+
+def _json_value(raw: Any, name: str) -> Any:
+    """A JSON value, parsed if it came as text (GET and form bodies send variables that way),
+    refused if it holds what no database takes or nests too deep."""
+    if isinstance(raw, str) and name == "variables":
+        if not raw.strip():
+            return None
+        try:
+            raw = load_json(raw)
+        except ValueError as exc:
+            raise _Refused(400, "invalid_json", f"'variables' is not valid JSON: {exc}") from exc
+    problem = find_problem(raw, max_depth=settings.MAX_JSON_DEPTH, prefix=name)
+    if problem:
+        raise _Refused(
+            400,
+            "validation_error",
+            _NOT_VALID,
+            {problem[0]: [problem[1]]},
+        )
+    return raw
+
+
+def _params(request: Request) -> dict[str, Any]:
+    """`query`, `variables` and `operationName` from whichever transport the caller used,
+    parsed once per request. Raises _Refused for a body that is not what it says."""
+    cached = getattr(request, "_graphql_params", None)
+    if cached is not None:
+        return cached
+    django_request = request._request
+    content_type = django_request.content_type
+    source: Any
     if request.method == "GET":
-        return request._request.GET.get("query", "")
-    payload = _payload(request)
-    query = payload.get("query") if isinstance(payload, dict) else None
-    if query is None and request._request.content_type == "application/graphql":
-        return request._request.body.decode("utf-8", "replace")
-    return query if isinstance(query, str) else ""
+        source = django_request.GET
+    elif content_type == "application/json":
+        try:
+            source = load_json(django_request.body or b"{}")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise _Refused(400, "invalid_json", "The body is not valid JSON.") from exc
+        if not isinstance(source, dict):
+            raise _Refused(400, "invalid_json", "Send one JSON object with a 'query'.")
+    elif content_type == "application/graphql":
+        source = {"query": django_request.body.decode("utf-8", "replace")}
+    elif content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        source = django_request.POST
+    else:
+        source = {}
+    if isinstance(source, QueryDict):
+        source = {key: source.get(key) for key in ("query", "variables", "operationName")}
+    params = {
+        "query": source.get("query"),
+        "variables": _json_value(source.get("variables"), "variables"),
+        "operationName": source.get("operationName"),
+    }
+    for name in ("query", "operationName"):
+        value = params[name]
+        if value is not None and not isinstance(value, str):
+            raise _Refused(
+                400, "validation_error", _NOT_VALID,
+                {name: ["Must be a string."]},
+            )  # fmt: skip
+        if isinstance(value, str) and (problem := text_problem(value)):
+            raise _Refused(
+                400, "validation_error", _NOT_VALID,
+                {name: [problem]},
+            )  # fmt: skip
+    if params["variables"] is not None and not isinstance(params["variables"], dict):
+        raise _Refused(
+            400, "validation_error", _NOT_VALID,
+            {"variables": ["Must be an object."]},
+        )  # fmt: skip
+    request._graphql_params = params  # type: ignore[attr-defined]
+    return params
 
 
-def _is_mutation(query: str) -> bool:
+def _document(request: Request) -> DocumentNode:
+    """The parsed query, within the length limit, once per request."""
+    cached = getattr(request, "_graphql_document", None)
+    if cached is not None:
+        return cached
+    query = _params(request)["query"]
+    if not query:
+        raise _Refused(400, "bad_request", "Send a GraphQL query in 'query'.")
+    limit = settings.GRAPHQL_MAX_QUERY_CHARS
+    if len(query) > limit:
+        raise _Refused(413, "query_too_large", f"The query is longer than {limit} characters.")
     try:
         document = parse(query)
-    except GraphQLError:
-        return False
+    except GraphQLSyntaxError as exc:
+        raise _Refused(400, "graphql_syntax_error", exc.message, _graphql_errors([exc])) from exc
+    except RecursionError as exc:
+        raise _Refused(400, "query_too_deep", "The query nests too deeply to read.") from exc
+    request._graphql_document = document  # type: ignore[attr-defined]
+    return document
+
+
+def _is_mutation(request: Request) -> bool:
+    """Whether the operation to run is a mutation (any mutation in the document, when the
+    operation is not named and there are several): it is counted as a write."""
+    try:
+        document = _document(request)
+    except _Refused:
+        return False  # refused later, once the caller is known to be allowed to ask
+    operation = get_operation_ast(document, _params(request)["operationName"])
+    if operation is not None:
+        return operation.operation == OperationType.MUTATION
     return any(
         getattr(definition, "operation", None) == OperationType.MUTATION
         for definition in document.definitions
     )
 
 
+def _as_error_shape(response: HttpResponse) -> HttpResponse:
+    """graphene-django's own refusals (`{"errors": [...]}` with no `data`, 4xx) in api.md's
+    shape, so that no error escapes it."""
+    if response.status_code < 400 or response.get("Content-Type", "") != "application/json":
+        return response
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return response
+    if not isinstance(body, dict) or "data" in body or "errors" not in body:
+        return response
+    errors = body["errors"] or [{"message": "The query was refused."}]
+    code = {405: "method_not_allowed"}.get(response.status_code, "graphql_invalid")
+    refused = error_response(
+        response.status_code, code, str(errors[0].get("message")), {"errors": errors}
+    )
+    if response.has_header("Allow"):
+        refused["Allow"] = response["Allow"]
+    return refused
+
+
 @extend_schema(exclude=True)
 class GraphQLAPIView(TenantAPIView):
     read_scope = None  # any caller of this club; each resolver checks its own scope
     write_scope = None
+    atomic_writes = False  # graphene-django runs each mutation in its own transaction
 
     def perform_content_negotiation(self, request: Request, force: bool = False):
         # GraphiQL asks for text/html; errors before it are still JSON.
         return super().perform_content_negotiation(request, force=True)
 
     def check_throttles(self, request: Request) -> None:
-        self.throttle_scope = "write" if _is_mutation(_query_text(request)) else "read"
+        try:
+            mutation = _is_mutation(request)
+        except _Refused:
+            mutation = request.method == "POST"
+        self.throttle_scope = "write" if mutation else "read"
         super().check_throttles(request)
 
     def get(self, request: Request):
@@ -119,11 +266,41 @@ class GraphQLAPIView(TenantAPIView):
         return self._run(request)
 
     def _run(self, request: Request):
-        if _payload(request) is _INVALID:
-            return error_response(400, "invalid_json", "The body is not valid JSON.")
-        limit = settings.GRAPHQL_MAX_QUERY_CHARS
-        if len(_query_text(request)) > limit:
-            return error_response(
-                413, "query_too_large", f"The query is longer than {limit} characters."
+        django_request = request._request
+        wants_graphiql = request.method == "GET" and "query" not in django_request.GET
+        if wants_graphiql and _Executor.request_wants_html(django_request):
+            return _execute(django_request)  # GraphiQL, for signed-in staff
+        try:
+            self._check(request)
+        except _Refused as refused:
+            return refused.response
+        return _as_error_shape(_execute(django_request))
+
+    def _check(self, request: Request) -> None:
+        """Everything that can refuse the query before it runs."""
+        params = _params(request)
+        document = _document(request)
+        operation = get_operation_ast(document, params["operationName"])
+        if (
+            request.method == "GET"
+            and operation is not None
+            and operation.operation != OperationType.QUERY
+        ):
+            raise _Refused(
+                405,
+                "method_not_allowed",
+                f"Send a {operation.operation.value} as a POST request, not GET.",
+                headers={"Allow": "POST"},
             )
-        return _execute(request._request)
+        schema = _Executor.schema_for_validation()
+        errors = validate(schema, document, specified_rules, max_errors=20)
+        if errors:
+            raise _Refused(
+                400, "graphql_validation_failed", errors[0].message, _graphql_errors(errors)
+            )
+        errors = check_limits(
+            schema, document, params["operationName"], params["variables"], _limits()
+        )
+        if errors:
+            code = (errors[0].extensions or {}).get("code", "graphql_validation_failed")
+            raise _Refused(400, code, errors[0].message, _graphql_errors(errors))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from crm.api.serializers import InputSerializer
 from journeys.models import (
     Enrolment,
     EnrolmentEvent,
@@ -23,7 +24,7 @@ MAX_ENROL = 1000
 # --- input ---------------------------------------------------------------------------------
 
 
-class JourneyCreateInputSerializer(serializers.Serializer):
+class JourneyCreateInputSerializer(InputSerializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     # Any JSON: the service checks it (definition_parse) and names the bad path.
@@ -31,7 +32,7 @@ class JourneyCreateInputSerializer(serializers.Serializer):
     templateKey = serializers.CharField(required=False, allow_blank=True, max_length=64)
 
 
-class JourneyUpdateInputSerializer(serializers.Serializer):
+class JourneyUpdateInputSerializer(InputSerializer):
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
     definition = serializers.JSONField(required=False)
@@ -64,7 +65,7 @@ class StaffTaskFilterSerializer(serializers.Serializer):
     assignedTo = serializers.CharField(max_length=254, required=False)
 
 
-class EnrolInputSerializer(serializers.Serializer):
+class EnrolInputSerializer(InputSerializer):
     customerIds = serializers.ListField(
         child=serializers.UUIDField(), min_length=1, max_length=MAX_ENROL
     )
@@ -82,23 +83,23 @@ class EnrolInputSerializer(serializers.Serializer):
     )
 
 
-class MigrateInputSerializer(serializers.Serializer):
+class MigrateInputSerializer(InputSerializer):
     fromVersion = serializers.IntegerField(min_value=1)
 
 
-class EnrolmentExitInputSerializer(serializers.Serializer):
+class EnrolmentExitInputSerializer(InputSerializer):
     reason = serializers.CharField(
         max_length=200, required=False, allow_blank=False, default="exited by staff"
     )
 
 
-class StaffTaskCompleteInputSerializer(serializers.Serializer):
+class StaffTaskCompleteInputSerializer(InputSerializer):
     dismiss = serializers.BooleanField(
         required=False, default=False, help_text="Close it without doing it (DISMISSED)."
     )
 
 
-class TemplateCopyInputSerializer(serializers.Serializer):
+class TemplateCopyInputSerializer(InputSerializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True)
 

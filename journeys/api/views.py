@@ -376,6 +376,8 @@ class JourneySchemaView(TenantAPIView):
     """The JSON Schema of a definition. The same for every club; served under each club's API
     beside the endpoints that take definitions."""
 
+    unwrapped_response = True  # a bare JSON Schema document, for schema tooling
+
     @extend_schema(operation_id="journeys_schema", responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         return Response(journey_json_schema())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from crm.api.serializers import InputSerializer
 from profiles.models import Activity, ActivityCategory, Customer, CustomerNote, CustomerScore
 from profiles.normalise import normalise_email, normalise_phone
 from profiles.scoring_selectors import customer_scores, reason_texts
@@ -154,7 +155,7 @@ class CustomerFilterSerializer(serializers.Serializer):
         return {names[key]: value for key, value in self.validated_data.items()}
 
 
-class ResolveInputSerializer(CustomerFilterSerializer):
+class ResolveInputSerializer(InputSerializer, CustomerFilterSerializer):
     """Identity hints, as in an event envelope's `identity`."""
 
     q = None
@@ -191,11 +192,11 @@ class ActivityFilterSerializer(serializers.Serializer):
     category = serializers.ChoiceField(choices=ActivityCategory.values, required=False)
 
 
-class MergeInputSerializer(serializers.Serializer):
+class MergeInputSerializer(InputSerializer):
     loserId = serializers.UUIDField()
 
 
-class NoteInputSerializer(serializers.Serializer):
+class NoteInputSerializer(InputSerializer):
     body = serializers.CharField(max_length=10_000)
 
 
@@ -209,7 +210,7 @@ class NoteOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "customerId", "body", "author", "createdAt"]
 
 
-class TagsInputSerializer(serializers.Serializer):
+class TagsInputSerializer(InputSerializer):
     add = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False, default=list
     )

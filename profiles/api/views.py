@@ -16,6 +16,7 @@ from crm.api.authentication import (
     SignedWebhookAuthentication,
 )
 from crm.api.errors import error_response
+from crm.api.parsers import BatchJSONParser
 from crm.api.views import TenantAPIView
 from profiles.api.serializers import (
     ActivityFilterSerializer,
@@ -205,7 +206,7 @@ class CustomerNotesView(CustomerView):
     @extend_schema(
         operation_id="customers_notes_create",
         request=NoteInputSerializer,
-        responses=NoteOutputSerializer,
+        responses={201: NoteOutputSerializer},
     )
     def post(self, request: Request, customer_id: str) -> Response:
         customer = self.get_customer(customer_id)
@@ -314,6 +315,8 @@ class EventIngestView(TenantAPIView):
     or one signed envelope (`X-CRM-Signature`). One result per event, in order."""
 
     authentication_classes = [SignedWebhookAuthentication, ApiKeyAuthentication]
+    parser_classes = [BatchJSONParser]
+    atomic_writes = False  # events_ingest commits each batch itself, before answering
     write_scope = "events:write"
     throttle_scope = "ingest"
 

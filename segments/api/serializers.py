@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from crm.api.serializers import InputSerializer
 from segments.models import (
     RefreshSchedule,
     Segment,
@@ -28,7 +29,7 @@ class SegmentOutputSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class SegmentCreateInputSerializer(serializers.Serializer):
+class SegmentCreateInputSerializer(InputSerializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     type = serializers.ChoiceField(choices=SegmentType.choices, default=SegmentType.DYNAMIC)
@@ -40,28 +41,28 @@ class SegmentCreateInputSerializer(serializers.Serializer):
     templateKey = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
 
 
-class SegmentUpdateInputSerializer(serializers.Serializer):
+class SegmentUpdateInputSerializer(InputSerializer):
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
     rules = serializers.JSONField(required=False)
     refresh = serializers.ChoiceField(choices=RefreshSchedule.choices, required=False)
 
 
-class SegmentPreviewInputSerializer(serializers.Serializer):
+class SegmentPreviewInputSerializer(InputSerializer):
     rules = serializers.JSONField()
 
 
-class SegmentMembersInputSerializer(serializers.Serializer):
+class SegmentMembersInputSerializer(InputSerializer):
     customerIds = serializers.ListField(
         child=serializers.UUIDField(), min_length=1, max_length=10_000
     )
 
 
-class SegmentSnapshotInputSerializer(serializers.Serializer):
+class SegmentSnapshotInputSerializer(InputSerializer):
     name = serializers.CharField(max_length=200)
 
 
-class SegmentImportInputSerializer(serializers.Serializer):
+class SegmentImportInputSerializer(InputSerializer):
     file = serializers.FileField(required=False)
     csv = serializers.CharField(required=False, trim_whitespace=False)
 

@@ -11,12 +11,13 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from crm.api.parsers import JSONParser
 from crm.api.views import TenantAPIView
 from profiles.api.serializers import CustomerOutputSerializer
 from segments.api.serializers import (
@@ -149,7 +150,19 @@ class SegmentPreviewView(TenantAPIView):
 
 
 class SegmentTemplatesView(TenantAPIView):
-    @extend_schema(operation_id="segments_templates", responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        operation_id="segments_templates",
+        responses=inline_serializer(
+            "SegmentTemplate",
+            {
+                "key": serializers.CharField(),
+                "name": serializers.CharField(),
+                "description": serializers.CharField(),
+                "rules": serializers.JSONField(),
+            },
+            many=True,
+        ),
+    )
     def get(self, request: Request) -> Response:
         month = timezone.localtime(timezone=_tz(request)).month
         return self.respond(templates_for(month=month))
@@ -172,6 +185,8 @@ class SegmentFieldsView(TenantAPIView):
 class SegmentRuleSchemaView(TenantAPIView):
     """The JSON Schema of a rule. The same for every club; served under each club's API so
     integrators find it beside the endpoints that take rules."""
+
+    unwrapped_response = True  # a bare JSON Schema document, for schema tooling
 
     @extend_schema(operation_id="segments_rule_schema", responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
@@ -239,7 +254,9 @@ class SegmentMembersView(SegmentView):
     @extend_schema(
         operation_id="segments_members_remove",
         request=SegmentMembersInputSerializer,
-        responses=OpenApiTypes.OBJECT,
+        responses={
+            200: inline_serializer("SegmentMembersRemoved", {"removed": serializers.IntegerField()})
+        },
     )
     def delete(self, request: Request, segment_id: str) -> Response:
         segment = self.get_segment(segment_id)

@@ -7,8 +7,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from crm.api.serializers import InputSerializer
 from social.models import (
     CompetitionPromotion,
     Post,
@@ -44,7 +46,7 @@ class AccountOutputSerializer(serializers.ModelSerializer):
         return account.status != "CONNECTED"
 
 
-class AccountUpdateInputSerializer(serializers.Serializer):
+class AccountUpdateInputSerializer(InputSerializer):
     queueTimes = serializers.ListField(child=serializers.CharField(max_length=5), min_length=1)
 
 
@@ -55,7 +57,7 @@ class ImageOutputSerializer(serializers.Serializer):
     size = serializers.IntegerField()
 
 
-class ImageInputSerializer(serializers.Serializer):
+class ImageInputSerializer(InputSerializer):
     file = serializers.FileField()
 
 
@@ -106,14 +108,14 @@ class PostOutputSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class VariantInputSerializer(serializers.Serializer):
+class VariantInputSerializer(InputSerializer):
     accountId = serializers.UUIDField()
     text = serializers.CharField(required=False, allow_blank=True, default="")
     link = serializers.URLField(required=False, allow_blank=True, default="", max_length=1000)
     imageIds = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
 
 
-class ScheduleInputSerializer(serializers.Serializer):
+class ScheduleInputSerializer(InputSerializer):
     mode = serializers.ChoiceField(choices=ScheduleMode.values)
     at = serializers.CharField(
         required=False,
@@ -130,18 +132,18 @@ class ScheduleInputSerializer(serializers.Serializer):
         return parsed
 
 
-class PostCreateInputSerializer(serializers.Serializer):
+class PostCreateInputSerializer(InputSerializer):
     title = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
     variants = VariantInputSerializer(many=True, allow_empty=False)
     schedule = ScheduleInputSerializer(required=False)
 
 
-class PostUpdateInputSerializer(serializers.Serializer):
+class PostUpdateInputSerializer(InputSerializer):
     title = serializers.CharField(required=False, allow_blank=True, max_length=200)
     variants = VariantInputSerializer(many=True, allow_empty=False, required=False)
 
 
-class RejectInputSerializer(serializers.Serializer):
+class RejectInputSerializer(InputSerializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=1000, default="")
 
 
@@ -215,7 +217,7 @@ class PromotionFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=PromotionStatus.values, required=False)
 
 
-class PromotionItemUpdateInputSerializer(serializers.Serializer):
+class PromotionItemUpdateInputSerializer(InputSerializer):
     text = serializers.CharField(required=False, max_length=5000)
     subject = serializers.CharField(required=False, max_length=200)
     scheduledAt = serializers.CharField(
@@ -235,7 +237,12 @@ class PromotionItemUpdateInputSerializer(serializers.Serializer):
         return data
 
 
-class PromotionSettingsInputSerializer(serializers.Serializer):
+@extend_schema_field({"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"})
+class _ClockTimeField(serializers.TimeField):
+    """HH:MM, the club's wall clock (OpenAPI's `time` format would demand seconds)."""
+
+
+class PromotionSettingsInputSerializer(InputSerializer):
     """A change of the settings: any of the fields, by the names the output uses."""
 
     enabled = serializers.BooleanField(required=False)
@@ -267,7 +274,7 @@ class PromotionSettingsInputSerializer(serializers.Serializer):
         child=serializers.IntegerField(min_value=1, max_value=60), required=False,
         max_length=6, source="reminder_days",
     )  # fmt: skip
-    reminderTime = serializers.TimeField(
+    reminderTime = _ClockTimeField(
         required=False, format="%H:%M", input_formats=["%H:%M"], source="reminder_time"
     )
     fewPlacesPercent = serializers.IntegerField(
