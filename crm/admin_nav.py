@@ -1,8 +1,9 @@
 """The club admin's sidebar, arranged by what a club does (customers, audiences, campaigns…)
 rather than by Django app, and shown per role.
 
-A link is shown when the page behind it would open for this person: the model admin's own
-`has_view_permission` decides (so a role never sees a link that answers "not allowed"). The
+A link is shown when the page behind it would open for this person (the model admin's own
+`has_view_permission` decides, so no link answers "not allowed") and belongs to their job: the
+marketing areas and settings to those who may change them. The
 *System* section (raw events, dead letters, churn models) is for the club's ADMINs only, even
 where a lower role could read the model. Models are named by label, so `crm` imports no domain
 app.
@@ -114,104 +115,93 @@ def _home(request: HttpRequest) -> str:
     return reverse(f"{SITE}:index")
 
 
+def _manages(label: str) -> Callable[[HttpRequest], bool]:
+    """Shown to those who may change these (MARKETING for its areas, ADMIN for settings): STAFF
+    can read some of them (a segment's members, a campaign's figures) but the sidebar keeps to
+    their job, customers and notes."""
+    return lambda request: can_view(label)(request) and can_change(label)(request)
+
+
 NAVIGATION: list[dict[str, Any]] = [
-    {
-        "title": "Home",
-        "items": [
-            {
-                "title": "Dashboard",
-                "icon": "home",
-                "link": _home,
-                "active": lambda request: request.path == _home(request),
-            },
-        ],
-    },
-    {
-        "title": "Customers",
-        "items": [
-            _item("All customers", "group", "profiles.Customer"),
-            # Deciding a pair is a merge: only those who may merge see the queue.
-            _item(
-                "Duplicates to review",
-                "join_inner",
-                "profiles.DuplicateCandidate",
-                permission=can_change("profiles.Customer"),
-            ),
-            _item("Tasks", "task_alt", "journeys.StaffTask"),
-            _item("Notes", "sticky_note_2", "profiles.CustomerNote"),
-        ],
-    },
-    {
-        "title": "Audiences",
-        "items": [_item("Segments", "filter_alt", "segments.Segment")],
-    },
-    {
-        "title": "Campaigns",
-        "items": [_item("Campaigns", "campaign", "campaigns.Campaign")],
-    },
-    {
-        "title": "Journeys",
-        "items": [
-            _item("Journeys", "route", "journeys.Journey"),
-            _item("Enrolments", "directions_walk", "journeys.Enrolment"),
-        ],
-    },
-    {
-        "title": "Social",
-        "items": [
-            _item("Posts", "share", "social.Post"),
-            _item("Competition promotions", "emoji_events", "social.CompetitionPromotion"),
-        ],
-    },
-    {
-        "title": "Reports",
-        "items": [
-            _item(
-                "Campaign results",
-                "monitoring",
-                "campaigns.Campaign",
-                query="?status__exact=COMPLETED",
-                active=False,
-            ),
-            _item("Audience changes", "swap_vert", "segments.SegmentMembershipChange"),
-            _item(
-                "Activity log",
-                "history",
-                "accounts.AuditEntry",
-                permission=_admins_only(can_view("accounts.AuditEntry")),
-            ),
-        ],
-    },
-    {
-        "title": "Settings",
-        "items": [
-            _item("Staff accounts", "badge", "accounts.User"),
-            _item("Scoring", "speed", "profiles.ScoringConfig"),
-            _item("Sending", "send", "campaigns.CampaignSettings"),
-            _item("Social accounts", "link", "social.SocialAccount"),
-            _item("Social publishing", "tune", "social.SocialSettings"),
-            _item("Promotion plans", "event_note", "social.PromotionSettings"),
-            _item("API keys", "key", "accounts.ApiKey"),
-        ],
-    },
-    {
-        "title": "System",
-        "items": [
-            _item("Raw events", "data_object", "profiles.RawEvent", permission=_admins_only(
-                can_view("profiles.RawEvent"))),
-            _item("Dead letters", "report", "transport.DeadLetter", permission=_admins_only(
-                can_view("transport.DeadLetter"))),
-            _item("Churn model versions", "model_training", "profiles.ChurnModel",
-                  permission=_admins_only(can_view("profiles.ChurnModel"))),
-            _item("Journey versions", "history_edu", "journeys.JourneyVersion",
-                  permission=_admins_only(can_view("journeys.JourneyVersion"))),
-        ],
-    },
+    {"title": "Home", "items": [
+        {"title": "Dashboard", "icon": "home", "link": _home,
+         "active": lambda request: request.path == _home(request)},
+    ]},
+    {"title": "Customers", "items": [
+        _item("All customers", "group", "profiles.Customer"),
+        # Deciding a pair is a merge: only those who may merge see the queue.
+        _item("Duplicates to review", "join_inner", "profiles.DuplicateCandidate",
+              permission=lambda request: request.user.has_perm("profiles.change_customer")),
+        _item("Tasks", "task_alt", "journeys.StaffTask"),
+        _item("Notes", "sticky_note_2", "profiles.CustomerNote"),
+    ]},
+    {"title": "Audiences", "items": [
+        _item("Segments", "filter_alt", "segments.Segment",
+              permission=_manages("segments.Segment")),
+    ]},
+    {"title": "Campaigns", "items": [
+        _item("Campaigns", "campaign", "campaigns.Campaign",
+              permission=_manages("campaigns.Campaign")),
+    ]},
+    {"title": "Journeys", "items": [
+        _item("Journeys", "route", "journeys.Journey", permission=_manages("journeys.Journey")),
+        _item("Enrolments", "directions_walk", "journeys.Enrolment",
+              permission=_manages("journeys.Journey")),
+    ]},
+    {"title": "Social", "items": [
+        _item("Posts", "share", "social.Post", permission=_manages("social.Post")),
+        _item("Competition promotions", "emoji_events", "social.CompetitionPromotion",
+              permission=_manages("social.CompetitionPromotion")),
+    ]},
+    {"title": "Reports", "items": [
+        _item("Campaign results", "monitoring", "campaigns.Campaign",
+              query="?status__exact=COMPLETED", active=False,
+              permission=_manages("campaigns.Campaign")),
+        _item("Audience changes", "swap_vert", "segments.SegmentMembershipChange",
+              permission=_manages("segments.Segment")),
+        _item("Activity log", "history", "accounts.AuditEntry",
+              permission=_admins_only(can_view("accounts.AuditEntry"))),
+    ]},
+    {"title": "Settings", "items": [
+        _item("Staff accounts", "badge", "accounts.User", permission=_manages("accounts.User")),
+        _item("Scoring", "speed", "profiles.ScoringConfig",
+              permission=_manages("profiles.ScoringConfig")),
+        _item("Sending", "send", "campaigns.CampaignSettings",
+              permission=_manages("campaigns.CampaignSettings")),
+        _item("Social accounts", "link", "social.SocialAccount",
+              permission=_manages("social.SocialAccount")),
+        _item("Social publishing", "tune", "social.SocialSettings",
+              permission=_manages("social.SocialSettings")),
+        _item("Promotion plans", "event_note", "social.PromotionSettings",
+              permission=_manages("social.PromotionSettings")),
+        _item("API keys", "key", "accounts.ApiKey", permission=_manages("accounts.ApiKey")),
+    ]},
+    {"title": "System", "items": [
+        _item("Raw events", "data_object", "profiles.RawEvent",
+              permission=_admins_only(can_view("profiles.RawEvent"))),
+        _item("Dead letters", "report", "transport.DeadLetter",
+              permission=_admins_only(can_view("transport.DeadLetter"))),
+        _item("Churn model versions", "model_training", "profiles.ChurnModel",
+              permission=_admins_only(can_view("profiles.ChurnModel"))),
+        _item("Journey versions", "history_edu", "journeys.JourneyVersion",
+              permission=_admins_only(can_view("journeys.JourneyVersion"))),
+    ]},
 ]  # fmt: skip
 
 
 def navigation(request: HttpRequest) -> list[dict[str, Any]]:
-    return NAVIGATION
+    """The sections with the links this person may use; a section with none is left out
+    (rather than drawn empty and hidden), so STAFF's page never even names *System*."""
+    groups = []
+    for group in NAVIGATION:
+        items = [
+            {key: value for key, value in item.items() if key != "permission"}
+            for item in group["items"]
+            if item.get("permission") is None or item["permission"](request)
+        ]
+        if items:
+            groups.append({**group, "items": items})
+    return groups
 
 
 def role_names(request: HttpRequest) -> list[str]:

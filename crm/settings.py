@@ -97,6 +97,7 @@ AUTH_USER_MODEL = "accounts.User"
 MIDDLEWARE = [
     "crm.observability.RequestIdMiddleware",
     "crm.tenants.middleware.TenantMiddleware",
+    "crm.tenants.middleware.ClubAdminTimezoneMiddleware",
     "crm.api.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
