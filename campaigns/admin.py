@@ -28,7 +28,14 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin
 
-from campaigns.models import Campaign, CampaignSettings, CampaignType, Channel, Priority
+from campaigns.models import (
+    Campaign,
+    CampaignSettings,
+    CampaignType,
+    Channel,
+    Priority,
+    SendReason,
+)
 from campaigns.selectors import campaign_send_series, campaign_stats
 from campaigns.services import (
     CampaignStateError,
@@ -63,6 +70,16 @@ BUTTONS = {
     "SENDING": ("pause", "cancel"),
     "PAUSED": ("resume", "cancel"),
 }
+
+
+_CHANNEL_LABELS = {"EMAIL": "Email", "SMS": "SMS", "PUSH": "Push"}
+
+
+def _reason_label(code: str) -> str:
+    try:
+        return SendReason(code).label
+    except ValueError:
+        return code.replace("_", " ").capitalize()
 
 
 def can_read(request: HttpRequest) -> bool:
@@ -246,7 +263,7 @@ class CampaignAdmin(ModelAdmin):
 
     @admin.display(description="Channels")
     def channel_list(self, obj: Campaign) -> str:
-        return ", ".join(obj.channels)
+        return ", ".join(_CHANNEL_LABELS.get(c, c) for c in obj.channels)
 
     def has_module_permission(self, request) -> bool:
         return can_read(request)
@@ -433,7 +450,10 @@ class CampaignAdmin(ModelAdmin):
                 f"{self.admin_site.name}:campaigns_campaign_test_send", args=[campaign.pk]
             ),
             "can_write": writable,
-            "suppressed": sorted(total["suppressed"].items()),
+            # Labels, not codes: "Not opted in on this channel", not "No_consent".
+            "suppressed": sorted(
+                (_reason_label(reason), n) for reason, n in total["suppressed"].items()
+            ),
         }
 
 

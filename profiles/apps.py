@@ -5,3 +5,4 @@ class ProfilesConfig(AppConfig):
     """Customer Intelligence (WHO): unified customer profiles."""
 
     name = "profiles"
+    verbose_name = "Customers"  # as the club admin's sidebar names it

@@ -132,7 +132,7 @@ def test_360_page_shows_the_whole_customer(clubs, aoife, login):
                  "95%"):  # fmt: skip
         assert text in html, text
     # Membership, golf, payments, consent.
-    assert "FULL" in html and "1 Mar 2019" in html and "1 Jan 2027" in html
+    assert "Full" in html and "1 Mar 2019" in html and "1 Jan 2027" in html
     assert "11.8" in html and "alpha-gc" in html
     assert "12.4 → <strong>11.8</strong>" in html  # the handicap history
     assert "€95.00" in html  # lifetime value, in the club's currency
@@ -275,7 +275,7 @@ def test_search_by_local_phone_email_and_source_ids(clubs, aoife, ingest, login)
 
     listing = _page(client, f"{CUSTOMERS}/")
     assert len(_listed_customers(listing)) == 3
-    for column in ("Aoife Byrne", "aoife@example.ie", "+353871234567", "FULL", "Member"):
+    for column in ("Aoife Byrne", "aoife@example.ie", "+353871234567", "Full (active)", "Member"):
         assert column in listing, column
     members = _page(client, f"{CUSTOMERS}/", membership_status="ACTIVE")
     assert _listed_customers(members) == {aoife, conor}
