@@ -3,10 +3,9 @@ rather than by Django app, and shown per role.
 
 A link is shown when the page behind it would open for this person (the model admin's own
 `has_view_permission` decides, so no link answers "not allowed") and belongs to their job: the
-marketing areas and settings to those who may change them. The
-*System* section (raw events, dead letters, churn models) is for the club's ADMINs only, even
-where a lower role could read the model. Models are named by label, so `crm` imports no domain
-app.
+marketing areas and settings to those who may change them. The *System* section (raw events,
+dead letters, churn models) is for the club's ADMINs only, even where a lower role could read
+the model. Models are named by label, so `crm` imports no domain app.
 """
 
 from __future__ import annotations
@@ -19,16 +18,15 @@ from django.http import HttpRequest
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 
-from crm.accounts.scopes import Role
+from crm.accounts.scopes import Scope
+from crm.api.permissions import caller_scopes
 
 SITE = "club_admin"
 
 
 def is_club_admin(request: HttpRequest) -> bool:
-    user = request.user
-    return bool(
-        user.is_active and (user.is_superuser or user.groups.filter(name=Role.ADMIN.value).exists())
-    )
+    """The club's ADMIN role, as the API sees it (scopes cached on the request)."""
+    return Scope.ADMIN in caller_scopes(request)
 
 
 def _model_admin(label: str):

@@ -164,11 +164,15 @@ def test_each_role_finds_the_sidebar_of_its_job(browser, club, role):
         # The club's name heads the admin, not its schema.
         expect(page.locator("#nav-sidebar-inner")).to_contain_text("Alpha Golf Club")
         expect(page.locator("body")).not_to_contain_text(SCHEMA)
-        # Every link in the sidebar opens (none answers "not allowed").
         links = sidebar.get_by_role("link").evaluate_all("els => els.map(e => e.href)")
+        # Every link in the sidebar opens (none answers "not allowed"), and so does every
+        # "add" link on the pages they lead to.
         for href in links:
             answer = page.request.get(href)
             assert answer.status == 200, (role, href, answer.status)
+            for add in set(re.findall(r'href="([^"]*/add/)"', answer.text())):
+                added = page.request.get(f"{club.base_url}{add}")
+                assert added.status == 200, (role, href, add, added.status)
 
 
 def test_staff_opening_an_admin_page_gets_the_not_allowed_page(browser, club):
