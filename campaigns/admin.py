@@ -26,6 +26,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
+from unfold.admin import ModelAdmin
 
 from campaigns.models import (
     HIDDEN_TYPES,
@@ -34,6 +35,7 @@ from campaigns.models import (
     CampaignType,
     Channel,
     Priority,
+    SendReason,
     TeeSheetGap,
     TeeSheetSettings,
     TeeSheetWave,
@@ -72,6 +74,16 @@ BUTTONS = {
     "SENDING": ("pause", "cancel"),
     "PAUSED": ("resume", "cancel"),
 }
+
+
+_CHANNEL_LABELS = {"EMAIL": "Email", "SMS": "SMS", "PUSH": "Push"}
+
+
+def _reason_label(code: str) -> str:
+    try:
+        return SendReason(code).label
+    except ValueError:
+        return code.replace("_", " ").capitalize()
 
 
 def can_read(request: HttpRequest) -> bool:
@@ -232,7 +244,7 @@ class TestSendForm(forms.Form):
 
 
 @admin.register(Campaign, site=club_admin_site)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(ModelAdmin):
     form = CampaignForm
     change_form_template = "admin/campaigns/campaign/change_form.html"
     list_display = ("name", "type", "status", "channel_list", "scheduled_at", "updated_at")
@@ -255,7 +267,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
     @admin.display(description="Channels")
     def channel_list(self, obj: Campaign) -> str:
-        return ", ".join(obj.channels)
+        return ", ".join(_CHANNEL_LABELS.get(c, c) for c in obj.channels)
 
     def has_module_permission(self, request) -> bool:
         return can_read(request)
@@ -442,7 +454,10 @@ class CampaignAdmin(admin.ModelAdmin):
                 f"{self.admin_site.name}:campaigns_campaign_test_send", args=[campaign.pk]
             ),
             "can_write": writable,
-            "suppressed": sorted(total["suppressed"].items()),
+            # Labels, not codes: "Not opted in on this channel", not "No_consent".
+            "suppressed": sorted(
+                (_reason_label(reason), n) for reason, n in total["suppressed"].items()
+            ),
         }
 
 
@@ -455,7 +470,7 @@ def _find_customer(query: str) -> Customer | None:
 
 
 @admin.register(CampaignSettings, site=club_admin_site)
-class CampaignSettingsAdmin(admin.ModelAdmin):
+class CampaignSettingsAdmin(ModelAdmin):
     """The club's sending rules: one row, edited in place."""
 
     list_display = ("__str__", "frequency_cap", "frequency_window_days", "quiet_hours_enabled",

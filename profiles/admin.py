@@ -11,24 +11,29 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin.templatetags.admin_list import _boolean_icon
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
+from unfold.admin import ModelAdmin
 
 from crm.admin_sites import club_admin_site
 from profiles.envelope import MEMBER_STATUSES, SOURCES
@@ -41,8 +46,11 @@ from profiles.models import (
     CustomerStatus,
     DuplicateCandidate,
     DuplicateStatus,
+    EngagementBand,
     EventStatus,
+    LinkReason,
     RawEvent,
+    RecordLink,
     ScoringConfig,
     TeeSlot,
 )
@@ -57,6 +65,7 @@ from profiles.services import (
     customer_export,
     customer_merge,
     customer_note_add,
+    customer_unmerge,
     duplicate_dismiss,
 )
 from profiles.tasks import apply_pending_events
@@ -149,6 +158,44 @@ def _nameless(customer: Customer) -> str:
     return f"Customer {str(customer.pk)[:8]}"
 
 
+def _staff_merges(customer: Customer) -> list[dict[str, Any]]:
+    """The staff merges still in force that this customer took part in, kept or merged, one
+    entry per pair (a merge links one record of each side)."""
+    links = (
+        RecordLink.objects.filter(reason=LinkReason.MANUAL_MERGE, active=True)
+        .filter(Q(winner=customer) | Q(loser=customer))
+        .exclude(winner=None)
+        .exclude(loser=None)
+        .select_related("winner", "loser")
+        .order_by("-created_at")
+    )
+    merges: dict[tuple, dict[str, Any]] = {}
+    for link in links:
+        kept_this = link.winner_id == customer.id
+        other = link.loser if kept_this else link.winner
+        merges.setdefault(
+            (link.winner_id, link.loser_id),
+            {
+                "winner_id": link.winner_id,
+                "loser_id": link.loser_id,
+                "kept_this": kept_this,
+                "other_name": other.display_name or _nameless(other),
+                "other_url": _customer_url(other.pk),
+                "when": link.created_at,
+                "by": link.created_by,
+            },
+        )
+    return list(merges.values())
+
+
+def _home_club(customer: Customer, tenant: Any) -> str:
+    """The home club by name: TeeTime may name this club by its slug, id or schema."""
+    home = customer.home_club_id
+    if home and home in {str(tenant.pk), tenant.slug, tenant.schema_name}:
+        return tenant.name
+    return home
+
+
 def _postal_address(customer: Customer) -> str:
     address = customer.address or {}
     parts = [address.get(key) for key in ("line1", "city", "postcode", "country")]
@@ -175,14 +222,20 @@ def _open_duplicates(customer: Customer) -> QuerySet[DuplicateCandidate]:
     )
 
 
-def _merge_candidate(request: HttpRequest, candidate: DuplicateCandidate) -> Customer | None:
-    """Merge a candidate's pair keeping `customer_a`; errors become messages."""
+def _merge_candidate(
+    request: HttpRequest, candidate: DuplicateCandidate, *, keep: str = "a"
+) -> Customer | None:
+    """Merge a candidate's pair keeping `customer_a` (or `customer_b` with keep="b"); errors
+    become messages."""
     candidate.refresh_from_db()  # an earlier merge in the same request may have decided it
     if candidate.status != DuplicateStatus.OPEN:
         messages.warning(request, f"{candidate} was already {candidate.status.lower()}.")
         return None
-    winner = Customer.objects.get(pk=candidate.customer_a_id)
-    loser = Customer.objects.get(pk=candidate.customer_b_id)
+    ids = (candidate.customer_a_id, candidate.customer_b_id)
+    if keep == "b":
+        ids = ids[::-1]
+    winner = Customer.objects.get(pk=ids[0])
+    loser = Customer.objects.get(pk=ids[1])
     try:
         merged = customer_merge(winner=winner, loser=loser, actor_label=_actor(request))
     except ValidationError as exc:
@@ -229,16 +282,134 @@ class MembershipStatusFilter(_FixedChoicesFilter):
     values = tuple((status, status.capitalize()) for status in MEMBER_STATUSES)
 
 
+def code_label(code: str | None) -> str:
+    """A code as people write it: `FIVE_DAY` -> "Five day", `No_consent` -> "No consent"."""
+    if not code:
+        return "—"
+    words = str(code).replace("_", " ").replace("-", " ").split()
+    return " ".join(words).capitalize()
+
+
+class TierFilter(admin.SimpleListFilter):
+    """The club's own tiers, as SCL names them (a short list: one DISTINCT over an index-free
+    column is cheap next to the page's count)."""
+
+    title = "membership tier"
+    parameter_name = "tier"
+
+    def lookups(self, request, model_admin):
+        tiers = (
+            Customer.objects.exclude(membership_tier="")
+            .values_list("membership_tier", flat=True)
+            .distinct()
+            .order_by("membership_tier")[:50]
+        )
+        return [(tier, code_label(tier)) for tier in tiers]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(membership_tier=self.value())
+        return queryset
+
+
+class EngagementBandFilter(_FixedChoicesFilter):
+    title = "engagement"
+    parameter_name = "engagement"
+    field = "score__engagement_band"
+    values = tuple(EngagementBand.choices)
+
+
+# Churn risk bands over the 0-100 score, for filtering and the list's badge.
+CHURN_BANDS: tuple[tuple[str, str, int, int], ...] = (
+    ("critical", "Critical (80-100)", 80, 100),
+    ("high", "High (60-79)", 60, 79),
+    ("medium", "Medium (40-59)", 40, 59),
+    ("low", "Low (0-39)", 0, 39),
+)
+
+
+def churn_band_label(score: int | None) -> str:
+    if score is None:
+        return "Not scored yet"
+    for _key, label, low, high in CHURN_BANDS:
+        if low <= score <= high:
+            return label.split(" (")[0]
+    return "—"
+
+
+class ChurnRiskFilter(admin.SimpleListFilter):
+    title = "churn risk"
+    parameter_name = "churn_risk"
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, label, _low, _high in CHURN_BANDS]
+
+    def queryset(self, request, queryset):
+        for key, _label, low, high in CHURN_BANDS:
+            if self.value() == key:
+                return queryset.filter(
+                    score__churn_risk_score__gte=low, score__churn_risk_score__lte=high
+                )
+        return queryset
+
+
+class PayingNotPlayingFilter(admin.SimpleListFilter):
+    title = "paying but not playing"
+    parameter_name = "pnp"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(score__paying_not_playing=True)
+        if self.value() == "no":
+            return queryset.exclude(score__paying_not_playing=True)
+        return queryset
+
+
+class SegmentFilter(admin.SimpleListFilter):
+    """Members of one segment. Segments are another app's: read through the app registry, so
+    profiles does not import it."""
+
+    title = "segment"
+    parameter_name = "segment"
+
+    def lookups(self, request, model_admin):
+        try:
+            segment = apps.get_model("segments", "Segment")
+        except LookupError:
+            return []
+        return [(str(pk), name) for pk, name in segment.objects.order_by("name").values_list(
+            "pk", "name")[:200]]  # fmt: skip
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        membership = apps.get_model("segments", "SegmentMembership")
+        try:
+            uuid.UUID(self.value())
+        except ValueError:
+            return queryset.none()
+        return queryset.filter(
+            Exists(membership.objects.filter(customer=OuterRef("pk"), segment_id=self.value()))
+        )
+
+
 @admin.register(Customer, site=club_admin_site)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(ModelAdmin):
     """Customers are built from events (ingestion); staff read them here, on one page each."""
 
     change_form_template = "admin/profiles/customer/change_form.html"
     list_display = (
-        "name", "email", "phone_number", "membership_tier", "membership_status",
-        "lifecycle_stage", "last_activity",
+        "name", "contact", "tier", "stage", "engagement", "churn_risk", "last_activity",
     )  # fmt: skip
-    list_filter = ("status", "lifecycle_stage", MembershipStatusFilter)
+    list_filter = (
+        "lifecycle_stage", TierFilter, MembershipStatusFilter, EngagementBandFilter,
+        ChurnRiskFilter, PayingNotPlayingFilter, SegmentFilter, "status",
+    )  # fmt: skip
+    list_filter_submit = True
+    list_select_related = ("score",)
     search_fields = (
         "first_name", "last_name", "email", "phone_number", "=teetime_player_id",
         "=messaging_contact_id", "=auth_user_id",
@@ -265,6 +436,43 @@ class CustomerAdmin(admin.ModelAdmin):
     @admin.display(description="Last activity", ordering="last_activity_at")
     def last_activity(self, obj: Customer):
         return obj.last_activity_at
+
+    @admin.display(description="Email and phone", ordering="email")
+    def contact(self, obj: Customer) -> str:
+        # One column for both keeps the list inside a 1280 px screen.
+        if obj.phone_number:
+            return format_html(
+                '{}<div class="c360-muted">{}</div>', obj.email or "—", obj.phone_number
+            )
+        return obj.email or "—"
+
+    @admin.display(description="Tier", ordering="membership_tier")
+    def tier(self, obj: Customer) -> str:
+        if not obj.membership_tier:
+            return "—"
+        status = f" ({obj.membership_status.lower()})" if obj.membership_status else ""
+        return f"{code_label(obj.membership_tier)}{status}"
+
+    @admin.display(description="Stage", ordering="lifecycle_stage")
+    def stage(self, obj: Customer) -> str:
+        return obj.get_lifecycle_stage_display().capitalize()
+
+    @admin.display(description="Engagement", ordering="score__engagement_score")
+    def engagement(self, obj: Customer) -> str:
+        score = getattr(obj, "score", None)
+        if score is None or score.engagement_score is None:
+            return "—"
+        band = EngagementBand(score.engagement_band).label.split(" (")[0] if (
+            score.engagement_band) else ""  # fmt: skip
+        return f"{score.engagement_score} · {band}" if band else str(score.engagement_score)
+
+    @admin.display(description="Churn risk", ordering="score__churn_risk_score")
+    def churn_risk(self, obj: Customer) -> str:
+        score = getattr(obj, "score", None)
+        if score is None or score.churn_risk_score is None:
+            return "—"
+        pnp = " · paying, not playing" if score.paying_not_playing else ""
+        return f"{score.churn_risk_score} · {churn_band_label(score.churn_risk_score)}{pnp}"
 
     # Customers come from events; the only writes are the services behind the page's buttons.
     def has_add_permission(self, request) -> bool:
@@ -305,6 +513,8 @@ class CustomerAdmin(admin.ModelAdmin):
                  name="profiles_customer_export"),
             path("<path:object_id>/erase/", wrap(self.erase_view),
                  name="profiles_customer_erase"),
+            path("<path:object_id>/unmerge/", wrap(self.unmerge_view),
+                 name="profiles_customer_unmerge"),
             *super().get_urls(),
         ]  # fmt: skip
 
@@ -375,6 +585,10 @@ class CustomerAdmin(admin.ModelAdmin):
                     "keeps": candidate.customer_a.display_name or _nameless(candidate.customer_a),
                     "keeps_this": candidate.customer_a_id == customer.id,
                     "reason_text": _DUPLICATE_REASONS.get(candidate.reason, candidate.reason),
+                    "compare_url": reverse(
+                        f"{self.admin_site.name}:profiles_duplicatecandidate_change",
+                        args=[candidate.pk],
+                    ),
                 }
             )
 
@@ -394,6 +608,8 @@ class CustomerAdmin(admin.ModelAdmin):
             "subtitle": None,
             "customer": customer,
             "postal_address": _postal_address(customer),
+            "tier_label": code_label(customer.membership_tier),
+            "home_club": _home_club(customer, tenant),
             "club_tz": tenant.timezone,
             "merged_into": merged_into,
             "merged_into_url": _customer_url(merged_into.pk) if merged_into else "",
@@ -419,6 +635,10 @@ class CustomerAdmin(admin.ModelAdmin):
             "timeline_all_count": sum(counts.values()),
             "notes": customer_notes(customer=customer),
             "duplicates": duplicates,
+            "merges": _staff_merges(customer),
+            "unmerge_url": reverse(
+                f"{self.admin_site.name}:profiles_customer_unmerge", args=[customer.pk]
+            ),
             "can_admin": user.has_perm(CHANGE_CUSTOMER),
             "can_add_note": user.has_perm(ADD_NOTE) and customer.status != CustomerStatus.DELETED,
             "can_merge": user.has_perm(CHANGE_CUSTOMER),
@@ -466,6 +686,42 @@ class CustomerAdmin(admin.ModelAdmin):
             else:
                 messages.success(request, "Note added.")
         return HttpResponseRedirect(_customer_url(customer.pk) + "#notes")
+
+    def unmerge_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return require_POST(self._unmerge)(request, object_id)
+
+    def _unmerge(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Undo a staff merge shown on this customer's page (the kept customer's or the merged
+        one's): both come back as they were."""
+        if not request.user.has_perm(CHANGE_CUSTOMER):
+            raise PermissionDenied
+        customer = self._get_customer(request, object_id)
+        merge = next(
+            (
+                m
+                for m in _staff_merges(customer)
+                if str(m["winner_id"]) == request.POST.get("winner", "")
+                and str(m["loser_id"]) == request.POST.get("loser", "")
+            ),
+            None,
+        )
+        if merge is None:
+            messages.error(request, "There is no such merge on this customer to undo.")
+            return HttpResponseRedirect(_customer_url(customer.pk))
+        winner = Customer.objects.get(pk=merge["winner_id"])
+        try:
+            loser = customer_unmerge(
+                winner=winner, loser_id=merge["loser_id"], actor_label=_actor(request)
+            )
+        except ValidationError as exc:
+            messages.error(request, f"The merge was not undone: {' '.join(exc.messages)}")
+            return HttpResponseRedirect(_customer_url(customer.pk))
+        messages.success(
+            request,
+            f"Merge undone: {winner.display_name or _nameless(winner)} and "
+            f"{loser.display_name or _nameless(loser)} are two customers again.",
+        )
+        return HttpResponseRedirect(_customer_url(customer.pk))
 
     def export_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         if not request.user.has_perm(CHANGE_CUSTOMER):
@@ -536,11 +792,108 @@ class DuplicateStatusFilter(admin.SimpleListFilter):
         return queryset.filter(status=value)
 
 
+def _comparison_rows(a: Customer, b: Customer, currency: str) -> list[dict[str, Any]]:
+    def when(value: Any) -> str:
+        return date_format(timezone.localtime(value), "j M Y, H:i") if value else "—"
+
+    def day(value: Any) -> str:
+        return date_format(value, "j M Y") if value else "—"
+
+    def opt(value: bool) -> str:
+        return "Opted in" if value else "Not opted in"
+
+    fields: list[tuple[str, Any]] = [
+        ("Name", lambda c: c.display_name or "—"),
+        ("Email", lambda c: c.email or "—"),
+        ("Phone", lambda c: c.phone_number or "—"),
+        ("Date of birth", lambda c: day(c.date_of_birth)),
+        ("SCL member id", lambda c: c.scl_member_id or "—"),
+        ("TeeTime player id", lambda c: c.teetime_player_id or "—"),
+        ("Messaging contact id", lambda c: c.messaging_contact_id or "—"),
+        ("Membership tier", lambda c: code_label(c.membership_tier)),
+        ("Membership status", lambda c: (c.membership_status or "Not a member").capitalize()),
+        ("Member since", lambda c: day(c.member_since)),
+        ("Lifecycle stage", lambda c: c.get_lifecycle_stage_display().capitalize()),
+        ("Handicap index", lambda c: c.handicap if c.handicap is not None else "—"),
+        ("Lifetime value", lambda c: _money(c.lifetime_value, currency)),
+        ("Last activity", lambda c: when(c.last_activity_at)),
+        ("Bookings (30 days)", lambda c: c.booking_count_30d),
+        ("Email consent", lambda c: opt(c.email_opt_in)),
+        ("SMS consent", lambda c: opt(c.sms_opt_in)),
+        ("First seen", lambda c: when(c.created_at)),
+    ]
+    rows = []
+    for label, read in fields:
+        left, right = str(read(a)), str(read(b))
+        rows.append(
+            {
+                "label": label,
+                "a": left,
+                "b": right,
+                "same": left == right and left != "—",
+                "differs": left != right and "—" not in (left, right),
+            }
+        )
+    return rows
+
+
+def duplicate_comparison(request: HttpRequest, candidate: DuplicateCandidate) -> dict[str, Any]:
+    """What the side-by-side page shows of a candidate pair."""
+    a, b = candidate.customer_a, candidate.customer_b
+    currency = request.tenant.currency
+    identities = customer_identities(customers=[a, b])
+    values = {
+        side: {identity["value"] for identity in identities[customer.id]}
+        for side, customer in (("a", a), ("b", b))
+    }
+    shared = values["a"] & values["b"]
+
+    def labelled(customer: Customer) -> list[dict[str, Any]]:
+        return [
+            {
+                **identity,
+                "type_label": _IDENTITY_TYPES.get(identity["type"], identity["type"]),
+                "source_label": _SOURCES.get(identity["source"], identity["source"]),
+                "matched_by_text": _MATCHED_BY.get(identity["matchedBy"], identity["matchedBy"]),
+                "shared": identity["value"] in shared,
+            }
+            for identity in identities[customer.id]
+        ]
+
+    activity_counts = dict(
+        Activity.objects.filter(customer__in=[a, b])
+        .values_list("customer")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    sides = [
+        {
+            "key": key,
+            "customer": customer,
+            "name": customer.display_name or _nameless(customer),
+            "url": _customer_url(customer.pk),
+            "identities": labelled(customer),
+            "activities": activity_counts.get(customer.pk, 0),
+            "mergeable": customer.status not in (CustomerStatus.MERGED, CustomerStatus.DELETED),
+        }
+        for key, customer in (("a", a), ("b", b))
+    ]
+    return {
+        "candidate": candidate,
+        "sides": sides,
+        "rows": _comparison_rows(a, b, currency),
+        "reason_text": _DUPLICATE_REASONS.get(candidate.reason, code_label(candidate.reason)),
+        "shared": sorted(shared),
+        "status_label": candidate.get_status_display(),
+    }
+
+
 @admin.register(DuplicateCandidate, site=club_admin_site)
-class DuplicateCandidateAdmin(admin.ModelAdmin):
+class DuplicateCandidateAdmin(ModelAdmin):
     list_display = (
-        "first_customer", "second_customer", "reason", "detail", "status", "created_at",
+        "review", "first_customer", "second_customer", "why", "status", "created_at",
     )  # fmt: skip
+    list_display_links = None
     list_filter = (DuplicateStatusFilter, "reason")
     list_select_related = ("customer_a", "customer_b")
     ordering = ("-created_at", "-id")
@@ -559,6 +912,46 @@ class DuplicateCandidateAdmin(admin.ModelAdmin):
     @admin.display(description="Second customer")
     def second_customer(self, obj: DuplicateCandidate) -> str:
         return _customer_link(obj.customer_b)
+
+    @admin.display(description="")
+    def review(self, obj: DuplicateCandidate) -> str:
+        url = reverse(f"{self.admin_site.name}:profiles_duplicatecandidate_change", args=[obj.pk])
+        label = "Compare" if obj.status == DuplicateStatus.OPEN else "See"
+        return format_html('<a href="{}" class="dup-review">{} side by side</a>', url, label)
+
+    @admin.display(description="Why they were matched", ordering="reason")
+    def why(self, obj: DuplicateCandidate) -> str:
+        reason = _DUPLICATE_REASONS.get(obj.reason, code_label(obj.reason))
+        return f"{reason}: {obj.detail}" if obj.detail else reason
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The pair side by side: field by field, identity by identity, with why they were
+        matched and the buttons that decide it."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        candidate = self.get_object(request, unquote(object_id))
+        if candidate is None:
+            raise Http404("No such duplicate candidate.")
+        context = {
+            **self.admin_site.each_context(request),
+            **duplicate_comparison(request, candidate),
+            "opts": self.opts,
+            "original": candidate,
+            "title": "Are these the same person?",
+            "can_merge": self.has_merge_permission(request)
+            and candidate.status == DuplicateStatus.OPEN,
+            "can_dismiss": self.has_dismiss_permission(request)
+            and candidate.status == DuplicateStatus.OPEN,
+            "merge_url": reverse(
+                f"{self.admin_site.name}:profiles_duplicatecandidate_merge", args=[candidate.pk]
+            ),
+            "dismiss_url": reverse(
+                f"{self.admin_site.name}:profiles_duplicatecandidate_dismiss",
+                args=[candidate.pk],
+            ),
+            "queue_url": reverse(f"{self.admin_site.name}:profiles_duplicatecandidate_changelist"),
+        }
+        return TemplateResponse(request, "admin/profiles/duplicatecandidate/compare.html", context)
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -610,7 +1003,11 @@ class DuplicateCandidateAdmin(admin.ModelAdmin):
         if not self.has_merge_permission(request):
             raise PermissionDenied
         candidate = self._candidate(request, object_id)
-        winner = _merge_candidate(request, candidate)
+        keep = request.POST.get("keep") or "a"
+        if keep not in ("a", "b"):
+            messages.error(request, "Choose which customer to keep: the first or the second.")
+            return HttpResponseRedirect(_safe_next(request, _customer_url(candidate.customer_a_id)))
+        winner = _merge_candidate(request, candidate, keep=keep)
         if winner is not None:
             messages.success(request, f"Merged; {winner} is the customer that stays.")
             return HttpResponseRedirect(_customer_url(winner.pk))
@@ -650,7 +1047,7 @@ REPLAYABLE = (EventStatus.PARKED, EventStatus.UNKNOWN)
 
 
 @admin.register(RawEvent, site=club_admin_site)
-class RawEventAdmin(admin.ModelAdmin):
+class RawEventAdmin(ModelAdmin):
     list_display = (
         "source", "type", "event_id", "occurred_at", "received_at", "status", "attempts",
         "transport",
@@ -730,7 +1127,7 @@ class RawEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(CustomerNote, site=club_admin_site)
-class CustomerNoteAdmin(admin.ModelAdmin):
+class CustomerNoteAdmin(ModelAdmin):
     """Notes are added on the customer's page; this is the club-wide list."""
 
     list_display = ("created_at", "customer_name", "excerpt", "author_label")
@@ -794,13 +1191,14 @@ def _scores_context(customer: Customer) -> dict[str, Any]:
         "score_components": components,
         "score_band": score.get_engagement_band_display(),
         "score_reasons": score.churn_risk_reasons or [],
+        "churn_band": churn_band_label(score.churn_risk_score),
         "score_method": method if score.churn_method else None,
         "score_pnp_text": pnp_text(score.pnp_details or {}),
     }
 
 
 @admin.register(ChurnModel, site=club_admin_site)
-class ChurnModelAdmin(admin.ModelAdmin):
+class ChurnModelAdmin(ModelAdmin):
     """Every training run of the club's churn model (weekly), newest first: the newest decides
     whether churn risk comes from the model or from the rules."""
 
@@ -871,7 +1269,7 @@ class ScoringConfigForm(forms.ModelForm):
 
 
 @admin.register(ScoringConfig, site=club_admin_site)
-class ScoringConfigAdmin(admin.ModelAdmin):
+class ScoringConfigAdmin(ModelAdmin):
     """The club's scoring settings: overrides of profiles.scoring.ScoringParams (ADMIN)."""
 
     form = ScoringConfigForm

@@ -5,6 +5,7 @@ class ProfilesConfig(AppConfig):
     """Customer Intelligence (WHO): unified customer profiles."""
 
     name = "profiles"
+    verbose_name = "Customers"  # as the club admin's sidebar names it
 
     def ready(self) -> None:
         from profiles.erasure import erasure_hook_register

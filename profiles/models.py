@@ -374,7 +374,11 @@ class DuplicateCandidate(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.customer_a_id} ~ {self.customer_b_id} ({self.reason})"
+        names = [
+            customer.display_name or f"Customer {str(customer.pk)[:8]}"
+            for customer in (self.customer_a, self.customer_b)
+        ]
+        return f"{names[0]} and {names[1]} ({self.reason})"
 
 
 class ErasedIdentifier(models.Model):

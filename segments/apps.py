@@ -5,6 +5,7 @@ class SegmentsConfig(AppConfig):
     """Segments (WHO to reach): rules across membership, golf and engagement."""
 
     name = "segments"
+    verbose_name = "Audiences"  # as the club admin's sidebar names it
 
     def ready(self) -> None:
         from profiles.erasure import erasure_hook_register, export_hook_register

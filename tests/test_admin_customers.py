@@ -124,7 +124,7 @@ def test_360_page_shows_the_whole_customer(clubs, aoife, login):
         )
     html = _page(login("STAFF"), f"{CUSTOMERS}/{aoife}/change/")
 
-    assert "<h1>Aoife Byrne</h1>" in html
+    assert re.search(r"<h1[^>]*>Aoife Byrne</h1>", html)
     # Identities, with how each was matched.
     for text in ("SCL member id", "TeeTime player id", "Messaging contact id", "p1", "c1",
                  "aoife@example.ie", "+353871234567", "The customer&#x27;s first record",
@@ -132,7 +132,7 @@ def test_360_page_shows_the_whole_customer(clubs, aoife, login):
                  "95%"):  # fmt: skip
         assert text in html, text
     # Membership, golf, payments, consent.
-    assert "FULL" in html and "1 Mar 2019" in html and "1 Jan 2027" in html
+    assert "Full" in html and "1 Mar 2019" in html and "1 Jan 2027" in html
     assert "11.8" in html and "alpha-gc" in html
     assert "12.4 → <strong>11.8</strong>" in html  # the handicap history
     assert "€95.00" in html  # lifetime value, in the club's currency
@@ -239,7 +239,7 @@ def test_admin_exports_then_erases(clubs, aoife, login):
     assert erased.redirect_chain[-1][0] == f"{CUSTOMERS}/{aoife}/change/"
     html = erased.content.decode()
     assert "Personal data erased" in html
-    assert "<h1>Erased customer</h1>" in html and "c360-status-deleted" in html
+    assert re.search(r"<h1[^>]*>Erased customer</h1>", html) and "c360-status-deleted" in html
     assert "Do not contact" in html
     for personal in ("Aoife", "Byrne", "aoife@example.ie", "+353871234567", "p1</code>", "FULL"):
         assert personal not in html, personal
@@ -275,7 +275,7 @@ def test_search_by_local_phone_email_and_source_ids(clubs, aoife, ingest, login)
 
     listing = _page(client, f"{CUSTOMERS}/")
     assert len(_listed_customers(listing)) == 3
-    for column in ("Aoife Byrne", "aoife@example.ie", "+353871234567", "FULL", "Member"):
+    for column in ("Aoife Byrne", "aoife@example.ie", "+353871234567", "Full (active)", "Member"):
         assert column in listing, column
     members = _page(client, f"{CUSTOMERS}/", membership_status="ACTIVE")
     assert _listed_customers(members) == {aoife, conor}

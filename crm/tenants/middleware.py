@@ -8,6 +8,7 @@ malformed and disabled tenants all get the same JSON 404, so nobody can tell the
 from __future__ import annotations
 
 import re
+import zoneinfo
 from functools import cache
 from importlib import import_module
 from types import ModuleType
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, set_urlconf
+from django.utils import timezone
 from django_tenants.middleware.main import TenantMainMiddleware
 
 from crm.api.errors import error_response
@@ -97,3 +99,24 @@ class TenantMiddleware(TenantMainMiddleware):
         request.urlconf = settings.PUBLIC_SCHEMA_URLCONF  # type: ignore[attr-defined]
         set_urlconf(settings.PUBLIC_SCHEMA_URLCONF)
         return None
+
+
+class ClubAdminTimezoneMiddleware:
+    """A club's admin pages show times in the club's own time zone (a Dublin club reads 09:00,
+    not 08:00 UTC). The API keeps answering in UTC: only admin pages are switched."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        tenant = getattr(request, "tenant", None)
+        zone = getattr(tenant, "timezone", "") or ""
+        is_club = tenant is not None and getattr(tenant, "schema_name", "public") != "public"
+        if not (is_club and zone and "/admin/" in request.path):
+            return self.get_response(request)
+        try:
+            club_zone = zoneinfo.ZoneInfo(zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return self.get_response(request)
+        with timezone.override(club_zone):
+            return self.get_response(request)
