@@ -240,14 +240,23 @@ def _publish_risen(
 
 @transaction.atomic
 def scores_refresh_touched() -> dict[str, int]:
-    """Rescore the customers whose timeline grew by an event that matters (TOUCHING_*) since
-    the last run. Bounded per run; the cursor moves in the same transaction as the scores, so
-    a crash repeats the work rather than skipping it."""
+    """Rescore the customers whose timeline grew by an event that matters (TOUCHING_*), and
+    every customer not scored yet whose timeline grew at all, since the last run. A club's
+    first run scores everyone (a new club, or one loaded from a backfill, has its scores
+    within the minute, not at the next nightly run). Bounded per run; the cursor moves in the
+    same transaction as the scores, so a crash repeats the work rather than skipping it."""
     newest = Activity.objects.aggregate(top=Max("id"))["top"] or 0
-    # A club's first run starts at the newest activity: the nightly run covers the history.
-    ScoreEventCursor.objects.bulk_create(
-        [ScoreEventCursor(id=1, last_activity_id=newest)], ignore_conflicts=True
-    )
+    with connection.cursor() as db:
+        db.execute(
+            "INSERT INTO profiles_scoreeventcursor (id, last_activity_id, updated_at) "
+            "VALUES (1, %s, now()) ON CONFLICT (id) DO NOTHING RETURNING id",
+            [newest],
+        )
+        first_run = db.fetchone() is not None
+    if first_run:
+        # Everything up to `newest` is scored now; the cursor starts after it.
+        result = scores_recompute()
+        return {"customers": result["scored"]}
     cursor = ScoreEventCursor.objects.select_for_update().get(id=1)
     upper = (
         Activity.objects.filter(id__gt=cursor.last_activity_id)
@@ -258,9 +267,10 @@ def scores_refresh_touched() -> dict[str, int]:
         return {"customers": 0}
     with connection.cursor() as db:
         db.execute(
-            "SELECT DISTINCT customer_id FROM profiles_activity "
-            "WHERE id > %s AND id <= %s AND customer_id IS NOT NULL "
-            "AND (type = ANY(%s) OR type LIKE ANY(%s))",
+            "SELECT DISTINCT a.customer_id FROM profiles_activity AS a "
+            "WHERE a.id > %s AND a.id <= %s AND a.customer_id IS NOT NULL "
+            "AND (a.type = ANY(%s) OR a.type LIKE ANY(%s) OR NOT EXISTS ("
+            "SELECT 1 FROM profiles_customerscore AS s WHERE s.customer_id = a.customer_id))",
             [
                 cursor.last_activity_id,
                 upper,
