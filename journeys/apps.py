@@ -11,3 +11,7 @@ class JourneysConfig(AppConfig):
         from profiles.erasure import erasure_hook_register
 
         erasure_hook_register(journeys_customer_erase)
+
+        from journeys.dashboard import register as dashboard_register
+
+        dashboard_register()

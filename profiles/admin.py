@@ -227,6 +227,29 @@ class MembershipStatusFilter(_FixedChoicesFilter):
     values = tuple((status, status.capitalize()) for status in MEMBER_STATUSES)
 
 
+class DashboardFigureFilter(admin.SimpleListFilter):
+    """The customers behind a number on the home dashboard: the same query that counted them
+    (profiles.dashboard.figure_q), so the list's total is the tile's number."""
+
+    title = "dashboard figure"
+    parameter_name = "figure"
+
+    def lookups(self, request, model_admin):
+        from profiles.dashboard import FIGURE_LABELS
+
+        return tuple(FIGURE_LABELS.items())
+
+    def queryset(self, request, queryset):
+        from crm.dashboard import dashboard_context
+        from profiles.dashboard import FIGURE_LABELS, figure_q
+
+        if self.value() in FIGURE_LABELS:
+            return queryset.filter(figure_q(dashboard_context(), self.value())).exclude(
+                status__in=(CustomerStatus.MERGED, CustomerStatus.DELETED)
+            )
+        return queryset
+
+
 @admin.register(Customer, site=club_admin_site)
 class CustomerAdmin(admin.ModelAdmin):
     """Customers are built from events (ingestion); staff read them here, on one page each."""
@@ -236,7 +259,7 @@ class CustomerAdmin(admin.ModelAdmin):
         "name", "email", "phone_number", "membership_tier", "membership_status",
         "lifecycle_stage", "last_activity",
     )  # fmt: skip
-    list_filter = ("status", "lifecycle_stage", MembershipStatusFilter)
+    list_filter = ("status", "lifecycle_stage", MembershipStatusFilter, DashboardFigureFilter)
     search_fields = (
         "first_name", "last_name", "email", "phone_number", "=teetime_player_id",
         "=messaging_contact_id", "=auth_user_id",

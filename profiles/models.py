@@ -171,6 +171,8 @@ class RawEvent(models.Model):
                 fields=["id"], name="raw_event_pending_idx", condition=models.Q(status="PENDING")
             ),
             models.Index(fields=["status", "received_at"]),
+            # The dashboard's "last event received" per source: a backward scan per source.
+            models.Index(fields=["source", "-id"], name="raw_event_source_id_idx"),
         ]
 
     def __str__(self) -> str:
@@ -256,6 +258,14 @@ class ActivityCategory(models.TextChoices):
     OTHER = "other"
 
 
+DASHBOARD_ACTIVITY_TYPES = (
+    "teetime.booking.created",
+    "teetime.booking.completed",
+    "teetime.booking.no_show",
+    "scl.payment.received",
+)
+
+
 class Activity(models.Model):
     """One event on a customer's timeline, in words a club manager reads."""
 
@@ -288,6 +298,13 @@ class Activity(models.Model):
         indexes = [
             models.Index(fields=["customer", "-occurred_at"]),
             models.Index(fields=["customer", "type", "occurred_at"]),
+            # The dashboard's golf and payment figures count by type and time over the whole
+            # club; only these few types, so the rest of the timeline pays nothing for it.
+            models.Index(
+                fields=["type", "occurred_at"],
+                name="activity_dashboard_idx",
+                condition=models.Q(type__in=DASHBOARD_ACTIVITY_TYPES),
+            ),
         ]
         verbose_name_plural = "activities"
 
@@ -492,3 +509,21 @@ class ScoreEventCursor(models.Model):
 
     def __str__(self) -> str:
         return f"activities scored up to {self.last_activity_id}"
+
+
+class ScoreWeek(models.Model):
+    """The club's scores as they stood at the start of one week (Monday 00:00, club time), for
+    the dashboard's 12-week trend: members whose churn risk was High or Critical, and customers
+    paying but not playing. Written by the full recompute (profiles.scoring_services), the
+    past weeks judged from the timeline as the score in use now would have judged them."""
+
+    week_start = models.DateField(unique=True)
+    high_risk = models.PositiveIntegerField()
+    paying_not_playing = models.PositiveIntegerField()
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["week_start"]
+
+    def __str__(self) -> str:
+        return f"scores in the week of {self.week_start}"

@@ -11,3 +11,7 @@ class SocialConfig(AppConfig):
         from social.promotion_services import promotion_customer_erase
 
         erasure_hook_register(promotion_customer_erase)
+
+        from social.dashboard import register as dashboard_register
+
+        dashboard_register()
