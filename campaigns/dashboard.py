@@ -40,9 +40,9 @@ def recent_campaigns(ctx: DashboardContext) -> dict[str, Any]:
 
 
 def _links(data: dict[str, Any]) -> dict[str, str]:
-    links = {"all": reverse("admin:campaigns_campaign_changelist")}
+    links = {"all": reverse("club_admin:campaigns_campaign_changelist")}
     for item in data["items"]:
-        links[item["id"]] = reverse("admin:campaigns_campaign_change", args=[item["id"]])
+        links[item["id"]] = reverse("club_admin:campaigns_campaign_change", args=[item["id"]])
     return links
 
 

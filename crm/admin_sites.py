@@ -21,6 +21,15 @@ class PlatformAdminSite(AdminSite):
 class ClubAdminSite(AdminSite):
     site_title = "Golf CRM"
     index_title = "Club administration"
+    # The home page is the club's dashboard (crm/admin_dashboard.py), the app list below it.
+    index_template = "admin/club_index.html"
+
+    def index(self, request: HttpRequest, extra_context: dict | None = None):
+        from crm.admin_dashboard import dashboard_page
+
+        return super().index(
+            request, extra_context={**(extra_context or {}), "dashboard": dashboard_page()}
+        )
 
     def each_context(self, request: HttpRequest) -> dict:
         context = super().each_context(request)

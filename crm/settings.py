@@ -166,6 +166,8 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The platform's own (crm/ is not an app): the home dashboard's script and styles.
+STATICFILES_DIRS = [BASE_DIR / "crm" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

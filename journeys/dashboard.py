@@ -33,9 +33,9 @@ def running_journeys(ctx: DashboardContext) -> dict[str, Any]:
 
 
 def _links(data: dict[str, Any]) -> dict[str, str]:
-    links = {"all": reverse("admin:journeys_journey_changelist") + "?status__exact=ACTIVE"}
+    links = {"all": reverse("club_admin:journeys_journey_changelist") + "?status__exact=ACTIVE"}
     for item in data["items"]:
-        links[item["id"]] = reverse("admin:journeys_journey_change", args=[item["id"]])
+        links[item["id"]] = reverse("club_admin:journeys_journey_change", args=[item["id"]])
     return links
 
 

@@ -170,7 +170,7 @@ def at_risk_figures(ctx: DashboardContext) -> dict[str, Any]:
 
 
 def _customer_links(data: dict[str, Any]) -> dict[str, str]:
-    base = reverse("admin:profiles_customer_changelist")
+    base = reverse("club_admin:profiles_customer_changelist")
     links = {name: f"{base}?figure={name}" for name in FIGURE_LABELS if name in data}
     for row in data.get("topAtRisk", []):
         links[row["customerId"]] = reverse(
@@ -263,7 +263,7 @@ def golf_figures(ctx: DashboardContext) -> dict[str, Any]:
 
 
 def _golf_links(data: dict[str, Any]) -> dict[str, str]:
-    events = reverse("admin:profiles_rawevent_changelist")
+    events = reverse("club_admin:profiles_rawevent_changelist")
     return {"events": f"{events}?source=teetime"}
 
 
@@ -296,7 +296,7 @@ def event_feed_figures(ctx: DashboardContext) -> dict[str, Any]:
 
 
 def _event_links(data: dict[str, Any]) -> dict[str, str]:
-    events = reverse("admin:profiles_rawevent_changelist")
+    events = reverse("club_admin:profiles_rawevent_changelist")
     links = {
         "pendingEvents": f"{events}?status__exact=PENDING",
         "parkedEvents": f"{events}?status__exact=PARKED",

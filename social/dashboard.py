@@ -65,9 +65,9 @@ def upcoming_competitions(ctx: DashboardContext) -> dict[str, Any]:
 
 
 def _competition_links(data: dict[str, Any]) -> dict[str, str]:
-    links = {"all": reverse("admin:social_competitionpromotion_changelist")}
+    links = {"all": reverse("club_admin:social_competitionpromotion_changelist")}
     for item in data["items"]:
-        links[item["id"]] = reverse("admin:social_competitionpromotion_change", args=[item["id"]])
+        links[item["id"]] = reverse("club_admin:social_competitionpromotion_change", args=[item["id"]])
     return links
 
 
@@ -83,7 +83,7 @@ def scheduled_posts(ctx: DashboardContext) -> dict[str, Any]:
 
 
 def _post_links(data: dict[str, Any]) -> dict[str, str]:
-    return {"next7Days": reverse("admin:social_post_changelist")}
+    return {"next7Days": reverse("club_admin:social_post_changelist")}
 
 
 def register() -> None:
