@@ -129,7 +129,8 @@ def _dead_letters(ctx: DashboardContext) -> dict[str, Any]:
 def _dead_letter_links(data: dict[str, Any]) -> dict[str, str]:
     from django.urls import reverse
 
-    return {"waiting": reverse("club_admin:transport_deadletter_changelist") + "?status__exact=DEAD"}
+    changelist = reverse("club_admin:transport_deadletter_changelist")
+    return {"waiting": f"{changelist}?status__exact=DEAD"}
 
 
 dashboard_part_register(

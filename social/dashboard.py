@@ -67,7 +67,9 @@ def upcoming_competitions(ctx: DashboardContext) -> dict[str, Any]:
 def _competition_links(data: dict[str, Any]) -> dict[str, str]:
     links = {"all": reverse("club_admin:social_competitionpromotion_changelist")}
     for item in data["items"]:
-        links[item["id"]] = reverse("club_admin:social_competitionpromotion_change", args=[item["id"]])
+        links[item["id"]] = reverse(
+            "club_admin:social_competitionpromotion_change", args=[item["id"]]
+        )
     return links
 
 

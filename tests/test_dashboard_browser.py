@@ -56,9 +56,12 @@ def _at(data: dict, path: str):
 
 def test_every_number_on_the_dashboard_is_the_api_s(club):
     outside: list[str] = []
-    with chromium() as browser, admin_page(
-        browser, base_url=club, club=SLUG, email=EMAIL, password=PASSWORD, width=1280
-    ) as page:
+    with (
+        chromium() as browser,
+        admin_page(
+            browser, base_url=club, club=SLUG, email=EMAIL, password=PASSWORD, width=1280
+        ) as page,
+    ):
         page.on("request", lambda r: r.url.startswith(club) or outside.append(r.url))
         page.goto(f"{club}/t/{SLUG}/admin/")
         page.wait_for_function("() => document.querySelectorAll('canvas').length >= 2")
