@@ -48,8 +48,8 @@ def _compare(now: int, before: int) -> str:
 
 def dashboard_page(*, now: dt.datetime | None = None) -> dict[str, Any]:
     """The page's tiles: {"data": the API's answer, "tiles": [...], "chart": {...}}."""
-    ctx = dashboard_context(now=now)
-    data = dashboard_build(now=ctx.now)
+    data = dashboard_build(now=now)
+    ctx = dashboard_context(now=dt.datetime.fromisoformat(data["generatedAt"]))
     links = dashboard_links(data)
     tiles = []
 

@@ -90,8 +90,33 @@ def dashboard_context(*, now: dt.datetime | None = None) -> DashboardContext:
     )
 
 
-def dashboard_build(*, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Every figure of the current club, by section and key."""
+def dashboard_build(*, now: dt.datetime | None = None, fresh: bool = False) -> dict[str, Any]:
+    """Every figure of the current club, by section and key, as of `now` (default: now).
+
+    The figures as of now are kept `DASHBOARD_CACHE_SECONDS` (30) in the club's cache (keys
+    carry the schema), so the page, REST and GraphQL opened together show the same numbers
+    and a busy club's staff reloading the page cost one computation a half-minute; the answer
+    says when it was computed (`generatedAt`). `fresh` computes anew (and refills the cache).
+    """
+    from django.conf import settings
+    from django.core.cache import cache
+
+    seconds = getattr(settings, "DASHBOARD_CACHE_SECONDS", 30)
+    if now is not None or not seconds:
+        return _dashboard_compute(now=now)
+    if not fresh:
+        cached = cache.get(_CACHE_KEY)
+        if cached is not None:
+            return cached
+    data = _dashboard_compute(now=None)
+    cache.set(_CACHE_KEY, data, seconds)
+    return data
+
+
+_CACHE_KEY = "dashboard:v1"
+
+
+def _dashboard_compute(*, now: dt.datetime | None) -> dict[str, Any]:
     from crm.tenants.selectors import tenant_current
 
     ctx = dashboard_context(now=now)

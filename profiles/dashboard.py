@@ -101,9 +101,17 @@ def _source_seen(source: str) -> bool:
 
 
 def _count(ctx: DashboardContext, figures: tuple[str, ...]) -> dict[str, int]:
+    """One pass over customer_membership_idx for all the membership figures (counting a
+    column the index holds, never-null, so no row is read from the table)."""
     return customers_base().aggregate(
-        **{name: Count("pk", filter=figure_q(ctx, name)) for name in figures}
+        **{name: Count("membership_status", filter=figure_q(ctx, name)) for name in figures}
     )
+
+
+def _count_each(ctx: DashboardContext, figures: tuple[str, ...]) -> dict[str, int]:
+    """A query per figure, for the scores' few flagged customers found by their own indexes
+    (churn_risk_score, score_pnp_idx) and joined to the customer, not a pass over everyone."""
+    return {name: figure_customers(ctx, name).count() for name in figures}
 
 
 # --- members ---------------------------------------------------------------------------------
@@ -120,16 +128,19 @@ def members_figures(ctx: DashboardContext) -> dict[str, Any]:
 
 
 def at_risk_figures(ctx: DashboardContext) -> dict[str, Any]:
-    latest = CustomerScore.objects.order_by("-computed_at").values("computed_at").first()
-    if latest is None:
-        return {"missing": "Not scored yet: scores come within a minute of the first events"}
-    counts = _count(ctx, ("highOrCriticalRisk", "criticalRisk", "payingNotPlaying"))
+    # Any member's score says which score is in use (a run scores everyone the same way); the
+    # highest is found on the churn_risk_score index.
     method = (
         CustomerScore.objects.filter(churn_risk_score__isnull=False)
-        .order_by("-computed_at")
-        .values("churn_method", "churn_model_version")
+        .order_by("-churn_risk_score")
+        .values("churn_method", "churn_model_version", "computed_at")
         .first()
-    ) or {"churn_method": "", "churn_model_version": None}
+    )
+    if method is None and not CustomerScore.objects.exists():
+        return {"missing": "Not scored yet: scores come within a minute of the first events"}
+    method = method or {"churn_method": "", "churn_model_version": None, "computed_at": None}
+    latest = ScoreWeek.objects.order_by("-computed_at").values("computed_at").first() or method
+    counts = _count_each(ctx, ("highOrCriticalRisk", "criticalRisk", "payingNotPlaying"))
     top = (
         figure_customers(ctx, "highOrCriticalRisk")
         .order_by("-score__churn_risk_score", "last_name", "id")
@@ -147,7 +158,7 @@ def at_risk_figures(ctx: DashboardContext) -> dict[str, Any]:
             method["churn_method"], ""
         ),
         "modelVersion": method["churn_model_version"],
-        "scoredAt": latest["computed_at"].isoformat(),
+        "scoredAt": latest["computed_at"].isoformat() if latest["computed_at"] else None,
         "topAtRisk": [
             {
                 "customerId": str(row["id"]),
@@ -181,29 +192,36 @@ def _customer_links(data: dict[str, Any]) -> dict[str, str]:
 
 # --- golf ------------------------------------------------------------------------------------
 
-_GOLF_SQL = """
-SELECT
-  count(*) FILTER (WHERE type = 'teetime.booking.completed' AND occurred_at >= %(d7)s) AS r7,
-  count(*) FILTER (WHERE type = 'teetime.booking.completed' AND occurred_at >= %(d30)s) AS r30,
-  count(*) FILTER (WHERE type = 'teetime.booking.completed'
-                   AND occurred_at >= %(y7)s AND occurred_at < %(y0)s) AS ry7,
-  count(*) FILTER (WHERE type = 'teetime.booking.completed'
-                   AND occurred_at >= %(y30)s AND occurred_at < %(y0)s) AS ry30,
-  count(*) FILTER (WHERE type = 'teetime.booking.created' AND occurred_at >= %(d7)s) AS b7,
-  count(*) FILTER (WHERE type = 'teetime.booking.created' AND occurred_at >= %(d30)s) AS b30,
-  count(*) FILTER (WHERE type = 'teetime.booking.created'
-                   AND occurred_at >= %(y7)s AND occurred_at < %(y0)s) AS by7,
-  count(*) FILTER (WHERE type = 'teetime.booking.created'
-                   AND occurred_at >= %(y30)s AND occurred_at < %(y0)s) AS by30,
-  count(*) FILTER (WHERE type = 'teetime.booking.no_show' AND occurred_at >= %(d30)s) AS ns30,
-  coalesce(sum(amount_cents) FILTER (WHERE type = 'scl.payment.received'
-                                     AND occurred_at >= %(d30)s), 0) AS paid30
-FROM profiles_activity
-WHERE type IN ('teetime.booking.created', 'teetime.booking.completed',
-               'teetime.booking.no_show', 'scl.payment.received')
-  AND ((occurred_at >= %(d30)s AND occurred_at <= %(now)s)
-       OR (occurred_at >= %(y30)s AND occurred_at < %(y0)s))
-"""
+# Each count is its own index-only range scan of activity_dashboard_idx (one bitmap scan over
+# both windows would read every heap page of two months of the timeline instead).
+_GOLF_TYPES = (
+    "type IN ('teetime.booking.created', 'teetime.booking.completed', "
+    "'teetime.booking.no_show', 'scl.payment.received')"
+)
+_GOLF_COUNTS = {
+    # name: (type, start, end)
+    "r7": ("teetime.booking.completed", "d7", "now"),
+    "r30": ("teetime.booking.completed", "d30", "now"),
+    "ry7": ("teetime.booking.completed", "y7", "y0"),
+    "ry30": ("teetime.booking.completed", "y30", "y0"),
+    "b7": ("teetime.booking.created", "d7", "now"),
+    "b30": ("teetime.booking.created", "d30", "now"),
+    "by7": ("teetime.booking.created", "y7", "y0"),
+    "by30": ("teetime.booking.created", "y30", "y0"),
+    "ns30": ("teetime.booking.no_show", "d30", "now"),
+}
+# Assembled from this module's constants only; every value is a bound parameter.
+_GOLF_SQL = (
+    "SELECT "  # noqa: S608
+    + ", ".join(
+        f"(SELECT count(*) FROM profiles_activity WHERE {_GOLF_TYPES} AND type = '{kind}' "  # noqa: S608
+        f"AND occurred_at >= %({start})s AND occurred_at < %({end})s) AS {name}"
+        for name, (kind, start, end) in _GOLF_COUNTS.items()
+    )
+    + f", (SELECT coalesce(sum(amount_cents), 0) FROM profiles_activity WHERE {_GOLF_TYPES} "  # noqa: S608
+    "AND type = 'scl.payment.received' AND occurred_at >= %(d30)s AND occurred_at < %(now)s) "
+    "AS paid30"
+)
 
 _DAY_PART_SQL = """
 SELECT {parts}

@@ -93,6 +93,13 @@ class Customer(models.Model):
         indexes = [
             models.Index(fields=["last_name", "first_name"]),
             GinIndex(fields=["tags"]),
+            # The dashboard's member figures count from this index alone (index-only scan).
+            models.Index(
+                fields=["membership_status", "renewal_due_on", "member_since"],
+                include=["id"],
+                name="customer_membership_idx",
+                condition=~models.Q(status__in=("MERGED", "DELETED")),
+            ),
         ]
         # Also: GIN trigram indexes on UPPER(first_name | last_name | email | phone_number), the
         # expressions `icontains` compares, so the search `q` is an index scan. They are raw SQL
@@ -428,6 +435,12 @@ class CustomerScore(models.Model):
         indexes = [
             models.Index(fields=["engagement_score"]),
             models.Index(fields=["churn_risk_score"]),
+            # Few are flagged: the dashboard counts them without reading every score.
+            models.Index(
+                fields=["customer"],
+                name="score_pnp_idx",
+                condition=models.Q(paying_not_playing=True),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -15,6 +15,8 @@ RUN_ID = os.environ.setdefault("CRM_TEST_RUN_ID", uuid.uuid4().hex[:12])
 
 CACHES["default"]["KEY_PREFIX"] = f"crm-test-{RUN_ID}"
 CELERY_TASK_DEFAULT_QUEUE = f"crm-test-{RUN_ID}"
+# Tests roll their clubs back between them: a dashboard kept from one would answer the next.
+DASHBOARD_CACHE_SECONDS = 0
 
 # A worker subprocess must use the database pytest-django created, not the dev one.
 if os.environ.get("CRM_TEST_DATABASE_NAME"):
