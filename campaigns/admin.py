@@ -26,6 +26,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
+from unfold.admin import ModelAdmin
 
 from campaigns.models import Campaign, CampaignSettings, CampaignType, Channel, Priority
 from campaigns.selectors import campaign_send_series, campaign_stats
@@ -222,7 +223,7 @@ class TestSendForm(forms.Form):
 
 
 @admin.register(Campaign, site=club_admin_site)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(ModelAdmin):
     form = CampaignForm
     change_form_template = "admin/campaigns/campaign/change_form.html"
     list_display = ("name", "type", "status", "channel_list", "scheduled_at", "updated_at")
@@ -445,7 +446,7 @@ def _find_customer(query: str) -> Customer | None:
 
 
 @admin.register(CampaignSettings, site=club_admin_site)
-class CampaignSettingsAdmin(admin.ModelAdmin):
+class CampaignSettingsAdmin(ModelAdmin):
     """The club's sending rules: one row, edited in place."""
 
     list_display = ("__str__", "frequency_cap", "frequency_window_days", "quiet_hours_enabled",

@@ -181,3 +181,8 @@ def dashboard_page(*, now: dt.datetime | None = None) -> dict[str, Any]:
         "timezone": data["club"]["timezone"],
         "currency": data["club"]["currency"],
     }
+
+
+def dashboard_callback(request, context: dict[str, Any]) -> dict[str, Any]:
+    """django-unfold's DASHBOARD_CALLBACK for the club admin's home page."""
+    return {**context, "dashboard": dashboard_page()}

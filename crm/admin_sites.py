@@ -4,38 +4,68 @@ schedule) and each club's at `/t/<tenant>/admin/` (its staff, keys and customers
 Both are served by the same models' tables in different schemas; what each shows is decided by
 which site a model is registered on, so the platform admin never lists club data and the club
 admin never lists the registry.
+
+Both wear django-unfold's theme. The club admin's sidebar is arranged by task (settings
+`UNFOLD`, built in `crm.admin_nav`); the platform admin keeps the plain list of apps (settings
+`UNFOLD_PLATFORM`): its operators know the apps by name.
 """
 
 from __future__ import annotations
 
-from django.contrib.admin import AdminSite
-from django.http import HttpRequest
+from functools import wraps
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from unfold.sites import UnfoldAdminSite
 
 
-class PlatformAdminSite(AdminSite):
+class PlatformAdminSite(UnfoldAdminSite):
+    settings_name = "UNFOLD_PLATFORM"
     site_header = "Golf CRM platform"
     site_title = "Golf CRM platform"
     index_title = "Clubs and platform settings"
 
 
-class ClubAdminSite(AdminSite):
+class ClubAdminSite(UnfoldAdminSite):
+    settings_name = "UNFOLD"
     site_title = "Golf CRM"
     index_title = "Club administration"
-    # The home page is the club's dashboard (crm/admin_dashboard.py), the app list below it.
+    # The home page is the club's dashboard: the theme's DASHBOARD_CALLBACK (settings UNFOLD,
+    # crm.admin_dashboard.dashboard_callback) gives it the figures, this template the tiles.
     index_template = "admin/club_index.html"
 
-    def index(self, request: HttpRequest, extra_context: dict | None = None):
-        from crm.admin_dashboard import dashboard_page
-
-        return super().index(
-            request, extra_context={**(extra_context or {}), "dashboard": dashboard_page()}
-        )
-
     def each_context(self, request: HttpRequest) -> dict:
+        from crm.admin_nav import club_context
+
         context = super().each_context(request)
-        tenant = getattr(request, "tenant", None)
-        context["site_header"] = f"{tenant.name} · Golf CRM" if tenant else "Golf CRM"
+        context.update(club_context(request))
         return context
+
+    def admin_view(self, view, cacheable=False):
+        """Every club admin page: a page this person's role may not open answers with a "not
+        allowed" page inside the admin (status 403, the sidebar still there), not a bare 403."""
+        inner = super().admin_view(view, cacheable)
+
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            try:
+                return inner(request, *args, **kwargs)
+            except PermissionDenied:
+                return self.not_allowed(request)
+
+        return wrapper
+
+    def not_allowed(self, request: HttpRequest) -> HttpResponse:
+        from crm.admin_nav import role_names
+
+        context = {
+            **self.each_context(request),
+            "title": "Not allowed",
+            "roles": role_names(request),
+        }
+        response = TemplateResponse(request, "admin/crm/not_allowed.html", context, status=403)
+        return response.render()
 
 
 platform_admin_site = PlatformAdminSite(name="platform_admin")

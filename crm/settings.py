@@ -54,6 +54,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SHARED_APPS = [
     "crm.tenants",
     "django_tenants",
+    # The admin's theme: its templates must come before django.contrib.admin's.
+    "unfold",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.admin",
@@ -166,7 +168,8 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-# The platform's own (crm/ is not an app): the home dashboard's script and styles.
+# The platform's own files (favicon, vendored GraphiQL, the home dashboard's script and
+# styles): `crm` itself is not an app.
 STATICFILES_DIRS = [BASE_DIR / "crm" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -183,6 +186,51 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 LOGIN_URL = "admin:login"
+
+# --- Admin theme (django-unfold) --------------------------------------------------------------
+# A club's admin: a sidebar by task (crm.admin_nav), the club's name as the header, the
+# platform's own favicon. Everything it loads (fonts, icons, scripts) is in unfold's static files.
+_FAVICON = [{"rel": "icon", "type": "image/svg+xml", "href": "crm.admin_nav.favicon_url"}]
+_GREEN = {
+    "50": "oklch(98.2% .018 155.826)",
+    "100": "oklch(96.2% .044 156.743)",
+    "200": "oklch(92.5% .084 155.995)",
+    "300": "oklch(87.1% .15 154.449)",
+    "400": "oklch(79.2% .209 151.711)",
+    "500": "oklch(72.3% .219 149.579)",
+    "600": "oklch(62.7% .194 149.214)",
+    "700": "oklch(52.7% .154 150.069)",
+    "800": "oklch(44.8% .119 151.328)",
+    "900": "oklch(39.3% .095 152.535)",
+    "950": "oklch(26.6% .065 152.934)",
+}
+UNFOLD = {
+    "SITE_TITLE": "Golf CRM",
+    "SITE_HEADER": "crm.admin_nav.site_header",
+    "SITE_SUBHEADER": "Golf CRM",
+    "SITE_SYMBOL": "golf_course",
+    "SITE_URL": None,
+    "SITE_FAVICONS": _FAVICON,
+    "SHOW_VIEW_ON_SITE": False,
+    "COLORS": {"primary": _GREEN},
+    "STYLES": ["crm.admin_nav.theme_css_url"],
+    "DASHBOARD_CALLBACK": "crm.admin_dashboard.dashboard_callback",
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": False,
+        "navigation": "crm.admin_nav.navigation",
+    },
+}
+UNFOLD_PLATFORM = {
+    "SITE_TITLE": "Golf CRM platform",
+    "SITE_HEADER": "Golf CRM platform",
+    "SITE_SUBHEADER": "Clubs and platform settings",
+    "SITE_SYMBOL": "golf_course",
+    "SITE_URL": None,
+    "SITE_FAVICONS": _FAVICON,
+    "COLORS": {"primary": _GREEN},
+    "STYLES": ["crm.admin_nav.theme_css_url"],
+}
 
 # --- Request limits --------------------------------------------------------------------------
 # One limit for every body, JSON or form: an event batch of 1,000 envelopes fits well inside.

@@ -73,6 +73,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
+from unfold.admin import ModelAdmin, TabularInline
 
 from crm.accounts.scopes import NOTES, Role, Scope
 from crm.admin_sites import club_admin_site
@@ -204,7 +205,7 @@ def _percent(rate: float | None) -> str:
 # --- the form ----------------------------------------------------------------------------------
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ModelAdmin):
     """Rows the engine and the services write: every staff role reads them, nobody edits them
     here (actions such as "exit" or "mark done" go through the services)."""
 
@@ -337,7 +338,7 @@ class LiveEnrolmentsFilter(admin.SimpleListFilter):
 
 
 @admin.register(Journey, site=club_admin_site)
-class JourneyAdmin(admin.ModelAdmin):
+class JourneyAdmin(ModelAdmin):
     form = JourneyForm
     change_form_template = "admin/journeys/journey/change_form.html"
     change_list_template = "admin/journeys/journey/change_list.html"
@@ -842,7 +843,7 @@ class StepFilter(admin.SimpleListFilter):
         return queryset.filter(step=self.value()) if self.value() else queryset
 
 
-class EnrolmentEventInline(admin.TabularInline):
+class EnrolmentEventInline(TabularInline):
     """The enrolment's walk, step by step."""
 
     model = EnrolmentEvent

@@ -29,6 +29,7 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
+from unfold.admin import ModelAdmin
 
 from crm.admin_sites import club_admin_site
 from profiles.envelope import MEMBER_STATUSES, SOURCES
@@ -251,7 +252,7 @@ class DashboardFigureFilter(admin.SimpleListFilter):
 
 
 @admin.register(Customer, site=club_admin_site)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(ModelAdmin):
     """Customers are built from events (ingestion); staff read them here, on one page each."""
 
     change_form_template = "admin/profiles/customer/change_form.html"
@@ -557,7 +558,7 @@ class DuplicateStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(DuplicateCandidate, site=club_admin_site)
-class DuplicateCandidateAdmin(admin.ModelAdmin):
+class DuplicateCandidateAdmin(ModelAdmin):
     list_display = (
         "first_customer", "second_customer", "reason", "detail", "status", "created_at",
     )  # fmt: skip
@@ -670,7 +671,7 @@ REPLAYABLE = (EventStatus.PARKED, EventStatus.UNKNOWN)
 
 
 @admin.register(RawEvent, site=club_admin_site)
-class RawEventAdmin(admin.ModelAdmin):
+class RawEventAdmin(ModelAdmin):
     list_display = (
         "source", "type", "event_id", "occurred_at", "received_at", "status", "attempts",
         "transport",
@@ -750,7 +751,7 @@ class RawEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(CustomerNote, site=club_admin_site)
-class CustomerNoteAdmin(admin.ModelAdmin):
+class CustomerNoteAdmin(ModelAdmin):
     """Notes are added on the customer's page; this is the club-wide list."""
 
     list_display = ("created_at", "customer_name", "excerpt", "author_label")
@@ -820,7 +821,7 @@ def _scores_context(customer: Customer) -> dict[str, Any]:
 
 
 @admin.register(ChurnModel, site=club_admin_site)
-class ChurnModelAdmin(admin.ModelAdmin):
+class ChurnModelAdmin(ModelAdmin):
     """Every training run of the club's churn model (weekly), newest first: the newest decides
     whether churn risk comes from the model or from the rules."""
 
@@ -891,7 +892,7 @@ class ScoringConfigForm(forms.ModelForm):
 
 
 @admin.register(ScoringConfig, site=club_admin_site)
-class ScoringConfigAdmin(admin.ModelAdmin):
+class ScoringConfigAdmin(ModelAdmin):
     """The club's scoring settings: overrides of profiles.scoring.ScoringParams (ADMIN)."""
 
     form = ScoringConfigForm

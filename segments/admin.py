@@ -72,6 +72,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
+from unfold.admin import ModelAdmin
 
 from crm.accounts.scopes import Scope
 from crm.admin_sites import club_admin_site
@@ -261,7 +262,7 @@ class CsvImportForm(forms.Form):
 
 
 @admin.register(Segment, site=club_admin_site)
-class SegmentAdmin(admin.ModelAdmin):
+class SegmentAdmin(ModelAdmin):
     form = SegmentForm
     change_form_template = "admin/segments/segment/change_form.html"
     list_display = ("name", "type", "member_count", "refresh", "last_refreshed_at", "updated_at")
@@ -570,7 +571,7 @@ class SegmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(SegmentMembershipChange, site=club_admin_site)
-class SegmentMembershipChangeAdmin(admin.ModelAdmin):
+class SegmentMembershipChangeAdmin(ModelAdmin):
     """Who entered or left which segment, and when: read only (refreshes write it)."""
 
     list_display = ("at", "segment_link", "customer_link", "kind")

@@ -22,6 +22,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
+from unfold.admin import ModelAdmin, TabularInline
 
 from crm.accounts.selectors import user_scopes
 from crm.admin_sites import club_admin_site
@@ -80,7 +81,7 @@ def _errors_text(exc: ValidationError) -> str:
 
 
 @admin.register(SocialAccount, site=club_admin_site)
-class SocialAccountAdmin(admin.ModelAdmin):
+class SocialAccountAdmin(ModelAdmin):
     list_display = ("name", "network", "status_badge", "token_expires_at", "token_checked_at")
     list_filter = ("network", "status")
     fields = (
@@ -211,7 +212,7 @@ class SocialAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(SocialSettings, site=club_admin_site)
-class SocialSettingsAdmin(admin.ModelAdmin):
+class SocialSettingsAdmin(ModelAdmin):
     fields = ("approval_required",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -273,7 +274,7 @@ class ComposeForm(forms.ModelForm):
         )
 
 
-class VariantInline(admin.TabularInline):
+class VariantInline(TabularInline):
     model = PostVariant
     extra = 0
     can_delete = False
@@ -309,7 +310,7 @@ class VariantInline(admin.TabularInline):
 
 
 @admin.register(Post, site=club_admin_site)
-class PostAdmin(admin.ModelAdmin):
+class PostAdmin(ModelAdmin):
     list_display = ("__str__", "networks", "approval_status", "created_by_label", "created_at")
     list_filter = ("approval_status", "variants__status")
     search_fields = ("title", "variants__text")
@@ -499,7 +500,7 @@ _SETTINGS_NAMES = {
 
 
 @admin.register(PromotionSettings, site=club_admin_site)
-class PromotionSettingsAdmin(admin.ModelAdmin):
+class PromotionSettingsAdmin(ModelAdmin):
     """Changed by a club ADMIN only, through promotion_settings_update (validated, audited)."""
 
     fieldsets = [
@@ -604,7 +605,7 @@ class PromotionItemForm(forms.ModelForm):
         return value.replace(tzinfo=None).replace(tzinfo=self.tz)
 
 
-class PromotionItemInline(admin.TabularInline):
+class PromotionItemInline(TabularInline):
     model = PromotionItem
     form = PromotionItemForm
     extra = 0
@@ -630,7 +631,7 @@ class PromotionItemInline(admin.TabularInline):
 
 
 @admin.register(CompetitionPromotion, site=club_admin_site)
-class CompetitionPromotionAdmin(admin.ModelAdmin):
+class CompetitionPromotionAdmin(ModelAdmin):
     """A competition's promotion plan with its items: edit the text, subject and time of what
     has not gone out, cancel an item, or stop the whole plan."""
 

@@ -124,7 +124,7 @@ def test_360_page_shows_the_whole_customer(clubs, aoife, login):
         )
     html = _page(login("STAFF"), f"{CUSTOMERS}/{aoife}/change/")
 
-    assert "<h1>Aoife Byrne</h1>" in html
+    assert re.search(r"<h1[^>]*>Aoife Byrne</h1>", html)
     # Identities, with how each was matched.
     for text in ("SCL member id", "TeeTime player id", "Messaging contact id", "p1", "c1",
                  "aoife@example.ie", "+353871234567", "The customer&#x27;s first record",
@@ -239,7 +239,7 @@ def test_admin_exports_then_erases(clubs, aoife, login):
     assert erased.redirect_chain[-1][0] == f"{CUSTOMERS}/{aoife}/change/"
     html = erased.content.decode()
     assert "Personal data erased" in html
-    assert "<h1>Erased customer</h1>" in html and "c360-status-deleted" in html
+    assert re.search(r"<h1[^>]*>Erased customer</h1>", html) and "c360-status-deleted" in html
     assert "Do not contact" in html
     for personal in ("Aoife", "Byrne", "aoife@example.ie", "+353871234567", "p1</code>", "FULL"):
         assert personal not in html, personal

@@ -93,6 +93,6 @@ def test_every_number_on_the_dashboard_is_the_api_s(club):
         renewals = data["members"]["figures"]["renewalsDue30d"]
         page.locator('[data-figure="members.figures.renewalsDue30d"]').click()
         page.wait_for_url(re.compile(r".*/profiles/customer/\?figure=renewalsDue30d$"))
-        counter = page.locator("#changelist-form .paginator, .paginator").first.inner_text()
-        assert re.search(rf"\b{renewals} customers?\b", counter), counter
+        counter = re.sub(r"\s+", " ", page.locator("body").inner_text())
+        assert re.search(rf"\b{renewals} customers?\b", counter), counter[-500:]
     assert not outside, outside

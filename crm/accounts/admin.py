@@ -4,6 +4,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
+from unfold.admin import ModelAdmin
+from unfold.forms import AdminPasswordChangeForm
 
 from crm.accounts.models import ApiKey, AuditEntry, User
 from crm.accounts.scopes import ALL_SCOPES
@@ -11,7 +13,8 @@ from crm.accounts.services import api_key_create, api_key_revoke
 from crm.admin_sites import club_admin_site, platform_admin_site
 
 
-class StaffUserAdmin(UserAdmin):
+class StaffUserAdmin(UserAdmin, ModelAdmin):
+    change_password_form = AdminPasswordChangeForm
     ordering = ("email",)
     list_display = ("email", "first_name", "last_name", "is_active", "is_staff", "role_names")
     search_fields = ("email", "first_name", "last_name")
@@ -50,7 +53,7 @@ class ApiKeyAddForm(forms.ModelForm):
 
 
 @admin.register(ApiKey, site=club_admin_site)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ModelAdmin):
     list_display = ("name", "prefix", "scope_list", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
     search_fields = ("name", "prefix")
@@ -111,7 +114,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry, site=club_admin_site)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ModelAdmin):
     list_display = ("created_at", "action", "actor_label", "object_type", "object_id")
     list_filter = ("action", "object_type")
     search_fields = ("actor_label", "object_id")
@@ -131,5 +134,11 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
 
 club_admin_site.register(User, StaffUserAdmin)
-club_admin_site.register(Group, GroupAdmin)
+
+
+class RoleAdmin(GroupAdmin, ModelAdmin):
+    pass
+
+
+club_admin_site.register(Group, RoleAdmin)
 platform_admin_site.register(User, StaffUserAdmin)

@@ -13,19 +13,20 @@ from django_celery_beat.models import (
     PeriodicTask,
     SolarSchedule,
 )
+from unfold.admin import ModelAdmin, TabularInline
 
 from crm.admin_sites import platform_admin_site
 from crm.tenants import services
 from crm.tenants.models import Domain, PlatformAuditEntry, Tenant, TenantSlug, TenantStatus
 
 
-class DomainInline(admin.TabularInline):
+class DomainInline(TabularInline):
     model = Domain
     extra = 0
     fields = ("domain", "is_primary")
 
 
-class TenantSlugInline(admin.TabularInline):
+class TenantSlugInline(TabularInline):
     model = TenantSlug
     extra = 0
     fields = ("slug", "created_at")
@@ -61,7 +62,7 @@ class TenantForm(forms.ModelForm):
 
 
 @admin.register(Tenant, site=platform_admin_site)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(ModelAdmin):
     form = TenantForm
     list_display = ("name", "slug", "status", "country", "timezone", "currency", "id", "created_at")
     list_filter = ("status", "country")
@@ -119,7 +120,7 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 @admin.register(PlatformAuditEntry, site=platform_admin_site)
-class PlatformAuditEntryAdmin(admin.ModelAdmin):
+class PlatformAuditEntryAdmin(ModelAdmin):
     list_display = ("created_at", "action", "tenant", "actor")
     list_filter = ("action",)
     readonly_fields = ("created_at", "action", "tenant", "actor", "details")

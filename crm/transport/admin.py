@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from unfold.admin import ModelAdmin
 
 from crm.admin_sites import club_admin_site, platform_admin_site
 from crm.transport.models import DeadLetter, DeadLetterStatus
@@ -28,7 +29,7 @@ VIEW_EVENTS = "profiles.view_rawevent"
 REPLAY_EVENTS = "profiles.change_rawevent"
 
 
-class _DeadLetterAdmin(admin.ModelAdmin):
+class _DeadLetterAdmin(ModelAdmin):
     list_display = (
         "failed_at", "event_type", "event_id", "source", "short_reason", "attempts",
         "permanent", "status",
