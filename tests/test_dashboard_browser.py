@@ -36,7 +36,10 @@ def club(django_db_setup, django_db_blocker) -> Iterator[str]:
     from crm.tenants.models import Tenant
     from crm.tenants.services import tenant_create
 
+    from django.db import connection
+
     with django_db_blocker.unblock():
+        connection.set_schema_to_public()  # an earlier test may have left a club's schema on
         tenant, _ = tenant_create(slug=SLUG, name="Dashboard Golf Club")
         try:
             call_command("load_demo_data", SLUG, "--members", "40", stdout=io.StringIO())
@@ -45,6 +48,7 @@ def club(django_db_setup, django_db_blocker) -> Iterator[str]:
             with live_server(name="dashboard") as base_url:
                 yield base_url
         finally:
+            connection.set_schema_to_public()
             Tenant.objects.get(pk=tenant.pk).delete(force_drop=True)
 
 
