@@ -30,13 +30,12 @@ def club(django_db_setup, django_db_blocker) -> Iterator[str]:
     import io
 
     from django.core.management import call_command
+    from django.db import connection
     from django_tenants.utils import schema_context
 
     from crm.accounts.services import staff_user_upsert
     from crm.tenants.models import Tenant
     from crm.tenants.services import tenant_create
-
-    from django.db import connection
 
     with django_db_blocker.unblock():
         connection.set_schema_to_public()  # an earlier test may have left a club's schema on
