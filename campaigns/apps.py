@@ -16,3 +16,7 @@ class CampaignsConfig(AppConfig):
 
         erasure_hook_register(campaigns_customer_erase)
         export_hook_register("campaigns", campaigns_customer_export, models=EXPORT_MODELS)
+
+        from campaigns.dashboard import register as dashboard_register
+
+        dashboard_register()

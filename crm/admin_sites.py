@@ -31,6 +31,9 @@ class ClubAdminSite(UnfoldAdminSite):
     settings_name = "UNFOLD"
     site_title = "Golf CRM"
     index_title = "Club administration"
+    # The home page is the club's dashboard: the theme's DASHBOARD_CALLBACK (settings UNFOLD,
+    # crm.admin_dashboard.dashboard_callback) gives it the figures, this template the tiles.
+    index_template = "admin/club_index.html"
 
     def each_context(self, request: HttpRequest) -> dict:
         from crm.admin_nav import club_context

@@ -176,7 +176,8 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles"
-# The platform's own files (favicon, vendored GraphiQL): `crm` itself is not an app.
+# The platform's own files (favicon, vendored GraphiQL, the home dashboard's script and
+# styles): `crm` itself is not an app.
 STATICFILES_DIRS = [BASE_DIR / "crm" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -221,6 +222,7 @@ UNFOLD = {
     "SHOW_VIEW_ON_SITE": False,
     "COLORS": {"primary": _GREEN},
     "STYLES": ["crm.admin_nav.theme_css_url"],
+    "DASHBOARD_CALLBACK": "crm.admin_dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": False,
         "show_all_applications": False,

@@ -4,6 +4,7 @@ by crm.tenants.middleware."""
 from django.urls import include, path, re_path
 
 from crm.admin_sites import club_admin_site
+from crm.api.dashboard_views import DashboardView
 from crm.api.schema_views import TenantDocsView, TenantSchemaView
 from crm.api.tenant_views import TenantView
 from crm.api.views import ApiNotFoundView
@@ -11,6 +12,7 @@ from crm.graphql.views import GraphQLAPIView
 
 api_v1 = [
     path("tenant", TenantView.as_view(), name="tenant"),
+    path("dashboard", DashboardView.as_view(), name="dashboard"),
     path("", include("profiles.api.urls")),
     path("", include("social.api.urls")),
     path("", include("segments.api.urls")),

@@ -13,3 +13,7 @@ class JourneysConfig(AppConfig):
 
         erasure_hook_register(journeys_customer_erase)
         export_hook_register("journeys", journeys_customer_export, models=EXPORT_MODELS)
+
+        from journeys.dashboard import register as dashboard_register
+
+        dashboard_register()

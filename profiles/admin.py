@@ -396,6 +396,29 @@ class SegmentFilter(admin.SimpleListFilter):
         )
 
 
+class DashboardFigureFilter(admin.SimpleListFilter):
+    """The customers behind a number on the home dashboard: the same query that counted them
+    (profiles.dashboard.figure_q), so the list's total is the tile's number."""
+
+    title = "dashboard figure"
+    parameter_name = "figure"
+
+    def lookups(self, request, model_admin):
+        from profiles.dashboard import FIGURE_LABELS
+
+        return tuple(FIGURE_LABELS.items())
+
+    def queryset(self, request, queryset):
+        from crm.dashboard import dashboard_context
+        from profiles.dashboard import FIGURE_LABELS, figure_q
+
+        if self.value() in FIGURE_LABELS:
+            return queryset.filter(figure_q(dashboard_context(), self.value())).exclude(
+                status__in=(CustomerStatus.MERGED, CustomerStatus.DELETED)
+            )
+        return queryset
+
+
 @admin.register(Customer, site=club_admin_site)
 class CustomerAdmin(ModelAdmin):
     """Customers are built from events (ingestion); staff read them here, on one page each."""
@@ -406,7 +429,7 @@ class CustomerAdmin(ModelAdmin):
     )  # fmt: skip
     list_filter = (
         "lifecycle_stage", TierFilter, MembershipStatusFilter, EngagementBandFilter,
-        ChurnRiskFilter, PayingNotPlayingFilter, SegmentFilter, "status",
+        ChurnRiskFilter, PayingNotPlayingFilter, SegmentFilter, "status", DashboardFigureFilter,
     )  # fmt: skip
     list_filter_submit = True
     list_select_related = ("score",)

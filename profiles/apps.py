@@ -12,3 +12,7 @@ class ProfilesConfig(AppConfig):
         from profiles.rounds import rounds_customer_erase
 
         erasure_hook_register(rounds_customer_erase)
+
+        from profiles.dashboard import register as dashboard_register
+
+        dashboard_register()

@@ -219,7 +219,9 @@ def timeline_load(
         )
         people = cursor.fetchall()
         chunks: list[bytes] = []
-        with cursor.copy(
+        # psycopg's own cursor: Django's debug wrapper (DEBUG=1) defines copy(sql) without
+        # params, and would raise TypeError here in development only.
+        with cursor.cursor.copy(
             _EVENTS_SQL,
             {"ranks": json.dumps(ranks), "until": until, "since": since, "types": types},
         ) as copy:

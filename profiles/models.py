@@ -101,6 +101,13 @@ class Customer(models.Model):
         indexes = [
             models.Index(fields=["last_name", "first_name"]),
             GinIndex(fields=["tags"]),
+            # The dashboard's member figures count from this index alone (index-only scan).
+            models.Index(
+                fields=["membership_status", "renewal_due_on", "member_since"],
+                include=["id"],
+                name="customer_membership_idx",
+                condition=~models.Q(status__in=("MERGED", "DELETED")),
+            ),
         ]
         # Also: GIN trigram indexes on UPPER(first_name | last_name | email | phone_number), the
         # expressions `icontains` compares, so the search `q` is an index scan. They are raw SQL
@@ -184,6 +191,8 @@ class RawEvent(models.Model):
                 fields=["id"], name="raw_event_pending_idx", condition=models.Q(status="PENDING")
             ),
             models.Index(fields=["status", "received_at"]),
+            # The dashboard's "last event received" per source: a backward scan per source.
+            models.Index(fields=["source", "-id"], name="raw_event_source_id_idx"),
         ]
 
     def __str__(self) -> str:
@@ -277,6 +286,14 @@ class DayPart(models.IntegerChoices):
     WEEKDAY_AFTERNOON = 2, "Weekday afternoon (Mon-Fri 12:00-16:59)"
     WEEKDAY_EVENING = 3, "Weekday evening (Mon-Fri from 17:00)"
     WEEKEND = 4, "Weekend (Saturday and Sunday)"
+
+
+DASHBOARD_ACTIVITY_TYPES = (
+    "teetime.booking.created",
+    "teetime.booking.completed",
+    "teetime.booking.no_show",
+    "scl.payment.received",
+)
 
 
 class Activity(models.Model):
@@ -456,6 +473,12 @@ class CustomerScore(models.Model):
         indexes = [
             models.Index(fields=["engagement_score"]),
             models.Index(fields=["churn_risk_score"]),
+            # Few are flagged: the dashboard counts them without reading every score.
+            models.Index(
+                fields=["customer"],
+                name="score_pnp_idx",
+                condition=models.Q(paying_not_playing=True),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -574,3 +597,21 @@ class TeeSlot(models.Model):
     @property
     def free_places(self) -> int:
         return max(0, self.capacity - self.booked)
+
+
+class ScoreWeek(models.Model):
+    """The club's scores as they stood at the start of one week (Monday 00:00, club time), for
+    the dashboard's 12-week trend: members whose churn risk was High or Critical, and customers
+    paying but not playing. Written by the full recompute (profiles.scoring_services), the
+    past weeks judged from the timeline as the score in use now would have judged them."""
+
+    week_start = models.DateField(unique=True)
+    high_risk = models.PositiveIntegerField()
+    paying_not_playing = models.PositiveIntegerField()
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["week_start"]
+
+    def __str__(self) -> str:
+        return f"scores in the week of {self.week_start}"

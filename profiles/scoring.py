@@ -224,6 +224,22 @@ def scoring_params() -> ScoringParams:
     return dataclasses.replace(ScoringParams(), **overrides)
 
 
+# Churn risk bands (0-100), as staff read them: the dashboard's "at risk" is High or Critical.
+CHURN_RISK_BANDS = ((80, "CRITICAL", "Critical"), (60, "HIGH", "High"), (40, "MEDIUM", "Medium"),
+                    (0, "LOW", "Low"))  # fmt: skip
+CHURN_HIGH_FROM = 60
+
+
+def churn_risk_band(score: int | None) -> str:
+    """The band of a churn risk score ("" when not scored)."""
+    if score is None:
+        return ""
+    for lowest, band, _label in CHURN_RISK_BANDS:
+        if score >= lowest:
+            return band
+    return "LOW"
+
+
 def engagement_band(score: int) -> str:
     for lowest, band in BANDS:
         if score >= lowest:

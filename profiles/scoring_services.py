@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import zoneinfo
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -143,10 +144,12 @@ def scores_recompute(
 
     method, version = METHOD_RULES, None
     risk = contributions = x = None
+    model_parameters = None
     if model is not None and model.status == ChurnModelStatus.READY:
         try:
             risk, contributions, x = model_score(f, model.parameters)
             method, version = METHOD_MODEL, model.version
+            model_parameters = model.parameters
         except (KeyError, ValueError):
             logger.warning("Churn model v%s cannot be read; scoring by rules", model.version)
     if risk is None:
@@ -208,7 +211,68 @@ def scores_recompute(
         removed = cursor.rowcount
 
     _publish_risen(risen, reasons_of, method=method, version=version)
+    if customer_ids is None:
+        score_weeks_record(tl=tl, params=params, model_parameters=model_parameters, now=now)
     return {"scored": len(rows), "risen": len(risen), "removed": removed}
+
+
+TREND_WEEKS = 12
+
+
+def _week_starts(now: dt.datetime) -> list[dt.datetime]:
+    """The last TREND_WEEKS Mondays 00:00 in the club's time zone, oldest first (this
+    week's included)."""
+    from crm.tenants.selectors import tenant_current
+
+    tz = zoneinfo.ZoneInfo(tenant_current().timezone or "UTC")
+    today = now.astimezone(tz).date()
+    monday = today - dt.timedelta(days=today.weekday())
+    days = [monday - dt.timedelta(weeks=k) for k in range(TREND_WEEKS - 1, -1, -1)]
+    return [dt.datetime.combine(day, dt.time(), tzinfo=tz) for day in days]
+
+
+def score_weeks_record(
+    *, tl: Any, params: Any, model_parameters: dict[str, Any] | None, now: dt.datetime
+) -> int:
+    """Write the weekly tallies the trend lacks, from the timeline already read: at each
+    week's start, the members with a High or Critical churn risk and the customers paying but
+    not playing, as the score in use now judges them. Only missing weeks are computed, so
+    after the first run this is one snapshot a week."""
+    from profiles.models import ScoreWeek
+    from profiles.scoring import CHURN_HIGH_FROM
+
+    starts = [s for s in _week_starts(now) if s <= now]
+    have = set(
+        ScoreWeek.objects.filter(week_start__in=[s.date() for s in starts]).values_list(
+            "week_start", flat=True
+        )
+    )
+    made = []
+    for start in starts:
+        if start.date() in have or to_days(start) < tl.until - LOOKBACK_DAYS + 365:
+            continue  # recorded, or too far back for the year of history the features need
+        at = to_days(start)
+        f = snapshot(tl, at)
+        risk = None
+        if model_parameters is not None:
+            try:
+                risk = model_score(f, model_parameters)[0]
+            except (KeyError, ValueError):
+                risk = None
+        if risk is None:
+            risk = rules_score(f, params)[0]
+        flags, _details = pnp_compute(tl, at, f, params)
+        high = int(((risk >= CHURN_HIGH_FROM) & f["member_at"]).sum())
+        made.append(
+            ScoreWeek(
+                week_start=start.date(),
+                high_risk=high,
+                paying_not_playing=int(np.asarray(flags).sum()),
+                computed_at=now,
+            )
+        )
+    ScoreWeek.objects.bulk_create(made, ignore_conflicts=True)
+    return len(made)
 
 
 def _publish_risen(
@@ -240,14 +304,23 @@ def _publish_risen(
 
 @transaction.atomic
 def scores_refresh_touched() -> dict[str, int]:
-    """Rescore the customers whose timeline grew by an event that matters (TOUCHING_*) since
-    the last run. Bounded per run; the cursor moves in the same transaction as the scores, so
-    a crash repeats the work rather than skipping it."""
+    """Rescore the customers whose timeline grew by an event that matters (TOUCHING_*), and
+    every customer not scored yet whose timeline grew at all, since the last run. A club's
+    first run scores everyone (a new club, or one loaded from a backfill, has its scores
+    within the minute, not at the next nightly run). Bounded per run; the cursor moves in the
+    same transaction as the scores, so a crash repeats the work rather than skipping it."""
     newest = Activity.objects.aggregate(top=Max("id"))["top"] or 0
-    # A club's first run starts at the newest activity: the nightly run covers the history.
-    ScoreEventCursor.objects.bulk_create(
-        [ScoreEventCursor(id=1, last_activity_id=newest)], ignore_conflicts=True
-    )
+    with connection.cursor() as db:
+        db.execute(
+            "INSERT INTO profiles_scoreeventcursor (id, last_activity_id, updated_at) "
+            "VALUES (1, %s, now()) ON CONFLICT (id) DO NOTHING RETURNING id",
+            [newest],
+        )
+        first_run = db.fetchone() is not None
+    if first_run:
+        # Everything up to `newest` is scored now; the cursor starts after it.
+        result = scores_recompute()
+        return {"customers": result["scored"]}
     cursor = ScoreEventCursor.objects.select_for_update().get(id=1)
     upper = (
         Activity.objects.filter(id__gt=cursor.last_activity_id)
@@ -258,9 +331,10 @@ def scores_refresh_touched() -> dict[str, int]:
         return {"customers": 0}
     with connection.cursor() as db:
         db.execute(
-            "SELECT DISTINCT customer_id FROM profiles_activity "
-            "WHERE id > %s AND id <= %s AND customer_id IS NOT NULL "
-            "AND (type = ANY(%s) OR type LIKE ANY(%s))",
+            "SELECT DISTINCT a.customer_id FROM profiles_activity AS a "
+            "WHERE a.id > %s AND a.id <= %s AND a.customer_id IS NOT NULL "
+            "AND (a.type = ANY(%s) OR a.type LIKE ANY(%s) OR NOT EXISTS ("
+            "SELECT 1 FROM profiles_customerscore AS s WHERE s.customer_id = a.customer_id))",
             [
                 cursor.last_activity_id,
                 upper,

@@ -14,3 +14,7 @@ class SocialConfig(AppConfig):
         erasure_hook_register(promotion_customer_erase)
         erasure_hook_register(social_mentions_erase)
         export_hook_register("social", social_customer_export, models=EXPORT_MODELS)
+
+        from social.dashboard import register as dashboard_register
+
+        dashboard_register()

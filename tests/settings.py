@@ -22,6 +22,8 @@ CELERY_WORKER_QUEUES, CELERY_TASK_ROUTES = celery_routing(  # noqa: F405
     default=CELERY_TASK_DEFAULT_QUEUE, prefix=f"crm-test-{RUN_ID}-"
 )
 CELERY_TASK_QUEUES = [Queue(name) for name in CELERY_WORKER_QUEUES]
+# Tests roll their clubs back between them: a dashboard kept from one would answer the next.
+DASHBOARD_CACHE_SECONDS = 0
 
 # A worker subprocess must use the database pytest-django created, not the dev one.
 if os.environ.get("CRM_TEST_DATABASE_NAME"):

@@ -16,6 +16,7 @@ from tests.conftest import STAFF_PASSWORD
 # Route name -> path under /t/<ref>/ ({customer} is B's customer, {segment} B's segment).
 CASES = {
     "tenant": "api/v1/tenant",
+    "dashboard": "api/v1/dashboard",
     "customers-list": "api/v1/customers",
     "customers-detail": "api/v1/customers/{customer}",
     "customers-resolve": "api/v1/customers/resolve",

@@ -420,8 +420,7 @@ def test_events_rescore_only_their_customers_within_the_minute(bravo):
     club = Club(now=timezone.now())
     quiet, busy = club.steady("Quiet"), club.steady("Busy")
     club.save()
-    assert scores_refresh_touched() == {"customers": 0}  # the first run starts at the newest
-    scores_recompute(now=club.now)
+    assert scores_refresh_touched() == {"customers": 2}  # the first run scores everyone
     stamps = dict(CustomerScore.objects.values_list("customer_id", "computed_at"))
 
     a_minute_ago = timezone.now() - dt.timedelta(minutes=1)
@@ -437,6 +436,42 @@ def test_events_rescore_only_their_customers_within_the_minute(bravo):
         "Subscription payment failed once; still unpaid"
     )
     assert scores_refresh_touched() == {"customers": 0}
+
+
+def test_a_new_club_and_a_new_customer_are_scored_within_the_minute(bravo):
+    """Not at the next nightly run: the club's first rescoring scores all its history, and a
+    customer first seen afterwards is scored whatever their events (a newsletter open is not
+    a touching event, but an unscored customer is scored on any)."""
+    club = Club(now=timezone.now())
+    old = club.steady("Old")
+    club.save()
+    assert not CustomerScore.objects.exists()
+    assert scores_refresh_touched() == {"customers": 1}
+    assert CustomerScore.objects.get(customer=old).engagement_score > 0
+
+    newcomer = club.person("Newcomer", membership_status="")
+    club.event(newcomer, "messaging.email.opened", timezone.now() - dt.timedelta(minutes=1))
+    club.save()
+    assert scores_refresh_touched() == {"customers": 1}
+    assert CustomerScore.objects.filter(customer=newcomer).exists()
+    assert scores_refresh_touched() == {"customers": 0}
+
+
+def test_scoring_runs_with_debug_on(bravo):
+    """`python3 dev.py run` sets DEBUG=1, where Django wraps cursors in CursorDebugWrapper,
+    whose copy() takes no params: the timeline's COPY must not go through it."""
+    from django.db import connection
+    from django.test.utils import override_settings
+
+    club = Club()
+    steady = club.steady("Steady")
+    club.save()
+    with override_settings(DEBUG=True):
+        with connection.cursor() as cursor:
+            assert type(cursor).__name__ == "CursorDebugWrapper"
+        assert scores_recompute(now=NOW)["scored"] == 1
+        assert scores_refresh_touched() == {"customers": 1}
+    assert CustomerScore.objects.get(customer=steady).churn_risk_score is not None
 
 
 def test_merged_and_erased_customers_lose_their_scores(bravo):
@@ -460,6 +495,7 @@ def test_tasks_and_beat(bravo):
     club.steady("Steady")
     club.save()
     assert recompute_scores() == {"scored": 1, "risen": 0, "removed": 0}
+    assert rescore_touched() == {"customers": 1}  # a club's first run scores everyone
     assert rescore_touched() == {"customers": 0}
     assert train_churn_model()["status"] == ChurnModelStatus.INSUFFICIENT_HISTORY
 

@@ -6,7 +6,8 @@ import graphene
 
 from campaigns.graphql.schema import Mutation as CampaignsMutation
 from campaigns.graphql.schema import Query as CampaignsQuery
-from crm.graphql.types import TenantType
+from crm.graphql.permissions import require_scope
+from crm.graphql.types import DashboardType, TenantType
 from journeys.graphql.schema import Mutation as JourneysMutation
 from journeys.graphql.schema import Query as JourneysQuery
 from profiles.graphql.schema import Mutation as ProfilesMutation
@@ -20,9 +21,22 @@ from social.graphql.schema import Query as SocialQuery
 class CoreQuery(graphene.ObjectType):
     tenant = graphene.Field(TenantType, required=True, description="The caller's club.")
 
+    dashboard = graphene.Field(
+        DashboardType,
+        required=True,
+        description="The club's home dashboard: the same figures as GET api/v1/dashboard.",
+    )
+
     @staticmethod
     def resolve_tenant(root, info):
         return info.context.tenant
+
+    @staticmethod
+    def resolve_dashboard(root, info):
+        from crm.dashboard import dashboard_build
+
+        require_scope(info, "crm:read")
+        return dashboard_build()
 
 
 class Query(

@@ -21,6 +21,7 @@ from django_tenants.utils import tenant_context
 from crm.tenants.cli import resolve_tenant
 from profiles.apply import events_apply_pending
 from profiles.demo import generate_club, write_jsonl
+from profiles.demo_showcase import demo_showcase
 from profiles.ingestion import events_ingest
 
 BATCH_SIZE = 1000  # the most events_ingest takes in one call, as the REST endpoint
@@ -82,6 +83,7 @@ class Command(BaseCommand):
                         rejections.append(result)
             while count := events_apply_pending(limit=BATCH_SIZE):
                 applied += count
+            showcase = demo_showcase()
         elapsed = time.monotonic() - started
 
         for result in rejections:
@@ -90,4 +92,9 @@ class Command(BaseCommand):
             f"{tenant.name} ({tenant.slug}): {len(events)} events generated, "
             f"{statuses['accepted']} accepted, {statuses['duplicate']} duplicate, "
             f"{statuses['rejected']} rejected, {applied} applied, in {elapsed:.1f} s"
+        )
+        self.stdout.write(
+            f"Scores: {showcase['scored']} customers; churn model {showcase['churnModel']}"
+            + ("" if showcase["churnModel"] == "READY" else " (the rule-based score is used)")
+            + f"; segments created: {', '.join(showcase['segmentsCreated']) or 'none (all there)'}"
         )

@@ -1,0 +1,188 @@
+"""The club admin's home page: the dashboard's figures (crm/dashboard.py, the same registry
+as REST and GraphQL) laid out as tiles for club staff, in the club's time zone and currency.
+Each number links to the list behind it (the links the apps registered) and carries
+`data-figure="<section>.<part>.<figure>"`, the path of the same number in the API's answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from crm.dashboard import DashboardContext, dashboard_build, dashboard_context, dashboard_links
+
+_SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$"}
+_STALE_AFTER = dt.timedelta(hours=24)
+
+
+def money(cents: int, currency: str) -> str:
+    amount = f"{Decimal(cents) / 100:,.2f}"
+    symbol = _SYMBOLS.get(currency)
+    return f"{symbol}{amount}" if symbol else f"{amount} {currency}"
+
+
+def local_text(value: str | None, ctx: DashboardContext) -> str:
+    """An ISO moment as the club reads it: 'today 09:15', 'Mon 7 Dec 09:15'."""
+    if not value:
+        return ""
+    moment = dt.datetime.fromisoformat(value).astimezone(ctx.tz)
+    if moment.date() == ctx.today:
+        return f"today {moment:%H:%M}"
+    if moment.date() == ctx.today - dt.timedelta(days=1):
+        return f"yesterday {moment:%H:%M}"
+    return f"{moment:%a} {moment.day} {moment:%b %Y %H:%M}"
+
+
+def _figure(label: str, value: Any, path: str, link: str | None, *, note: str = "") -> dict:
+    return {"label": label, "value": value, "text": f"{value:,}" if isinstance(value, int) else
+            value, "path": path, "link": link, "note": note}  # fmt: skip
+
+
+def _compare(now: int, before: int) -> str:
+    if before == 0:
+        return "none the year before" if now else ""
+    change = round(100 * (now - before) / before)
+    return f"{'+' if change >= 0 else ''}{change}% on a year ago ({before:,})"
+
+
+def dashboard_page(*, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The page's tiles: {"data": the API's answer, "tiles": [...], "chart": {...}}."""
+    data = dashboard_build(now=now)
+    ctx = dashboard_context(now=dt.datetime.fromisoformat(data["generatedAt"]))
+    links = dashboard_links(data)
+    tiles = []
+
+    m, ml = data["members"]["figures"], links["members"].get("figures", {})
+    tiles.append({
+        "key": "members", "title": "Members", "missing": m.get("missing"),
+        "figures": [] if m.get("missing") else [
+            _figure("Active members", m["activeMembers"], "members.figures.activeMembers",
+                    ml.get("activeMembers")),
+            _figure("New this month", m["newThisMonth"], "members.figures.newThisMonth",
+                    ml.get("newThisMonth")),
+            _figure("Renewals due in 30 days", m["renewalsDue30d"],
+                    "members.figures.renewalsDue30d", ml.get("renewalsDue30d")),
+            _figure("Lapsed or resigned this season", m["lapsedThisSeason"],
+                    "members.figures.lapsedThisSeason", ml.get("lapsedThisSeason")),
+        ],
+    })  # fmt: skip
+
+    r, rl = data["atRisk"]["figures"], links["atRisk"].get("figures", {})
+    tiles.append({
+        "key": "atRisk", "title": "At risk", "missing": r.get("missing"),
+        "figures": [] if r.get("missing") else [
+            _figure("Churn risk High or Critical", r["highOrCriticalRisk"],
+                    "atRisk.figures.highOrCriticalRisk", rl.get("highOrCriticalRisk"),
+                    note=f"{r['criticalRisk']:,} Critical"),
+            _figure("Paying but not playing", r["payingNotPlaying"],
+                    "atRisk.figures.payingNotPlaying", rl.get("payingNotPlaying")),
+        ],
+        "people": [
+            {**row, "link": rl.get(row["customerId"])} for row in r.get("topAtRisk", [])
+        ],
+        "note": "" if r.get("missing") else (
+            f"Scored by: {r['scoredBy']}"
+            + (f" v{r['modelVersion']}" if r.get("modelVersion") else "")
+            + (" (no churn model yet: too little history)"
+               if r["scoredBy"] == "Rule-based score" else "")
+            + f"; last scored {local_text(r['scoredAt'], ctx)}"
+        ),
+        "trend": r.get("trend", []),
+    })  # fmt: skip
+
+    g, gl = data["golf"]["figures"], links["golf"].get("figures", {})
+    golf_figures = []
+    if not g.get("missing"):
+        rounds, bookings = g["roundsPlayed"], g["bookings"]
+        golf_figures = [
+            _figure("Rounds played, last 7 days", rounds["last7Days"],
+                    "golf.figures.roundsPlayed.last7Days", gl.get("events"),
+                    note=_compare(rounds["last7Days"], rounds["last7DaysYearBefore"])),
+            _figure("Rounds played, last 30 days", rounds["last30Days"],
+                    "golf.figures.roundsPlayed.last30Days", gl.get("events"),
+                    note=_compare(rounds["last30Days"], rounds["last30DaysYearBefore"])),
+            _figure("Bookings, last 7 days", bookings["last7Days"],
+                    "golf.figures.bookings.last7Days", gl.get("events"),
+                    note=_compare(bookings["last7Days"], bookings["last7DaysYearBefore"])),
+            _figure("Bookings, last 30 days", bookings["last30Days"],
+                    "golf.figures.bookings.last30Days", gl.get("events"),
+                    note=_compare(bookings["last30Days"], bookings["last30DaysYearBefore"])),
+            _figure("No-shows, last 30 days", g["noShows30Days"], "golf.figures.noShows30Days",
+                    gl.get("events")),
+            _figure("Payments received, last 30 days",
+                    money(g["paymentsReceived30DaysCents"], ctx.currency),
+                    "golf.figures.paymentsReceived30DaysCents", None),
+        ]  # fmt: skip
+    tiles.append({
+        "key": "golf", "title": "Golf", "missing": g.get("missing"), "figures": golf_figures,
+        "dayParts": g.get("dayParts", []), "busiest": g.get("busiestDayPart"),
+    })  # fmt: skip
+
+    mk, mkl = data["marketing"], links["marketing"]
+    tiles.append({
+        "key": "marketing", "title": "Marketing",
+        "campaigns": mk["campaigns"], "campaignLinks": mkl.get("campaigns", {}),
+        "journeys": mk["journeys"], "journeyLinks": mkl.get("journeys", {}),
+        "competitions": [
+            {**c, "startsText": local_text(c["startsAt"], ctx)}
+            for c in mk["competitions"]["items"]
+        ],
+        "competitionsMissing": mk["competitions"]["missing"],
+        "competitionLinks": mkl.get("competitions", {}),
+        "figures": [
+            _figure("Posts due in the next 7 days", mk["posts"]["next7Days"],
+                    "marketing.posts.next7Days", mkl.get("posts", {}).get("next7Days"),
+                    note=f"{mk['posts']['scheduled']:,} scheduled, the rest drafts or awaiting "
+                    "approval"),
+            _figure("Customers in running journeys", mk["journeys"]["activeEnrolments"],
+                    "marketing.journeys.activeEnrolments", mkl.get("journeys", {}).get("all")),
+        ],
+    })  # fmt: skip
+
+    h, hl = data["dataHealth"], links["dataHealth"]
+    events, el = h["events"], hl.get("events", {})
+    sources = []
+    for row in events["sources"]:
+        stale = (
+            bool(row["lastReceivedAt"])
+            and ctx.now - dt.datetime.fromisoformat(row["lastReceivedAt"]) > _STALE_AFTER
+        )
+        sources.append({**row, "text": local_text(row["lastReceivedAt"], ctx), "stale": stale,
+                        "link": el.get(row["source"])})  # fmt: skip
+    tiles.append({
+        "key": "dataHealth", "title": "Data health",
+        "figures": [
+            _figure("Events waiting to be applied", events["pendingEvents"],
+                    "dataHealth.events.pendingEvents", el.get("pendingEvents")),
+            _figure("Parked events (failed 3 times)", events["parkedEvents"],
+                    "dataHealth.events.parkedEvents", el.get("parkedEvents")),
+            _figure("Dead letters", h["deadLetters"]["waiting"], "dataHealth.deadLetters.waiting",
+                    hl.get("deadLetters", {}).get("waiting")),
+        ],
+        "sources": sources,
+    })  # fmt: skip
+
+    trend = data["atRisk"]["figures"].get("trend", [])
+    chart = {
+        "labels": [dt.date.fromisoformat(w["weekStart"]).strftime("%d %b") for w in trend],
+        "risk": [w["highOrCriticalRisk"] for w in trend],
+        "pnp": [w["payingNotPlaying"] for w in trend],
+        "dayParts": {
+            "labels": [p["label"] for p in data["golf"]["figures"].get("dayParts", [])],
+            "values": [p["bookings"] for p in data["golf"]["figures"].get("dayParts", [])],
+        },
+    }
+    return {
+        "data": data,
+        "tiles": {tile["key"]: tile for tile in tiles},
+        "chart": chart,
+        "as_of": local_text(data["generatedAt"], ctx),
+        "timezone": data["club"]["timezone"],
+        "currency": data["club"]["currency"],
+    }
+
+
+def dashboard_callback(request, context: dict[str, Any]) -> dict[str, Any]:
+    """django-unfold's DASHBOARD_CALLBACK for the club admin's home page."""
+    return {**context, "dashboard": dashboard_page()}
