@@ -165,7 +165,7 @@ def at_risk_figures(ctx: DashboardContext) -> dict[str, Any]:
                 "name": " ".join(p for p in (row["first_name"], row["last_name"]) if p)
                 or row["email"],
                 "churnRiskScore": row["score__churn_risk_score"],
-                "topReason": (row["score__churn_risk_reasons"] or [{}])[0].get("text", ""),
+                "topReason": _first_reason(row["score__churn_risk_reasons"]),
             }
             for row in top
         ],
@@ -178,6 +178,14 @@ def at_risk_figures(ctx: DashboardContext) -> dict[str, Any]:
             for week in weeks
         ],
     }
+
+
+def _first_reason(reasons: list[Any] | None) -> str:
+    """The most important churn reason in words (reasons are `{"text": ...}`, or plain text)."""
+    if not reasons:
+        return ""
+    first = reasons[0]
+    return str(first.get("text", "")) if isinstance(first, dict) else str(first)
 
 
 def _customer_links(data: dict[str, Any]) -> dict[str, str]:
