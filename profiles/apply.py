@@ -694,6 +694,7 @@ def _guest_rounds(
                     customer_id, record.id, None, GUEST_ROUND, ActivityCategory.GOLF,
                     "", f"Played as a guest of {name}{where}"[:300], env.source,
                     env.occurred_at, None, "", False, json.dumps(_jsonable(data)),
+                    None,  # day_part: only the booker's own booking counts toward day parts
                 )
             )  # fmt: skip
     return rows
