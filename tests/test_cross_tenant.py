@@ -17,6 +17,16 @@ from tests.conftest import STAFF_PASSWORD
 CASES = {
     "tenant": "api/v1/tenant",
     "dashboard": "api/v1/dashboard",
+    # The tee-sheet gap filler ({customer}: just some id of B's here).
+    "tee-sheet-settings": "api/v1/tee-sheet/settings",
+    "tee-sheet-slots": "api/v1/tee-sheet/slots",
+    "tee-sheet-gaps": "api/v1/tee-sheet/gaps",
+    "tee-sheet-gap": "api/v1/tee-sheet/gaps/{customer}",
+    "tee-sheet-summary": "api/v1/tee-sheet/summary",
+    # Pages a golfer opens from a signed link: the link names its club (profiles.rounds), and
+    # tests/test_four_ball_and_survey.py shows one club's link refused at another's address.
+    "round-survey": None,
+    "round-guests": None,
     "customers-list": "api/v1/customers",
     "customers-detail": "api/v1/customers/{customer}",
     "customers-resolve": "api/v1/customers/resolve",
