@@ -13,21 +13,40 @@ Both wear django-unfold's theme. The club admin's sidebar is arranged by task (s
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import urlencode
 
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from unfold.sites import UnfoldAdminSite
 
 
-class PlatformAdminSite(UnfoldAdminSite):
+class _LoginLandsOnTheIndex:
+    """The theme's login form (unfold 0.91) carries no `next` field, so signing in on the bare
+    login page went to Django's LOGIN_REDIRECT_URL (/accounts/profile/, a 404). A login page
+    opened without `next` is sent to itself with the site's own index as `next`."""
+
+    def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        if (
+            request.method == "GET"
+            and REDIRECT_FIELD_NAME not in request.GET
+            and not request.user.is_active
+        ):
+            index = reverse(f"{self.name}:index")
+            return HttpResponseRedirect(f"{request.path}?{urlencode({REDIRECT_FIELD_NAME: index})}")
+        return super().login(request, extra_context)
+
+
+class PlatformAdminSite(_LoginLandsOnTheIndex, UnfoldAdminSite):
     settings_name = "UNFOLD_PLATFORM"
     site_header = "Golf CRM platform"
     site_title = "Golf CRM platform"
     index_title = "Clubs and platform settings"
 
 
-class ClubAdminSite(UnfoldAdminSite):
+class ClubAdminSite(_LoginLandsOnTheIndex, UnfoldAdminSite):
     settings_name = "UNFOLD"
     site_title = "Golf CRM"
     index_title = "Club administration"

@@ -196,3 +196,22 @@ def test_another_clubs_staff_cannot_open_the_comparison(clubs, household, login)
     response = bravo.get(f"/t/bravo-golf/admin/profiles/duplicatecandidate/{candidate.id}/change/")
     assert response.status_code in (302, 404)
     assert "home@example.ie" not in response.content.decode()
+
+
+def test_signing_in_on_the_bare_login_page_lands_on_the_clubs_home(clubs, make_staff):
+    """The theme's login form has no `next` field: the page adds it, so a person who opens the
+    login page directly ends on the club's home, not on /accounts/profile/ (a 404)."""
+    from django.test import Client
+
+    from tests.conftest import STAFF_PASSWORD
+
+    email = make_staff(clubs.alpha, "MARKETING")
+    client = Client()
+    first = client.get("/t/alpha-golf/admin/login/")
+    assert first.status_code == 302
+    assert first["Location"] == "/t/alpha-golf/admin/login/?next=%2Ft%2Falpha-golf%2Fadmin%2F"
+    page = client.get(first["Location"])
+    assert page.status_code == 200
+    signed_in = client.post(first["Location"], {"username": email, "password": STAFF_PASSWORD})
+    assert signed_in.status_code == 302
+    assert signed_in["Location"] == "/t/alpha-golf/admin/"
