@@ -24,7 +24,12 @@ from django_tenants.utils import schema_context
 from crm.celery import app
 from crm.tenants.models import Tenant
 from tests.test_celery_integration import ROOT, _worker_env
-from tests.test_worker_crash import _customer_snapshot, _wipe_customer_data
+from tests.test_worker_crash import (
+    _customer_snapshot,
+    _wipe_customer_data,
+    members_with_bookings,
+    one_pass_reference,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -63,41 +68,18 @@ def _start_host(name: str, queues: list[str], log: Path) -> subprocess.Popen:
 def test_two_hosts_apply_each_event_once_and_one_finishes_what_the_other_dropped(
     django_db_setup, django_db_blocker, tmp_path
 ):
-    from profiles.apply import events_apply_pending
     from profiles.ingestion import events_ingest
     from profiles.models import Activity, EventStatus, RawEvent
     from profiles.tasks import apply_pending_events
-    from tests.events import envelope, member, player
 
-    events = []
-    for n in range(300):
-        events += [
-            member(n + 1, email=f"h{n}@example.ie", at=n),
-            player(f"hp{n}", sclMemberId=n + 1, at=n),
-        ]
-        events += [
-            envelope(
-                "teetime.booking.created",
-                {"bookingId": f"hb{n}-{k}", "playerId": f"hp{n}"},
-                at=n + k,
-            )
-            for k in range(6)
-        ]
+    events = members_with_bookings(300, bookings=6, prefix="h")
     ingest = _queue("ingest")
     with django_db_blocker.unblock():
         bravo = Tenant.objects.get(slug="bravo-golf")
         alpha = Tenant.objects.get(slug="alpha-golf")
         hosts: list[subprocess.Popen] = []
         try:
-            with schema_context(bravo.schema_name):
-                relabelled = [{**e, "tenantSlug": "bravo-golf"} for e in events]
-                for start in range(0, len(relabelled), 1000):
-                    events_ingest(
-                        tenant=bravo, envelopes=relabelled[start : start + 1000], transport="replay"
-                    )
-                while RawEvent.objects.filter(status=EventStatus.PENDING).exists():
-                    events_apply_pending(limit=1000) or time.sleep(0.1)
-            reference = _customer_snapshot(bravo.schema_name)
+            reference = one_pass_reference(bravo, events)
 
             # Host A takes everything; host B only ingest work, as a dedicated ingest host would.
             host_a = _start_host("host-a", settings.CELERY_WORKER_QUEUES, tmp_path / "a.log")

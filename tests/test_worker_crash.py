@@ -44,6 +44,45 @@ def _wipe_customer_data(schema: str) -> None:
             model.objects.all().delete()
 
 
+def members_with_bookings(count: int, *, bookings: int, prefix: str) -> list[dict]:
+    """`count` members, each a TeeTime player too, with `bookings` bookings each."""
+    from tests.events import envelope, member, player
+
+    events = []
+    for n in range(count):
+        events += [
+            member(n + 1, email=f"{prefix}m{n}@example.ie", at=n),
+            player(f"{prefix}p{n}", sclMemberId=n + 1, at=n),
+        ]
+        events += [
+            envelope(
+                "teetime.booking.created",
+                {"bookingId": f"{prefix}b{n}-{k}", "playerId": f"{prefix}p{n}"},
+                at=n + k,
+            )
+            for k in range(bookings)
+        ]
+    return events
+
+
+def one_pass_reference(tenant: Tenant, events: list[dict]) -> set:
+    """The customers `events` make when applied in one clean pass, in `tenant` (another club
+    than the one under test): what a crashed or racing run must come out equal to."""
+    from profiles.apply import events_apply_pending
+    from profiles.ingestion import events_ingest
+    from profiles.models import EventStatus, RawEvent
+
+    with schema_context(tenant.schema_name):
+        relabelled = [{**e, "tenantSlug": tenant.slug} for e in events]
+        for start in range(0, len(relabelled), 1000):
+            events_ingest(
+                tenant=tenant, envelopes=relabelled[start : start + 1000], transport="replay"
+            )
+        while RawEvent.objects.filter(status=EventStatus.PENDING).exists():
+            events_apply_pending(limit=1000) or time.sleep(0.1)
+    return _customer_snapshot(tenant.schema_name)
+
+
 def _customer_snapshot(schema: str) -> set:
     from profiles.models import Customer, SourceRecord
 
@@ -62,38 +101,17 @@ def _customer_snapshot(schema: str) -> set:
 def test_a_worker_killed_mid_apply_loses_nothing_and_applies_nothing_twice(
     django_db_setup, django_db_blocker
 ):
-    from profiles.apply import events_apply_pending
     from profiles.ingestion import events_ingest
     from profiles.models import Activity, EventStatus, RawEvent
     from profiles.tasks import apply_pending_events
-    from tests.events import envelope, member, player
 
-    events = []
-    for n in range(300):
-        events += [
-            member(n + 1, email=f"m{n}@example.ie", at=n),
-            player(f"p{n}", sclMemberId=n + 1, at=n),
-        ]
-        events += [
-            envelope(
-                "teetime.booking.created", {"bookingId": f"b{n}-{k}", "playerId": f"p{n}"}, at=n + k
-            )
-            for k in range(8)
-        ]
+    events = members_with_bookings(300, bookings=8, prefix="")
     with django_db_blocker.unblock():
         bravo = Tenant.objects.get(slug="bravo-golf")
         alpha = Tenant.objects.get(slug="alpha-golf")
         try:
             # The reference: the same events applied in one clean pass, in another club.
-            with schema_context(bravo.schema_name):
-                relabelled = [{**e, "tenantSlug": "bravo-golf"} for e in events]
-                for start in range(0, len(relabelled), 1000):
-                    events_ingest(
-                        tenant=bravo, envelopes=relabelled[start : start + 1000], transport="replay"
-                    )
-                while RawEvent.objects.filter(status=EventStatus.PENDING).exists():
-                    events_apply_pending(limit=1000) or time.sleep(0.1)
-            reference = _customer_snapshot(bravo.schema_name)
+            reference = one_pass_reference(bravo, events)
 
             worker = _start_worker()
             with schema_context(alpha.schema_name):
