@@ -32,7 +32,9 @@ def campaigns_customer_export(
     customer: Customer, identifiers: dict[str, set[str]]
 ) -> dict[str, Any]:
     sends = list(
-        Send.objects.filter(customer=customer).select_related("campaign").order_by("created_at")
+        Send.objects.filter(customer=customer)
+        .select_related("campaign")
+        .order_by("created_at", "id")
     )
     # What became of each message: the Messaging Service's engagement events name the send.
     engagement: dict[str, list[dict[str, Any]]] = {}
