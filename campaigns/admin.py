@@ -26,7 +26,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
-from unfold.admin import ModelAdmin
+from unfold.admin import ModelAdmin, TabularInline
 
 from campaigns.models import (
     HIDDEN_TYPES,
@@ -535,7 +535,7 @@ class TeeSheetSettingsAdmin(CampaignSettingsAdmin):
         )
 
 
-class TeeSheetWaveInline(admin.TabularInline):
+class TeeSheetWaveInline(TabularInline):
     model = TeeSheetWave
     fields = ("number", "created_at", "free_places", "chosen", "held_out", "run")
     readonly_fields = fields
@@ -547,7 +547,7 @@ class TeeSheetWaveInline(admin.TabularInline):
 
 
 @admin.register(TeeSheetGap, site=club_admin_site)
-class TeeSheetGapAdmin(admin.ModelAdmin):
+class TeeSheetGapAdmin(ModelAdmin):
     """Each gap the filler worked on: its waves and what they brought (read-only)."""
 
     list_display = ("slot", "status", "free_places_at_open", "waves_sent", "offers",

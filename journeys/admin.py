@@ -1137,7 +1137,7 @@ class StaffTaskAdmin(ReadOnlyAdmin):
 
 
 @admin.register(FeedbackSettings, site=club_admin_site)
-class FeedbackSettingsAdmin(admin.ModelAdmin):
+class FeedbackSettingsAdmin(ModelAdmin):
     """Where promoters are asked to leave a review, and who calls a detractor (one row)."""
 
     list_display = ("__str__", "review_url", "detractor_task_assigned_to")
@@ -1170,7 +1170,7 @@ class FeedbackSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(RoundSurveyAnswer, site=club_admin_site)
-class RoundSurveyAnswerAdmin(admin.ModelAdmin):
+class RoundSurveyAnswerAdmin(ModelAdmin):
     """The golfers' answers, newest first (read-only: they are what the golfers said)."""
 
     list_display = ("answered_at", "customer", "score", "band", "comment", "staff_task")

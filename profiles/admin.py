@@ -1351,7 +1351,7 @@ def _partners_context(customer: Customer) -> dict[str, Any]:
 
 
 @admin.register(TeeSlot, site=club_admin_site)
-class TeeSlotAdmin(admin.ModelAdmin):
+class TeeSlotAdmin(ModelAdmin):
     """The tee sheet as TeeTime last described it (teetime.slot.availability; read-only). The
     gap filler's work on it is under Campaigns → tee-sheet gaps."""
 
