@@ -62,6 +62,7 @@ from social.services import (
     post_create,
     post_reject,
     post_schedule,
+    settings_update,
     variant_resolve_review,
 )
 
@@ -213,6 +214,8 @@ class SocialAccountAdmin(ModelAdmin):
 
 @admin.register(SocialSettings, site=club_admin_site)
 class SocialSettingsAdmin(ModelAdmin):
+    """Changed by a club ADMIN only, through settings_update (audited)."""
+
     fields = ("approval_required",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -223,6 +226,12 @@ class SocialSettingsAdmin(ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        row = settings_update(
+            actor=actor_of(request), approval_required=form.cleaned_data["approval_required"]
+        )
+        obj.pk = row.pk
 
 
 class MultipleFileInput(forms.ClearableFileInput):
