@@ -121,6 +121,7 @@ from journeys.services import (
     journey_update,
     staff_task_complete,
 )
+from journeys.webhooks import unsigned_step_problems
 from profiles.envelope import PAYLOADS
 from segments.fields import GROUPS, OPERATOR_LABELS, catalogue_for_builder
 from segments.models import Segment
@@ -187,14 +188,19 @@ def _say(exc: ValidationError) -> str:
 
 
 def definition_errors(definition: Any) -> dict[str, list[str]]:
-    """What `definition_parse` says about a definition, with this club's segments."""
+    """What keeps a definition from being published: `definition_parse`'s errors with this
+    club's segments, and its webhook steps while the club has no webhook secret to sign with."""
     try:
         definition_parse(
             definition, known_segment_ids=set(Segment.objects.values_list("id", flat=True))
         )
     except DefinitionError as exc:
-        return {key: list(value) for key, value in exc.errors.items()}
-    return {}
+        errors = {key: list(value) for key, value in exc.errors.items()}
+    else:
+        errors = {}
+    for key, problems in unsigned_step_problems(definition).items():
+        errors.setdefault(key, []).extend(problems)
+    return errors
 
 
 NO_RATE = "\N{EN DASH}"
