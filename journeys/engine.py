@@ -792,6 +792,10 @@ def _webhook(group: Group, outcome: Outcome) -> None:
     if not club_can_sign():
         # Published with a secret, revoked since: never sent unsigned. The step waits with the
         # engine's retries (backoff, then FAILED with this reason on the enrolment).
+        logger.warning(
+            "Journey %s step %s: no active webhook secret, %d enrolments held",
+            group.journey.id, group.step.key, len(group.rows),
+        )  # fmt: skip
         outcome.retry.extend((row, NOT_SENT_UNSIGNED) for row in group.rows)
         return
 
