@@ -299,7 +299,15 @@ REST_FRAMEWORK = {
         "social_publish": os.environ.get("RATE_LIMIT_SOCIAL_PUBLISH", "30/min"),
         # 600 batches of up to 1,000 events a minute: bulk loads are not throttled to a crawl.
         "ingest": os.environ.get("RATE_LIMIT_INGEST", "600/min"),
+        # Failed authentications (bad API keys or signatures on the API and GraphQL, wrong
+        # passwords on the admin's login) per client address and club; over it, the address
+        # gets 429 before its credentials are checked.
+        "auth_failures": os.environ.get("RATE_LIMIT_AUTH_FAILURES", "20/min"),
     },
+    # How many proxies in front of the platform append to X-Forwarded-For. 0 (the default):
+    # the connection's own address is the client's, and a client cannot pick another one by
+    # sending the header. Behind one load balancer, 1.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["crm.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.SkipTakePagination",
