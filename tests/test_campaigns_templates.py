@@ -122,12 +122,15 @@ def test_a_starter_renders_to_responsive_inlined_html_for_a_customer(alpha):
         pk=1, defaults={"logo_url": "https://alpha.example/logo.png",
                         "primary_colour": "#003366", "address": "1 Links Road\nLahinch"},
     )  # fmt: skip
-    aoife = customer(first_name="Aoife<b>", membership_tier="Full", renewal_due_on=dt.date(2027, 1, 31))
+    aoife = customer(
+        first_name="Aoife<b>", membership_tier="FIVE_DAY", renewal_due_on=dt.date(2027, 1, 31)
+    )
     preview = template_preview(template_id="renewal_reminder", channel="EMAIL", customer=aoife)
     html = preview["html"]
     assert preview["subject"] == "Your membership renewal, Aoife<b>"
     assert "Aoife&lt;b&gt;" in html and "Aoife<b>" not in html  # values are escaped
-    assert "Full membership at Alpha Golf Club" in html
+    # The tier and the date as a person reads them, not FIVE_DAY and 2027-01-31.
+    assert "Five day membership at Alpha Golf Club is due for renewal on 31 January 2027" in html
     assert "https://alpha.example/logo.png" in html and "#003366" in html
     assert "1 Links Road<br />Lahinch" in html and 'href="#unsubscribe"' in html
     assert "@media only screen" in html and 'style="' in html  # responsive, styles inline

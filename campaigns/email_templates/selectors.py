@@ -38,11 +38,13 @@ from campaigns.email_templates.messaging import (
 from campaigns.email_templates.models import ClubBranding, EmailTemplate
 from campaigns.email_templates.rendering import TemplateRenderError, fill, render_html
 from campaigns.email_templates.variables import (
-    BY_NAME,
+    KNOWN,
+    REQUEST_NAMES,
     UNSUBSCRIBE,
     VARIABLES,
     unknown_message,
     unknown_variables,
+    with_labels,
 )
 from crm.tenants.selectors import tenant_current
 
@@ -188,7 +190,7 @@ def club_template_render(
     """One email from a club template: `values` are the request's variables, `subject` an
     override (an A/B variant's). A variable with no value is a TemplateRenderError."""
     brand = brand or brand_current()
-    values = {**values, UNSUBSCRIBE: unsubscribe_url}
+    values = {**with_labels(values), UNSUBSCRIBE: unsubscribe_url}
     mjml = blocks_to_mjml(
         template.blocks, brand, subject=template.subject, preheader=template.preheader
     )
@@ -299,8 +301,10 @@ def template_problems(
     templates), and a Messaging Service that cannot be asked is not a reason to refuse."""
     channel = channel_of(channel)
     path = path or f"templates.{channel.upper()}"
-    allowed = set(BY_NAME) | set(known or ())
     source = template_source()
+    # A club template may also name the derived labels; a Messaging template gets only what
+    # the request carries.
+    allowed = set(KNOWN if source == "club" else REQUEST_NAMES) | set(known or ())
     if source == "club":
         template = club_template_get(key=template_id) if channel == "email" else None
         if template is None:
@@ -330,7 +334,7 @@ def campaign_template_problems(campaign) -> dict[str, list[str]]:
     """Before a campaign sends (and wherever the composer saves one): the templates it names
     and its subject overrides, checked for variables nobody will fill, by field
     (`templates.EMAIL`, `variants[1].templates.EMAIL`, `content.subject`)."""
-    known = set(BY_NAME) | set(campaign.fallbacks or {}) | set(campaign.variables or {})
+    known = set(campaign.fallbacks or {}) | set(campaign.variables or {})
     errors: dict[str, list[str]] = {}
     checked: set[tuple[str, str]] = set()
     sources = [("", campaign.templates or {}, campaign.content or {})]
@@ -353,6 +357,6 @@ def campaign_template_problems(campaign) -> dict[str, list[str]]:
                 )
             )
         for name in ("subject", "body"):
-            if unknown := unknown_variables(str(content.get(name) or ""), known):
+            if unknown := unknown_variables(str(content.get(name) or ""), KNOWN | known):
                 errors[f"{prefix}content.{name}"] = [unknown_message(unknown)]
     return errors

@@ -14,7 +14,7 @@ from campaigns.email_templates.blocks import blocks_errors, blocks_to_mjml, clea
 from campaigns.email_templates.models import EmailTemplate
 from campaigns.email_templates.rendering import TemplateRenderError, compile_mjml
 from campaigns.email_templates.variables import (
-    BY_NAME,
+    KNOWN,
     unknown_message,
     unknown_variables,
     variables_in,
@@ -31,7 +31,7 @@ def template_variables(template: EmailTemplate) -> list[str]:
             texts += [str(v) for k, v in block.items() if k != "type"]
     names: list[str] = []
     for text in texts:
-        names += [n for n in variables_in(text) if n in BY_NAME and n not in names]
+        names += [n for n in variables_in(text) if n in KNOWN and n not in names]
     return names
 
 

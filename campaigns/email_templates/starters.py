@@ -71,8 +71,8 @@ STARTERS: list[dict[str, Any]] = [
             {
                 "type": "text",
                 "heading": "Time to renew, {{ firstName }}",
-                "text": "Your {{ membershipTier }} membership at {{ clubName }} is due for "
-                "renewal on {{ renewalDueOn }}.\n\nRenew now to keep your playing rights, "
+                "text": "Your {{ membershipTierLabel }} membership at {{ clubName }} is due "
+                "for renewal on {{ renewalDate }}.\n\nRenew now to keep your playing rights, "
                 "competition entries and handicap record without a break.",
             },
             {

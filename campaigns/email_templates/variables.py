@@ -1,11 +1,18 @@
 """The variables a template may use: the customer's fields the send request carries
 (campaigns.sending.customer_variables) and the club's name, each with the label the editor's
-picker shows and a sample value for previews without a customer."""
+picker shows and a sample value for previews without a customer.
+
+Two are offered as a person reads them rather than as stored: the membership tier as a label
+("Five day", not `FIVE_DAY`) and the renewal date written out ("31 January 2027"), derived
+from the request's `membershipTier` and `renewalDueOn` when a club template is rendered
+(`with_labels`). The raw two stay usable (older templates, Messaging templates name them)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -20,13 +27,43 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("lastName", "Last name", "Byrne"),
     Variable("displayName", "Full name", "Aoife Byrne"),
     Variable("email", "Email address", "aoife.byrne@example.ie"),
-    Variable("membershipTier", "Membership tier", "Full"),
+    Variable("membershipTierLabel", "Membership tier", "Full"),
     Variable("handicap", "Handicap", "14.2"),
-    Variable("renewalDueOn", "Renewal date", "2027-01-31"),
+    Variable("renewalDate", "Renewal date", "31 January 2027"),
     Variable("nextTeeTime", "Next tee time", "Sat 12 Dec 09:10"),
     Variable("clubName", "Club name", "the club"),
 )
 BY_NAME = {variable.name: variable for variable in VARIABLES}
+# What a send request's `variables` hold for every customer (campaigns.sending).
+REQUEST_NAMES = frozenset(
+    ("firstName", "lastName", "displayName", "email", "membershipTier", "handicap",
+     "renewalDueOn", "nextTeeTime", "clubName")
+)  # fmt: skip
+# What a club template may name: the picker's, and the raw forms of the derived two.
+KNOWN = frozenset(BY_NAME) | REQUEST_NAMES
+
+
+def _tier_label(code: str) -> str:
+    if not code or code != code.upper():
+        return code or ""
+    return code.replace("_", " ").replace("-", " ").capitalize()
+
+
+def _date_label(value: str) -> str:
+    try:
+        day = dt.date.fromisoformat(str(value))
+    except ValueError:
+        return str(value or "")
+    return f"{day.day} {day:%B %Y}"
+
+
+def with_labels(values: dict[str, Any]) -> dict[str, Any]:
+    """The request's variables plus the derived labels (kept when the request has them)."""
+    out = dict(values)
+    out.setdefault("membershipTierLabel", _tier_label(str(values.get("membershipTier") or "")))
+    out.setdefault("renewalDate", _date_label(str(values.get("renewalDueOn") or "")))
+    return out
+
 
 # What the block generator itself puts in (never the author): the send's unsubscribe link.
 UNSUBSCRIBE = "unsubscribeUrl"
@@ -45,7 +82,7 @@ def variables_in(text: str) -> list[str]:
 
 
 def unknown_variables(text: str, known: set[str] | None = None) -> list[str]:
-    allowed = set(BY_NAME) if known is None else known
+    allowed = KNOWN if known is None else known
     return [name for name in variables_in(text) if name not in allowed]
 
 
