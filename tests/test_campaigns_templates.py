@@ -362,3 +362,85 @@ def test_graphql_lists_and_previews_templates(alpha, reader):
         '{ templatePreview(templateId: "newsletter", subject: "{{ nickname }}") { subject } }',
     )
     assert variable["errors"][0]["extensions"]["field"] == "content.subject"
+
+
+# --- the admin: block editor, live preview, branding, the campaign form's picker ----------------
+
+
+@pytest.fixture
+def login(clubs, api, make_staff):
+    from tests.conftest import STAFF_PASSWORD
+
+    def _login(role: str):
+        client = api()
+        response = client.post(
+            "/t/alpha-golf/admin/login/",
+            {"username": make_staff(clubs.alpha, role), "password": STAFF_PASSWORD,
+             "next": "/t/alpha-golf/admin/"},
+        )  # fmt: skip
+        assert response.status_code == 302, response.content
+        return client
+
+    return _login
+
+
+ADMIN = "/t/alpha-golf/admin/campaigns/emailtemplate/"
+
+
+def _editor_form(**extra) -> dict:
+    return {
+        "name": "Club night", "key": "club_night", "subject": "See you Friday, {{ firstName }}",
+        "preheader": "", "start_from": "", "blocks": json.dumps(BLOCKS), **extra,
+    }  # fmt: skip
+
+
+def test_marketing_builds_a_template_in_the_block_editor(clubs, login):
+    client = login("MARKETING")
+    with override_settings(**FALLBACK):
+        page = client.get(f"{ADMIN}add/")
+        assert page.status_code == 200
+        html = page.content.decode()
+        assert 'id="email-editor-config"' in html and "email-editor.js" in html
+        assert "Insert a customer field" not in html  # the script builds the pickers
+        config = json.loads(html.split('id="email-editor-config" type="application/json">')[1]
+                            .split("</script>")[0])  # fmt: skip
+        assert {v["label"] for v in config["variables"]} >= {"First name", "Membership tier"}
+        assert set(config["starters"]) >= {"newsletter", "competition_invite", "renewal_reminder"}
+
+        # The live preview: the server's rendering of the form as it stands.
+        with schema_context(clubs.alpha.schema_name):
+            customer(first_name="Aoife", email="aoife.preview@ex.ie")
+        connection.set_schema_to_public()
+        answer = client.post(
+            f"{ADMIN}preview/",
+            {"blocks": json.dumps(BLOCKS), "subject": "Hi {{ firstName }}",
+             "customer": "aoife.preview@ex.ie"},
+        ).json()  # fmt: skip
+        assert answer["errors"] == {} and answer["subject"] == "Hi Aoife"
+        assert "Hello Aoife" in answer["html"] and answer["shownFor"] == "Aoife Byrne"
+        typo = [BLOCKS[0], {"type": "text", "text": "Dear {{ nickname }}"}, BLOCKS[3]]
+        answer = client.post(f"{ADMIN}preview/", {"blocks": json.dumps(typo)}).json()
+        assert "{{ nickname }}" in answer["errors"]["blocks[1].text"][0]
+        assert "Dear [nickname?]" in answer["html"]  # still shown, where it stands
+
+        # Saving refuses the unknown variable, naming the block; then saves the good one.
+        refused = client.post(f"{ADMIN}add/", _editor_form(blocks=json.dumps(typo)))
+        assert refused.status_code == 200
+        assert "Block 2 (Text), text: Unknown variable {{ nickname }}" in refused.content.decode()
+        saved = client.post(f"{ADMIN}add/", _editor_form())
+        assert saved.status_code == 302, saved.content.decode()[:2000]
+    with schema_context(clubs.alpha.schema_name):
+        template = EmailTemplate.objects.get(key="club_night")
+        assert template.subject == "See you Friday, {{ firstName }}"
+        assert template.blocks[1]["heading"] == "Hello {{ firstName }}" and template.mjml
+        assert template.updated_by.startswith("marketing@")
+
+
+def test_the_campaign_form_picks_templates_from_a_list(clubs, login, peer):
+    client = login("MARKETING")
+    page = client.get("/t/alpha-golf/admin/campaigns/campaign/add/").content.decode()
+    assert "Competition invite — Entries open: {{competitionName}}" in page
+    assert "Welcome — Welcome, {{firstName}}" in page and "Tee-time reminder" in page
+    peer.state.templates_api = False
+    page = client.get("/t/alpha-golf/admin/campaigns/campaign/add/").content.decode()
+    assert "Email template id" in page and "type the template id" in page

@@ -220,6 +220,9 @@ class EmailTemplateAdmin(ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         """Saved by the service in the form's validation."""
 
+    def save_related(self, request, form, formsets, change) -> None:
+        """No related rows: the blocks are the template's own column."""
+
     def delete_model(self, request, obj) -> None:
         from campaigns.email_templates.services import email_template_delete
 

@@ -56,7 +56,10 @@ class ClubBranding(models.Model):
     accent_colour = models.CharField(
         max_length=7, default="#c8102e", validators=[_colour], help_text="Buttons."
     )
-    address = models.TextField(blank=True, help_text="The club's postal address (emails' footer).")
+    address = models.TextField(
+        blank=True,
+        help_text="The club's postal address, shown under its name in every email's footer.",
+    )
     website = models.URLField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.CharField(max_length=254, blank=True)

@@ -86,7 +86,7 @@ class Migration(migrations.Migration):
                 (
                     "address",
                     models.TextField(
-                        blank=True, help_text="The club's postal address (emails' footer)."
+                        blank=True, help_text="The club's postal address, shown under its name in every email's footer."
                     ),
                 ),
                 ("website", models.URLField(blank=True)),
