@@ -124,6 +124,12 @@ class EmailTemplateForm(forms.ModelForm):
             self.initial.setdefault("subject", starter["subject"])
             self.initial.setdefault("preheader", starter["preheader"])
             self.initial.setdefault("start_from", starter["key"])
+            self.fields["key"].required = False
+            self.fields[
+                "key"
+            ].help_text = (
+                "Campaigns name the template by this id. Leave it empty to make one from the name."
+            )
         else:
             self.fields.pop("start_from", None)
             self.fields["key"].disabled = True
@@ -139,7 +145,7 @@ class EmailTemplateForm(forms.ModelForm):
         try:
             if self.instance._state.adding:
                 self.template = email_template_create(
-                    key=d.get("key") or "", name=d.get("name") or "",
+                    key=d.get("key") or _key_from(d.get("name") or ""), name=d.get("name") or "",
                     subject=d.get("subject") or "", preheader=d.get("preheader") or "",
                     blocks=d.get("blocks"), actor_label=self.actor_label,
                 )  # fmt: skip
@@ -159,6 +165,18 @@ class EmailTemplateForm(forms.ModelForm):
                     self.add_error(key, messages)
                 else:
                     self.add_error(None, messages)
+
+
+def _key_from(name: str) -> str:
+    """A free template id made from its name: "Club night" → `club_night` (`club_night_2`…)."""
+    from django.utils.text import slugify
+
+    base = slugify(name).replace("-", "_")[:90] or "email"
+    key, n = base, 1
+    while EmailTemplate.objects.filter(key=key).exists():
+        n += 1
+        key = f"{base}_{n}"
+    return key
 
 
 def _where(key: str, blocks: Any) -> str:
