@@ -191,11 +191,15 @@ def _where(key: str, blocks: Any) -> str:
 class EmailTemplateAdmin(ModelAdmin):
     form = EmailTemplateForm
     change_form_template = "admin/campaigns/emailtemplate/change_form.html"
-    list_display = ("name", "subject", "key", "starter_label", "updated_at")
+    list_display = ("name", "subject", "template_id", "starter_label", "updated_at")
     search_fields = ("name", "subject", "key")
     actions = None
     fieldsets = ((None, {"fields": ("start_from", "name", "key", "subject", "preheader")}),
                  ("Content", {"fields": ("blocks",)}))  # fmt: skip
+
+    @admin.display(description="Template id", ordering="key")
+    def template_id(self, obj: EmailTemplate) -> str:
+        return obj.key
 
     @admin.display(description="Starter")
     def starter_label(self, obj: EmailTemplate) -> str:
