@@ -143,6 +143,15 @@ class CampaignForm(forms.ModelForm):
                 c for c in self.fields["type"].choices if c[0] not in HIDDEN_TYPES
             ]
         obj = self.instance
+        # Templates are picked from a list by channel (name and subject), not typed.
+        from campaigns.email_templates.admin import template_field
+
+        for channel in Channel.values:
+            name = f"{channel.lower()}_template"
+            if name in self.fields:
+                self.fields[name] = template_field(
+                    channel=channel, current=(obj.templates or {}).get(channel, "")
+                )
         if not obj._state.adding:
             self.initial.update(
                 {
@@ -556,3 +565,7 @@ class TeeSheetGapAdmin(ReadOnlyAdmin):
             f"{o['offers']} offered, {o['bookings']} booked ({o['revenueRecovered']}); "
             f"{o['heldOut']} held out, {o['holdoutBookings']} of them booked"
         )
+
+
+# The club's email templates (block editor) and email branding.
+from campaigns.email_templates import admin as _email_templates_admin  # noqa: E402, F401

@@ -140,6 +140,8 @@ NAVIGATION: list[dict[str, Any]] = [
     {"title": "Campaigns", "items": [
         _item("Campaigns", "campaign", "campaigns.Campaign",
               permission=_manages("campaigns.Campaign")),
+        _item("Email templates", "mail", "campaigns.EmailTemplate",
+              permission=_manages("campaigns.EmailTemplate")),
     ]},
     {"title": "Journeys", "items": [
         _item("Journeys", "route", "journeys.Journey", permission=_manages("journeys.Journey")),
@@ -166,6 +168,8 @@ NAVIGATION: list[dict[str, Any]] = [
               permission=_manages("profiles.ScoringConfig")),
         _item("Sending", "send", "campaigns.CampaignSettings",
               permission=_manages("campaigns.CampaignSettings")),
+        _item("Email branding", "palette", "campaigns.ClubBranding",
+              permission=_manages("campaigns.ClubBranding")),
         _item("Social accounts", "link", "social.SocialAccount",
               permission=_manages("social.SocialAccount")),
         _item("Social publishing", "tune", "social.SocialSettings",
