@@ -196,7 +196,8 @@ def _bars(weeks: list[dict], key: str, *, top: float | None = None) -> list[dict
     highest = top or (max(values) if values else 0) or 1
     return [
         {"week": _week_label(w["weekStarting"]), "value": w[key],
-         "height": 0 if w[key] is None else max(2, round(100 * max(w[key], 0) / highest))}
+         "negative": w[key] is not None and w[key] < 0,
+         "height": 0 if w[key] is None else max(2, round(100 * abs(w[key]) / highest))}
         for w in weeks
     ]  # fmt: skip
 
@@ -277,9 +278,9 @@ def _tee_sheet_tile(t: dict[str, Any], tl: dict[str, Any], ctx: DashboardContext
                 _figure("Detractors (0-6)", nps["detractors"], "teeSheet.nps.detractors",
                         nl.get("detractors"), note="each one a task for the manager"),
             ],
-            weeks=[{**w, "week": _week_label(w["weekStarting"]),
-                    "text": "" if w["nps"] is None else _signed(w["nps"])}
-                   for w in nps["weeks"]],
+            weeks=[{**w, **bar, "text": "" if w["nps"] is None else _signed(w["nps"])}
+                   for w, bar in zip(nps["weeks"], _bars(nps["weeks"], "nps", top=100),
+                                     strict=True)],
             dayParts=[{**p, "index": n, "text": "" if p["nps"] is None else _signed(p["nps"])}
                       for n, p in enumerate(nps["dayParts"])],
         )  # fmt: skip

@@ -21,6 +21,7 @@ from django_tenants.utils import tenant_context
 from crm.tenants.cli import resolve_tenant
 from profiles.apply import events_apply_pending
 from profiles.demo import generate_club, write_jsonl
+from profiles.demo_golf import demo_golf
 from profiles.demo_showcase import demo_showcase
 from profiles.ingestion import events_ingest
 
@@ -84,6 +85,7 @@ class Command(BaseCommand):
             while count := events_apply_pending(limit=BATCH_SIZE):
                 applied += count
             showcase = demo_showcase()
+            showcase["golf"] = demo_golf(tenant=tenant)  # tee sheet, four-balls, survey
         elapsed = time.monotonic() - started
 
         for result in rejections:
