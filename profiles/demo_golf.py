@@ -323,15 +323,15 @@ def demo_guest_rounds(*, tenant: Any, now: dt.datetime, tz: ZoneInfo, course: di
     for n, (booking_id, answered_at) in enumerate(bookings):
         if n % 2 or answered_at > now:
             continue
+        if SourceRecord.objects.filter(
+            kind="guest_form", key__startswith=f"{booking_id}:"
+        ).exists():
+            continue  # this booker has named a partner already (an earlier run)
         unnamed = [g for g in booking_guests(booking_id=booking_id) if not g.named]
         booker = booking_booker(booking_id=booking_id)
         if not unnamed or booker is None:
             continue
         guest = unnamed[0]
-        if SourceRecord.objects.filter(
-            kind="guest_form", key=f"{booking_id}:{guest.player_id}"
-        ).exists():
-            continue
         first, last = GUEST_NAMES[(n + 3) % len(GUEST_NAMES)]
         entry = GuestEntry(
             player_id=guest.player_id,
