@@ -202,6 +202,12 @@ def _bars(weeks: list[dict], key: str, *, top: float | None = None) -> list[dict
     ]  # fmt: skip
 
 
+def _first_active(weeks: list[dict]) -> int:
+    """Where the filler's chart starts: its first week with offers (weeks before the club
+    turned it on are not weeks it recovered nothing in)."""
+    return next((n for n, w in enumerate(weeks) if w["offers"] or w["heldOut"]), 0)
+
+
 def _signed(value: int) -> str:
     return f"+{value}" if value > 0 else str(value)
 
@@ -223,9 +229,9 @@ def _tee_sheet_tile(t: dict[str, Any], tl: dict[str, Any], ctx: DashboardContext
                         hl.get("slots"), note=f"of {health['capacity']:,} on the sheet"),
                 _figure("Free places, next 7 days", health["freePlaces"],
                         "teeSheet.health.freePlaces", hl.get("slots")),
-                _figure("Open gaps being filled", health["openGaps"], "teeSheet.health.openGaps",
-                        hl.get("openGaps"),
-                        note=f"{health['openGapPlaces']:,} free places within the filler's reach"),
+                _figure("Gaps the filler is working on", health["openGaps"],
+                        "teeSheet.health.openGaps", hl.get("openGaps"),
+                        note=f"{health['openGapPlaces']:,} free places within its horizon"),
             ],
             parts=[
                 {**p, "index": n, "width": round(p["utilisation"] or 0)}
@@ -252,7 +258,8 @@ def _tee_sheet_tile(t: dict[str, Any], tl: dict[str, Any], ctx: DashboardContext
             weeks=[{**w, "week": bar["week"], "height": bar["height"],
                     "money": money(w["revenueRecoveredCents"], ctx.currency)}
                    for w, bar in zip(filler["weeks"],
-                                     _bars(filler["weeks"], "revenueRecoveredCents"), strict=True)],
+                                     _bars(filler["weeks"], "revenueRecoveredCents"), strict=True)
+                   ][_first_active(filler["weeks"]):],
         )  # fmt: skip
     tile["capture"] = {"missing": capture.get("missing")}
     if not capture.get("missing"):
