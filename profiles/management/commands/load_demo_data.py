@@ -84,8 +84,8 @@ class Command(BaseCommand):
                         rejections.append(result)
             while count := events_apply_pending(limit=BATCH_SIZE):
                 applied += count
+            demo_golf(tenant=tenant)  # tee sheet, four-balls, survey: before scores and segments
             showcase = demo_showcase()
-            showcase["golf"] = demo_golf(tenant=tenant)  # tee sheet, four-balls, survey
         elapsed = time.monotonic() - started
 
         for result in rejections:
