@@ -7,6 +7,8 @@ yet" holds that many customers; asking the dashboard for what it does not have i
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -133,6 +135,13 @@ def test_the_tee_sheet_section_in_rest_and_graphql(clubs, ingest, make_key, api,
     body = home.content.decode()
     assert 'data-tile="teeSheet"' in body and "€45.00" in body
     assert 'data-figure="teeSheet.nps.answers">2<' in body
+    # Every link behind the section's numbers opens for club staff (STAFF).
+    section = body[body.index('data-tile="teeSheet"') :]
+    section = section[: section.index("</section>")]
+    urls = set(re.findall(r'href="([^"]+)"', section))
+    assert len(urls) >= 7, urls
+    for url in sorted(urls):
+        assert client.get(html.unescape(url)).status_code == 200, url
 
 
 def test_each_club_sees_its_own_and_missing_data_says_so(clubs, ingest, make_key, api):
