@@ -99,7 +99,7 @@ def tee_sheet_filler(ctx: DashboardContext) -> dict[str, Any]:
     if not offers and not held:
         return {
             "missing": "No gap-filler offers in the last 8 weeks"
-            + ("" if enabled else ": the filler is off (Settings → Tee-sheet gap filler)"),
+            + ("" if enabled else ": the filler is off (turn it on in Tee-sheet filler settings)"),
             "enabled": enabled,
         }
     bookings = sum(w["bookings"] for w in weeks)
@@ -144,7 +144,6 @@ def _filler_links(data: dict[str, Any]) -> dict[str, str]:
     return {
         "offers": gaps,
         "bookings": f"{gaps}?status__exact=FILLED",
-        "settings": reverse("club_admin:campaigns_teesheetsettings_changelist"),
     }
 
 

@@ -144,7 +144,7 @@ def test_the_tee_sheet_section_in_rest_and_graphql(clubs, ingest, make_key, api,
         assert client.get(html.unescape(url)).status_code == 200, url
 
 
-def test_each_club_sees_its_own_and_missing_data_says_so(clubs, ingest, make_key, api):
+def test_each_club_sees_its_own_and_missing_data_says_so(clubs, ingest, make_key, api, make_staff):
     _club(clubs, ingest)
     bravo = api(make_key(clubs.bravo, "crm:read")).get("/t/bravo-golf/api/v1/dashboard")
     tee = bravo.json()["data"]["teeSheet"]
@@ -152,12 +152,22 @@ def test_each_club_sees_its_own_and_missing_data_says_so(clubs, ingest, make_key
         "health": {"missing": "No TeeTime availability events yet"},
         "filler": {
             "missing": "No gap-filler offers in the last 8 weeks: the filler is off "
-            "(Settings → Tee-sheet gap filler)",
+            "(turn it on in Tee-sheet filler settings)",
             "enabled": False,
         },
         "captureRate": {"missing": "No TeeTime bookings in the last 8 weeks"},
         "nps": {"missing": "No survey answers in the last 8 weeks"},
     }
+    # The page says the same sentences, not zeros.
+    client = api()
+    client.post("/t/bravo-golf/admin/login/",
+                {"username": make_staff(clubs.bravo, "STAFF"), "password": STAFF_PASSWORD})  # fmt: skip
+    body = client.get("/t/bravo-golf/admin/").content.decode()
+    section = body[body.index('data-tile="teeSheet"') :]
+    section = section[: section.index("</section>")]
+    for part in tee.values():
+        assert html.escape(part["missing"]) in section, part["missing"]
+    assert "data-figure" not in section
     # Alpha's key is nobody at Bravo, in REST or GraphQL.
     alpha_key = make_key(clubs.alpha, "crm:read")
     assert api(alpha_key).get("/t/bravo-golf/api/v1/dashboard").status_code == 401
