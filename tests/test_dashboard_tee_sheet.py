@@ -212,3 +212,27 @@ def test_the_section_adds_a_handful_of_queries(clubs, ingest):
     assert data["teeSheet"]["health"]["missing"] is None
     # health 2, filler 2, capture 2, nps 2: one aggregate each, whatever the club's size.
     assert len(tee_sheet) <= 8, tee_sheet
+
+
+NAV_LINKS = {
+    "Tee-sheet gaps": "/t/alpha-golf/admin/campaigns/teesheetgap/",
+    "Tee sheet": "/t/alpha-golf/admin/profiles/teeslot/",
+    "Survey answers": "/t/alpha-golf/admin/journeys/roundsurveyanswer/",
+    "Tee-sheet gap filler": "/t/alpha-golf/admin/campaigns/teesheetsettings/",
+    "After-round survey": "/t/alpha-golf/admin/journeys/feedbacksettings/",
+}
+
+
+def test_the_tee_sheet_pages_are_in_the_sidebar_of_those_who_run_them(clubs, api, make_staff):
+    for role in ("STAFF", "MARKETING", "ADMIN"):
+        client = api()
+        client.post("/t/alpha-golf/admin/login/",
+                    {"username": make_staff(clubs.alpha, role), "password": STAFF_PASSWORD})  # fmt: skip
+        page = client.get("/t/alpha-golf/admin/").content.decode()
+        sidebar = page[page.index('id="nav-sidebar-apps"') : page.index('id="main"')]
+        for title, url in NAV_LINKS.items():
+            shown = f"<span>{title}</span>" in sidebar
+            assert shown is (role != "STAFF"), (role, title)
+            if shown:
+                assert f'href="{url}"' in sidebar, (role, title)
+                assert client.get(url).status_code in (200, 302), (role, url)
