@@ -54,6 +54,7 @@ from campaigns.services import (
     campaign_update,
 )
 from crm.accounts.scopes import Scope
+from crm.admin_base import ReadOnlyAdmin, SettingsAdmin
 from crm.admin_sites import club_admin_site
 from crm.api.permissions import caller_scopes
 from profiles.models import Customer
@@ -142,6 +143,15 @@ class CampaignForm(forms.ModelForm):
                 c for c in self.fields["type"].choices if c[0] not in HIDDEN_TYPES
             ]
         obj = self.instance
+        # Templates are picked from a list by channel (name and subject), not typed.
+        from campaigns.email_templates.admin import template_field
+
+        for channel in Channel.values:
+            name = f"{channel.lower()}_template"
+            if name in self.fields:
+                self.fields[name] = template_field(
+                    channel=channel, current=(obj.templates or {}).get(channel, "")
+                )
         if not obj._state.adding:
             self.initial.update(
                 {
@@ -470,69 +480,36 @@ def _find_customer(query: str) -> Customer | None:
 
 
 @admin.register(CampaignSettings, site=club_admin_site)
-class CampaignSettingsAdmin(ModelAdmin):
+class CampaignSettingsAdmin(SettingsAdmin):
     """The club's sending rules: one row, edited in place."""
 
     list_display = ("__str__", "frequency_cap", "frequency_window_days", "quiet_hours_enabled",
                     "quiet_hours_start", "quiet_hours_end", "conversion_window_days")  # fmt: skip
-
-    def has_module_permission(self, request) -> bool:
-        return can_read(request)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return can_read(request)
-
-    def has_add_permission(self, request) -> bool:
-        return can_write(request) and not CampaignSettings.objects.exists()
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return can_write(request)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def save_model(self, request, obj, form, change) -> None:
-        from crm.accounts.services import audit_record
-
-        obj.pk = 1
-        super().save_model(request, obj, form, change)
-        audit_record(
-            action="campaign.settings",
-            actor_label=request.user.email,
-            object_type="campaign_settings",
-            object_id="1",
-            details={"changed": form.changed_data},
-        )
+    read_scope = Scope.READ
+    edit_scope = Scope.CAMPAIGNS  # as the campaigns themselves (can_write)
+    audit_action = "campaign.settings"
+    audit_object_type = "campaign_settings"
 
 
 # --- the tee-sheet gap filler ---------------------------------------------------------------
 
 
 @admin.register(TeeSheetSettings, site=club_admin_site)
-class TeeSheetSettingsAdmin(CampaignSettingsAdmin):
+class TeeSheetSettingsAdmin(SettingsAdmin):
     """The gap filler's settings (one row): on or off, horizon, wave size, weekly limit,
     channels and templates. Form validation is the model's; the API's service says the same."""
 
     list_display = ("__str__", "enabled", "horizon_hours", "golfers_per_place", "weekly_limit",
                     "holdout_percent", "channels")  # fmt: skip
     exclude = ("booking_cursor", "updated_by")
-
-    def has_add_permission(self, request) -> bool:
-        return can_write(request) and not TeeSheetSettings.objects.exists()
+    read_scope = Scope.READ
+    edit_scope = Scope.CAMPAIGNS
+    audit_action = "tee_sheet.settings.updated"
+    audit_object_type = "tee_sheet_settings"
 
     def save_model(self, request, obj, form, change) -> None:
-        from crm.accounts.services import audit_record
-
-        obj.pk = 1
         obj.updated_by = request.user.email
-        admin.ModelAdmin.save_model(self, request, obj, form, change)
-        audit_record(
-            action="tee_sheet.settings.updated",
-            actor_label=request.user.email,
-            object_type="tee_sheet_settings",
-            object_id="1",
-            details={"changed": form.changed_data},
-        )
+        super().save_model(request, obj, form, change)
 
 
 class TeeSheetWaveInline(TabularInline):
@@ -547,8 +524,10 @@ class TeeSheetWaveInline(TabularInline):
 
 
 @admin.register(TeeSheetGap, site=club_admin_site)
-class TeeSheetGapAdmin(ModelAdmin):
+class TeeSheetGapAdmin(ReadOnlyAdmin):
     """Each gap the filler worked on: its waves and what they brought (read-only)."""
+
+    read_scope = Scope.READ
 
     list_display = ("slot", "status", "free_places_at_open", "waves_sent", "offers",
                     "bookings", "recovered", "opened_at")  # fmt: skip
@@ -587,17 +566,6 @@ class TeeSheetGapAdmin(ModelAdmin):
             f"{o['heldOut']} held out, {o['holdoutBookings']} of them booked"
         )
 
-    def has_module_permission(self, request) -> bool:
-        return can_read(request)
 
-    def has_view_permission(self, request, obj=None) -> bool:
-        return can_read(request)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+# The club's email templates (block editor) and email branding.
+from campaigns.email_templates import admin as _email_templates_admin  # noqa: E402, F401

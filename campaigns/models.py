@@ -516,3 +516,7 @@ class GolferHabit(models.Model):
 
     def __str__(self) -> str:
         return f"habits of {self.customer_id}"
+
+
+# The club's own email templates and branding (campaigns.email_templates).
+from campaigns.email_templates.models import ClubBranding, EmailTemplate  # noqa: E402, F401

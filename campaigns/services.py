@@ -37,6 +37,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_tenants.utils import schema_context
 
+from campaigns.email_templates.selectors import campaign_template_problems
 from campaigns.models import (
     HIDDEN_TYPES,
     PUBLIC_TYPES,
@@ -326,6 +327,8 @@ def _check_ready(campaign: Campaign) -> None:
         errors["trigger.eventType"] = ["A TRIGGERED campaign needs an event type."]
     if campaign.ends_at and campaign.ends_at <= now:
         errors["endsAt"] = ["The end date has passed."]
+    # Unknown variables in its templates and subjects, by block and field (issue 18).
+    errors.update(campaign_template_problems(campaign))
     if not errors:
         try:
             audience_queryset(campaign=campaign).query.sql_with_params()

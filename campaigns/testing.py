@@ -6,6 +6,15 @@ It counts what a reliability check needs: the keys it accepted (each once), how 
 came again, and the requests per customer. Failures can be scripted: the next N batch or
 single requests answer a status (429 with `Retry-After`, 503 …), keys can be refused (400), and
 the batch endpoint can be switched off (404) to exercise the one-by-one fallback.
+
+Templates (messaging.md "Templates"): `state.templates` holds the peer's templates by id
+(`channel`, `name`, `subject`, `variables`, `html`/`text` with `{{name}}` placeholders);
+`GET /v1/templates` lists them by channel, `POST /v1/templates/<id>:render` fills them in
+(422 naming a variable the template needs and the request lacks), and `templates_api = False`
+answers both with 404 (a service with no template API yet), as does a peer given no templates
+(so tests and benchmarks that send with made-up template ids are not refused by the send's
+template check). `template_calls` records the
+query or body of each call.
 """
 
 from __future__ import annotations
@@ -37,6 +46,9 @@ class PeerState:
     # kill its client there: the peer has the keys, the client never hears so).
     after_accept: Any = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    templates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    templates_api: bool = True
+    template_calls: list[dict[str, Any]] = field(default_factory=list)
 
     def customers(self) -> Counter:
         """Accepted keys per customer (metadata.customerId)."""
@@ -76,12 +88,69 @@ class _Handler(BaseHTTPRequestHandler):
         state.accepted[key] = {**request, "_messageId": f"m_{uuid.uuid4().hex[:12]}"}
         return 202, {"messageId": state.accepted[key]["_messageId"]}
 
+    def do_GET(self) -> None:
+        from urllib.parse import parse_qs, urlsplit
+
+        state = self.server.state
+        if state.token and self.headers.get("Authorization") != f"Bearer {state.token}":
+            self._reply(401, {"error": "bad token"})
+            return
+        parts = urlsplit(self.path)
+        if parts.path != "/v1/templates" or not state.templates_api or not state.templates:
+            self._reply(404, {"error": "no such endpoint"})
+            return
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        state.template_calls.append({"list": query})
+        channel = query.get("channel", "")
+        data = [
+            {"id": tid, "name": t.get("name", tid), "channel": t.get("channel", "email"),
+             "subject": t.get("subject", ""), "variables": t.get("variables", []),
+             "updatedAt": "2026-11-30T10:00:00Z"}
+            for tid, t in state.templates.items()
+            if not channel or t.get("channel", "email") == channel
+        ]  # fmt: skip
+        self._reply(200, {"data": data})
+
+    def _render(self, template_id: str, body: dict[str, Any]) -> None:
+        import re
+
+        state = self.server.state
+        state.template_calls.append({"render": template_id, **body})
+        template = state.templates.get(template_id)
+        if not state.templates_api or template is None:
+            self._reply(404, {"error": f"no template {template_id!r}"})
+            return
+        values = body.get("variables") or {}
+        missing = [v for v in template.get("variables", []) if v not in values]
+        if missing:
+            self._reply(422, {"message": f"unknown variable {missing[0]}"})
+            return
+
+        def fill(text: str) -> str:
+            return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: str(values.get(m[1], "")), text)
+
+        subject = (body.get("content") or {}).get("subject") or template.get("subject", "")
+        answer = {"text": fill(template.get("text", ""))}
+        if template.get("channel", "email") == "email":
+            answer.update(subject=fill(subject), html=fill(template.get("html", "")))
+        self._reply(200, answer)
+
     def do_POST(self) -> None:
         state = self.server.state
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         if state.token and self.headers.get("Authorization") != f"Bearer {state.token}":
             self._reply(401, {"error": "bad token"})
+            return
+        if self.path.startswith("/v1/templates/") and self.path.endswith(":render"):
+            from urllib.parse import unquote
+
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                self._reply(400, {"error": "not JSON"})
+                return
+            self._render(unquote(self.path[len("/v1/templates/") : -len(":render")]), body)
             return
         with state.lock:
             state.requests += 1

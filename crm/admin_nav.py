@@ -140,6 +140,8 @@ NAVIGATION: list[dict[str, Any]] = [
     {"title": "Campaigns", "items": [
         _item("Campaigns", "campaign", "campaigns.Campaign",
               permission=_manages("campaigns.Campaign")),
+        _item("Email templates", "mail", "campaigns.EmailTemplate",
+              permission=_manages("campaigns.EmailTemplate")),
         _item("Tee-sheet gaps", "golf_course", "campaigns.TeeSheetGap",
               permission=_manages("campaigns.Campaign")),
     ]},
@@ -172,6 +174,8 @@ NAVIGATION: list[dict[str, Any]] = [
               permission=_manages("profiles.ScoringConfig")),
         _item("Sending", "send", "campaigns.CampaignSettings",
               permission=_manages("campaigns.CampaignSettings")),
+        _item("Email branding", "palette", "campaigns.ClubBranding",
+              permission=_manages("campaigns.ClubBranding")),
         _item("Tee-sheet gap filler", "golf_course", "campaigns.TeeSheetSettings",
               permission=_manages("campaigns.TeeSheetSettings")),
         _item("After-round survey", "rate_review", "journeys.FeedbackSettings",

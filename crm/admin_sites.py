@@ -15,12 +15,39 @@ from __future__ import annotations
 from functools import wraps
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib.auth import REDIRECT_FIELD_NAME
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from unfold.forms import AuthenticationForm
 from unfold.sites import UnfoldAdminSite
+
+from crm.api.throttling import auth_failure_record, auth_failures_wait
+
+TOO_MANY_ATTEMPTS = "too_many_attempts"
+
+
+class LimitedAuthenticationForm(AuthenticationForm):
+    """The theme's login form under the API's limit on failed authentication per address
+    (`RATE_LIMIT_AUTH_FAILURES`, crm.api.throttling): each wrong password counts, and an address
+    over the limit is told to wait before any password is checked."""
+
+    def clean(self) -> dict:
+        wait = auth_failures_wait(self.request)
+        if wait is not None:
+            self.retry_after = wait
+            raise forms.ValidationError(
+                "Too many failed sign-ins from your address. Try again in %(seconds)d seconds.",
+                code=TOO_MANY_ATTEMPTS,
+                params={"seconds": wait},
+            )
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            auth_failure_record(self.request)
+            raise
 
 
 class _LoginLandsOnTheIndex:
@@ -36,10 +63,16 @@ class _LoginLandsOnTheIndex:
         ):
             index = reverse(f"{self.name}:index")
             return HttpResponseRedirect(f"{request.path}?{urlencode({REDIRECT_FIELD_NAME: index})}")
-        return super().login(request, extra_context)
+        response = super().login(request, extra_context)
+        form = (getattr(response, "context_data", None) or {}).get("form")
+        if form is not None and form.has_error(NON_FIELD_ERRORS, TOO_MANY_ATTEMPTS):
+            response.status_code = 429
+            response["Retry-After"] = str(form.retry_after)
+        return response
 
 
 class PlatformAdminSite(_LoginLandsOnTheIndex, UnfoldAdminSite):
+    login_form = LimitedAuthenticationForm
     settings_name = "UNFOLD_PLATFORM"
     site_header = "Golf CRM platform"
     site_title = "Golf CRM platform"
@@ -47,6 +80,7 @@ class PlatformAdminSite(_LoginLandsOnTheIndex, UnfoldAdminSite):
 
 
 class ClubAdminSite(_LoginLandsOnTheIndex, UnfoldAdminSite):
+    login_form = LimitedAuthenticationForm
     settings_name = "UNFOLD"
     site_title = "Golf CRM"
     index_title = "Club administration"

@@ -139,14 +139,35 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5
 # psycopg's client-side parameter binding (Django's default; do not set server_side_binding):
 # the apply path sends several statements in one round trip (profiles/apply.py _TAKE,
 # profiles/projection.py _PLAN_SETTINGS), which server-side binding refuses.
+# Connections are per process and thread, never per club: django-tenants switches a club by
+# `SET search_path` on the same connection, so 1,000 clubs need no more connections than one.
+# DATABASE_POOL_MAX_SIZE > 0 turns on Django 5.2's psycopg pool in each process (connections
+# shared by its threads, capped, and handed back after every request or task); the pool
+# replaces persistent connections (Django refuses both), so CONN_MAX_AGE is 0 then.
+# django-tenants re-sets search_path on every new cursor (TENANT_LIMIT_SET_CALLS stays off),
+# so a pooled connection never carries one club's path into another club's work
+# (tests/test_connection_pool.py). docs/scale-out.md, "Connections", has the measurements.
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 0)
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
         engine="django_tenants.postgresql_backend",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+        conn_max_age=0 if DATABASE_POOL_MAX_SIZE else env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=not DATABASE_POOL_MAX_SIZE,
     )
 }
+# Named connections show in pg_stat_activity, so an operator sees which process kind holds them
+# (libpq's own PGAPPNAME still wins when set: the benchmarks find their backends by it).
+DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = (
+    os.environ.get("PGAPPNAME") or os.environ.get("DATABASE_APPLICATION_NAME") or "crm"
+)
+if DATABASE_POOL_MAX_SIZE:
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": min(env_int("DATABASE_POOL_MIN_SIZE", 1), DATABASE_POOL_MAX_SIZE),
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        # Seconds a request waits for a free connection before failing (then a 503, not a hang).
+        "timeout": env_int("DATABASE_POOL_TIMEOUT", 10),
+    }
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CACHES = {
@@ -278,7 +299,15 @@ REST_FRAMEWORK = {
         "social_publish": os.environ.get("RATE_LIMIT_SOCIAL_PUBLISH", "30/min"),
         # 600 batches of up to 1,000 events a minute: bulk loads are not throttled to a crawl.
         "ingest": os.environ.get("RATE_LIMIT_INGEST", "600/min"),
+        # Failed authentications (bad API keys or signatures on the API and GraphQL, wrong
+        # passwords on the admin's login) per client address and club; over it, the address
+        # gets 429 before its credentials are checked.
+        "auth_failures": os.environ.get("RATE_LIMIT_AUTH_FAILURES", "20/min"),
     },
+    # How many proxies in front of the platform append to X-Forwarded-For. 0 (the default):
+    # the connection's own address is the client's, and a client cannot pick another one by
+    # sending the header. Behind one load balancer, 1.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["crm.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.SkipTakePagination",

@@ -76,6 +76,7 @@ from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin, TabularInline
 
 from crm.accounts.scopes import NOTES, Role, Scope
+from crm.admin_base import ReadOnlyAdmin, SettingsAdmin
 from crm.admin_sites import club_admin_site
 from crm.api.permissions import caller_scopes
 from journeys.definition import (
@@ -121,6 +122,7 @@ from journeys.services import (
     journey_update,
     staff_task_complete,
 )
+from journeys.webhooks import unsigned_step_problems
 from profiles.envelope import PAYLOADS
 from segments.fields import GROUPS, OPERATOR_LABELS, catalogue_for_builder
 from segments.models import Segment
@@ -187,14 +189,19 @@ def _say(exc: ValidationError) -> str:
 
 
 def definition_errors(definition: Any) -> dict[str, list[str]]:
-    """What `definition_parse` says about a definition, with this club's segments."""
+    """What keeps a definition from being published: `definition_parse`'s errors with this
+    club's segments, and its webhook steps while the club has no webhook secret to sign with."""
     try:
         definition_parse(
             definition, known_segment_ids=set(Segment.objects.values_list("id", flat=True))
         )
     except DefinitionError as exc:
-        return {key: list(value) for key, value in exc.errors.items()}
-    return {}
+        errors = {key: list(value) for key, value in exc.errors.items()}
+    else:
+        errors = {}
+    for key, problems in unsigned_step_problems(definition).items():
+        errors.setdefault(key, []).extend(problems)
+    return errors
 
 
 NO_RATE = "\N{EN DASH}"
@@ -207,24 +214,11 @@ def _percent(rate: float | None) -> str:
 # --- the form ----------------------------------------------------------------------------------
 
 
-class ReadOnlyAdmin(ModelAdmin):
+class JourneysReadOnlyAdmin(ReadOnlyAdmin):
     """Rows the engine and the services write: every staff role reads them, nobody edits them
     here (actions such as "exit" or "mark done" go through the services)."""
 
-    def has_module_permission(self, request) -> bool:
-        return can_read(request)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return can_read(request)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+    read_scope = Scope.READ
 
 
 class DefinitionJSONField(forms.JSONField):
@@ -763,7 +757,7 @@ class JourneyAdmin(ModelAdmin):
 
 
 @admin.register(JourneyVersion, site=club_admin_site)
-class JourneyVersionAdmin(ReadOnlyAdmin):
+class JourneyVersionAdmin(JourneysReadOnlyAdmin):
     """Published versions: read only (publishing makes them), drawn with their own numbers."""
 
     change_form_template = "admin/journeys/journeyversion/change_form.html"
@@ -871,7 +865,7 @@ class EnrolmentEventInline(TabularInline):
 
 
 @admin.register(Enrolment, site=club_admin_site)
-class EnrolmentAdmin(ReadOnlyAdmin):
+class EnrolmentAdmin(JourneysReadOnlyAdmin):
     """Who is (or was) in which journey, where they are and since when; staff can take people
     out ("exit"). Read only otherwise: the engine moves enrolments on."""
 
@@ -1017,7 +1011,7 @@ class AssignedFilter(admin.SimpleListFilter):
 
 
 @admin.register(StaffTask, site=club_admin_site)
-class StaffTaskAdmin(ReadOnlyAdmin):
+class StaffTaskAdmin(JourneysReadOnlyAdmin):
     """What `notify` steps ask of staff ("call this member"): open tasks first, newest first;
     marked done or dismissed through `staff_task_complete`."""
 
@@ -1137,58 +1131,21 @@ class StaffTaskAdmin(ReadOnlyAdmin):
 
 
 @admin.register(FeedbackSettings, site=club_admin_site)
-class FeedbackSettingsAdmin(ModelAdmin):
+class FeedbackSettingsAdmin(SettingsAdmin):
     """Where promoters are asked to leave a review, and who calls a detractor (one row)."""
 
     list_display = ("__str__", "review_url", "detractor_task_assigned_to")
-
-    def has_module_permission(self, request) -> bool:
-        return can_read(request)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return can_read(request)
-
-    def has_add_permission(self, request) -> bool:
-        return can_write(request) and not FeedbackSettings.objects.exists()
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return can_write(request)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def save_model(self, request, obj, form, change) -> None:
-        from crm.accounts.services import audit_record
-
-        obj.pk = 1
-        super().save_model(request, obj, form, change)
-        audit_record(
-            action="feedback.settings", actor_label=request.user.email,
-            object_type="feedback_settings", object_id="1",
-            details={"changed": form.changed_data},
-        )  # fmt: skip
+    read_scope = Scope.READ
+    edit_scope = Scope.CAMPAIGNS  # as the journeys themselves (can_write)
+    audit_action = "feedback.settings"
+    audit_object_type = "feedback_settings"
 
 
 @admin.register(RoundSurveyAnswer, site=club_admin_site)
-class RoundSurveyAnswerAdmin(ModelAdmin):
+class RoundSurveyAnswerAdmin(JourneysReadOnlyAdmin):
     """The golfers' answers, newest first (read-only: they are what the golfers said)."""
 
     list_display = ("answered_at", "customer", "score", "band", "comment", "staff_task")
     list_filter = ("band",)
     search_fields = ("booking_id", "comment")
     list_select_related = ("customer", "staff_task")
-
-    def has_module_permission(self, request) -> bool:
-        return can_read(request)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return can_read(request)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

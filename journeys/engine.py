@@ -50,7 +50,9 @@ ENTERED, the enrolment ACTIVE and due now; no next step: the enrolment is COMPLE
   recompute.
 - `notify`: a `StaffTask` per enrolment (unique per enrolment and step).
 - `webhook`: a `WebhookDelivery` per enrolment (unique per enrolment and step), POSTed after
-  the commit (journeys.webhooks).
+  the commit, always signed (journeys.webhooks). While the club has no active webhook secret
+  the step does not run: its enrolments are retried with the backoff below and FAILED with
+  the reason after `MAX_ATTEMPTS`.
 - `end`: COMPLETED.
 
 An enrolment whose next step is due at once runs on in the same batch, up to `MAX_CHAIN` steps
@@ -785,7 +787,17 @@ def _notify(group: Group, outcome: Outcome) -> None:
 
 
 def _webhook(group: Group, outcome: Outcome) -> None:
-    from journeys.webhooks import queue_deliveries, webhook_body
+    from journeys.webhooks import NOT_SENT_UNSIGNED, club_can_sign, queue_deliveries, webhook_body
+
+    if not club_can_sign():
+        # Published with a secret, revoked since: never sent unsigned. The step waits with the
+        # engine's retries (backoff, then FAILED with this reason on the enrolment).
+        logger.warning(
+            "Journey %s step %s: no active webhook secret, %d enrolments held",
+            group.journey.id, group.step.key, len(group.rows),
+        )  # fmt: skip
+        outcome.retry.extend((row, NOT_SENT_UNSIGNED) for row in group.rows)
+        return
 
     customers = {
         c["id"]: c

@@ -51,6 +51,7 @@ from journeys.models import (
 )
 from journeys.presets import club_template_segments, journey_template_get, template_definition
 from journeys.triggers import EnrolResult, enrol_customers, log_positions, queue_run_due
+from journeys.webhooks import unsigned_step_problems
 from segments.models import Segment
 
 MAX_ENROL = 10_000
@@ -172,6 +173,8 @@ def journey_publish(*, journey: Journey, actor_label: str = "") -> JourneyVersio
     if journey.status == JourneyStatus.ARCHIVED:
         raise JourneyStateError("An ARCHIVED journey cannot be published.")
     definition = _parse(journey.definition)
+    if problems := unsigned_step_problems(journey.definition):
+        raise ValidationError(problems)
     latest = journey.versions.order_by("-number").first()
     if latest is not None and latest.definition == journey.definition:
         version = latest

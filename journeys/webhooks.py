@@ -6,7 +6,11 @@ delivered after the commit and retried until it is answered.
   when the step runs, so every attempt sends the same bytes.
 - Signed as api.md's webhooks: `X-CRM-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
   "<t>.<raw body>">`, one `v1=` per active webhook secret of the club (several during a
-  rotation); a club without a secret sends none (and the admin shows it as unsigned).
+  rotation). Never unsigned: a journey with a webhook step cannot be published while the
+  club has no active secret (`unsigned_step_problems`); a secret revoked after publishing
+  holds the step (the engine retries it with its backoff, then fails the enrolment with the
+  reason) and holds a delivery already written (retried with the delivery's backoff, then
+  FAILED with the reason), so adding a secret in time lets both go on.
   `X-CRM-Delivery` is the delivery's id: the same on every retry, for the receiver to dedupe.
 - Where: https to public hosts (an address resolving inside the network is refused, see
   `url_allowed`); the operator's own hosts listed in `settings.JOURNEY_WEBHOOK_HTTP_HOSTS`
@@ -49,6 +53,44 @@ TIMEOUT_SECONDS = 10.0
 LEASE = dt.timedelta(minutes=2)
 PER_TASK = 100
 RETRY_STATUSES = {408, 425, 429}
+
+
+UNSIGNABLE = (
+    "The club has no active webhook secret, and a webhook step's POSTs are always signed with "
+    "one. Ask the platform operator for a secret (manage.py create_webhook_secret)"
+)
+UNSIGNABLE_TO_PUBLISH = f"{UNSIGNABLE}, then publish."
+NOT_SENT_UNSIGNED = (
+    f"Not sent: {UNSIGNABLE[0].lower()}{UNSIGNABLE[1:]}; tried again with backoff, so a secret "
+    "added in time lets it go."
+)
+
+
+def active_secrets() -> list[str]:
+    """The club's active webhook secrets, newest first."""
+    return list(
+        WebhookSecret.objects.filter(revoked_at__isnull=True)
+        .order_by("-created_at")
+        .values_list("secret", flat=True)
+    )
+
+
+def club_can_sign() -> bool:
+    return WebhookSecret.objects.filter(revoked_at__isnull=True).exists()
+
+
+def unsigned_step_problems(definition: Any) -> dict[str, list[str]]:
+    """What keeps a definition from being published for want of a secret: each webhook step,
+    by its path, while the club has no active webhook secret."""
+    steps = definition.get("steps") if isinstance(definition, dict) else None
+    keys = [
+        key
+        for key, raw in (steps if isinstance(steps, dict) else {}).items()
+        if isinstance(raw, dict) and raw.get("type") == "webhook"
+    ]
+    if not keys or club_can_sign():
+        return {}
+    return {f"steps.{key}": [f"Webhook step '{key}': {UNSIGNABLE_TO_PUBLISH}"] for key in keys}
 
 
 def webhook_body(
@@ -185,11 +227,7 @@ def webhooks_deliver(
 ) -> dict[str, int]:
     """Try each due delivery of `ids` once. Returns counts by outcome."""
     counts = {"delivered": 0, "retry": 0, "failed": 0, "skipped": 0}
-    secrets = list(
-        WebhookSecret.objects.filter(revoked_at__isnull=True)
-        .order_by("-created_at")
-        .values_list("secret", flat=True)
-    )
+    secrets = active_secrets()
     own = client is None
     client = client or httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False)
     try:
@@ -203,15 +241,18 @@ def webhooks_deliver(
                 _record(delivery, status=None, error=refused, retry=False)
                 counts["failed"] += 1
                 continue
+            if not secrets:  # revoked since the step ran: never sent unsigned
+                outcome = _record(delivery, status=None, error=NOT_SENT_UNSIGNED, retry=True)
+                counts["failed" if outcome == WebhookStatus.FAILED else "retry"] += 1
+                continue
             body = json.dumps(delivery.body, separators=(",", ":"), sort_keys=True).encode()
             headers = {
                 "Content-Type": "application/json",
                 "User-Agent": "golf-crm-journeys/1",
                 "X-CRM-Delivery": str(delivery.id),
                 "X-CRM-Event": "crm.journey.webhook",
+                "X-CRM-Signature": signature_header(body, secrets=secrets),
             }
-            if secrets:
-                headers["X-CRM-Signature"] = signature_header(body, secrets=secrets)
             try:
                 response = client.post(delivery.url, content=body, headers=headers)
             except httpx.HTTPError as exc:

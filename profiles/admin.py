@@ -33,8 +33,8 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
-from unfold.admin import ModelAdmin
 
+from crm.admin_base import ReadOnlyAdmin, SettingsAdmin
 from crm.admin_sites import club_admin_site
 from profiles.envelope import MEMBER_STATUSES, SOURCES
 from profiles.models import (
@@ -420,8 +420,10 @@ class DashboardFigureFilter(admin.SimpleListFilter):
 
 
 @admin.register(Customer, site=club_admin_site)
-class CustomerAdmin(ModelAdmin):
-    """Customers are built from events (ingestion); staff read them here, on one page each."""
+class CustomerAdmin(ReadOnlyAdmin):
+    """Customers are built from events (ingestion); staff read them here, on one page each.
+    The only writes are the services behind the page's buttons (deleting is "Erase personal
+    data (GDPR)")."""
 
     change_form_template = "admin/profiles/customer/change_form.html"
     list_display = (
@@ -496,16 +498,6 @@ class CustomerAdmin(ModelAdmin):
             return "—"
         pnp = " · paying, not playing" if score.paying_not_playing else ""
         return f"{score.churn_risk_score} · {churn_band_label(score.churn_risk_score)}{pnp}"
-
-    # Customers come from events; the only writes are the services behind the page's buttons.
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # "Erase personal data (GDPR)" instead
 
     def get_search_results(self, request, queryset, search_term):
         """Besides the search fields: an email in any case, a phone number as the club writes
@@ -912,7 +904,9 @@ def duplicate_comparison(request: HttpRequest, candidate: DuplicateCandidate) ->
 
 
 @admin.register(DuplicateCandidate, site=club_admin_site)
-class DuplicateCandidateAdmin(ModelAdmin):
+class DuplicateCandidateAdmin(ReadOnlyAdmin):
+    """Pairs that may be one person: decided through the merge and dismiss actions only."""
+
     list_display = (
         "review", "first_customer", "second_customer", "why", "status", "created_at",
     )  # fmt: skip
@@ -975,15 +969,6 @@ class DuplicateCandidateAdmin(ModelAdmin):
             "queue_url": reverse(f"{self.admin_site.name}:profiles_duplicatecandidate_changelist"),
         }
         return TemplateResponse(request, "admin/profiles/duplicatecandidate/compare.html", context)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # decided through the merge and dismiss actions only
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_merge_permission(self, request) -> bool:
         return request.user.has_perm(CHANGE_CUSTOMER)
@@ -1070,7 +1055,9 @@ REPLAYABLE = (EventStatus.PARKED, EventStatus.UNKNOWN)
 
 
 @admin.register(RawEvent, site=club_admin_site)
-class RawEventAdmin(ModelAdmin):
+class RawEventAdmin(ReadOnlyAdmin):
+    """The event log as received: replay is the one write."""
+
     list_display = (
         "source", "type", "event_id", "occurred_at", "received_at", "status", "attempts",
         "transport",
@@ -1120,15 +1107,6 @@ class RawEventAdmin(ModelAdmin):
             queryset = queryset.defer("envelope")
         return queryset
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # the log is as received; replay is the one write
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
     def has_replay_permission(self, request) -> bool:
         return request.user.has_perm(CHANGE_EVENT)
 
@@ -1150,7 +1128,7 @@ class RawEventAdmin(ModelAdmin):
 
 
 @admin.register(CustomerNote, site=club_admin_site)
-class CustomerNoteAdmin(ModelAdmin):
+class CustomerNoteAdmin(ReadOnlyAdmin):
     """Notes are added on the customer's page; this is the club-wide list."""
 
     list_display = ("created_at", "customer_name", "excerpt", "author_label")
@@ -1168,15 +1146,6 @@ class CustomerNoteAdmin(ModelAdmin):
     @admin.display(description="Note")
     def excerpt(self, obj: CustomerNote) -> str:
         return obj.body if len(obj.body) <= 100 else obj.body[:99] + "…"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # --- scores --------------------------------------------------------------------------------------
@@ -1221,7 +1190,7 @@ def _scores_context(customer: Customer) -> dict[str, Any]:
 
 
 @admin.register(ChurnModel, site=club_admin_site)
-class ChurnModelAdmin(ModelAdmin):
+class ChurnModelAdmin(ReadOnlyAdmin):
     """Every training run of the club's churn model (weekly), newest first: the newest decides
     whether churn risk comes from the model or from the rules."""
 
@@ -1261,15 +1230,6 @@ class ChurnModelAdmin(ModelAdmin):
         )
         return format_html("<table>{}</table>", mark_safe(lines)) if lines else "—"  # noqa: S308
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 class ScoringConfigForm(forms.ModelForm):
     overrides = forms.JSONField(
@@ -1292,8 +1252,9 @@ class ScoringConfigForm(forms.ModelForm):
 
 
 @admin.register(ScoringConfig, site=club_admin_site)
-class ScoringConfigAdmin(ModelAdmin):
-    """The club's scoring settings: overrides of profiles.scoring.ScoringParams (ADMIN)."""
+class ScoringConfigAdmin(SettingsAdmin):
+    """The club's scoring settings: overrides of profiles.scoring.ScoringParams (ADMIN). One
+    row; to go back to the defaults, clear the overrides."""
 
     form = ScoringConfigForm
     fields = ("overrides", "parameters", "updated_at", "updated_by")
@@ -1312,12 +1273,6 @@ class ScoringConfigAdmin(ModelAdmin):
         )  # fmt: skip
         head = "<tr><th>name</th><th>default</th><th>in use</th><th>meaning</th></tr>"
         return format_html("<table>{}{}</table>", mark_safe(head), mark_safe(rows))  # noqa: S308
-
-    def has_add_permission(self, request) -> bool:
-        return super().has_add_permission(request) and not ScoringConfig.objects.exists()
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # clear the overrides instead
 
     def save_model(self, request, obj, form, change) -> None:
         saved = scoring_config_update(
@@ -1351,7 +1306,7 @@ def _partners_context(customer: Customer) -> dict[str, Any]:
 
 
 @admin.register(TeeSlot, site=club_admin_site)
-class TeeSlotAdmin(ModelAdmin):
+class TeeSlotAdmin(ReadOnlyAdmin):
     """The tee sheet as TeeTime last described it (teetime.slot.availability; read-only). The
     gap filler's work on it is under Campaigns → tee-sheet gaps."""
 
@@ -1364,12 +1319,3 @@ class TeeSlotAdmin(ModelAdmin):
     @admin.display(description="Free places")
     def free(self, obj: TeeSlot) -> int:
         return obj.free_places
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -75,6 +75,7 @@ from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin
 
 from crm.accounts.scopes import Scope
+from crm.admin_base import ReadOnlyAdmin
 from crm.admin_sites import club_admin_site
 from crm.api.permissions import caller_scopes
 from profiles.models import Customer
@@ -571,9 +572,10 @@ class SegmentAdmin(ModelAdmin):
 
 
 @admin.register(SegmentMembershipChange, site=club_admin_site)
-class SegmentMembershipChangeAdmin(ModelAdmin):
+class SegmentMembershipChangeAdmin(ReadOnlyAdmin):
     """Who entered or left which segment, and when: read only (refreshes write it)."""
 
+    read_scope = Scope.READ
     list_display = ("at", "segment_link", "customer_link", "kind")
     list_filter = ("kind", "segment")
     list_select_related = ("segment", "customer")
@@ -591,18 +593,3 @@ class SegmentMembershipChangeAdmin(ModelAdmin):
     def customer_link(self, obj: SegmentMembershipChange) -> str:
         url = reverse(f"{self.admin_site.name}:profiles_customer_change", args=[obj.customer_id])
         return format_html('<a href="{}">{}</a>', url, str(obj.customer))
-
-    def has_module_permission(self, request) -> bool:
-        return can_read(request)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return can_read(request)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -24,7 +24,9 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin, TabularInline
 
+from crm.accounts.scopes import Scope
 from crm.accounts.selectors import user_scopes
+from crm.admin_base import SettingsAdmin
 from crm.admin_sites import club_admin_site
 from crm.tenants.selectors import tenant_current
 from social import oauth
@@ -62,6 +64,7 @@ from social.services import (
     post_create,
     post_reject,
     post_schedule,
+    settings_update,
     variant_resolve_review,
 )
 
@@ -212,17 +215,17 @@ class SocialAccountAdmin(ModelAdmin):
 
 
 @admin.register(SocialSettings, site=club_admin_site)
-class SocialSettingsAdmin(ModelAdmin):
+class SocialSettingsAdmin(SettingsAdmin):
+    """Changed by a club ADMIN only, through settings_update (audited)."""
+
     fields = ("approval_required",)
+    edit_scope = Scope.ADMIN
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return is_club_admin(request) and not SocialSettings.objects.exists()
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return is_club_admin(request)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    def save_model(self, request, obj, form, change) -> None:
+        row = settings_update(
+            actor=actor_of(request), approval_required=form.cleaned_data["approval_required"]
+        )
+        obj.pk = row.pk
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -500,7 +503,7 @@ _SETTINGS_NAMES = {
 
 
 @admin.register(PromotionSettings, site=club_admin_site)
-class PromotionSettingsAdmin(ModelAdmin):
+class PromotionSettingsAdmin(SettingsAdmin):
     """Changed by a club ADMIN only, through promotion_settings_update (validated, audited)."""
 
     fieldsets = [
@@ -516,6 +519,7 @@ class PromotionSettingsAdmin(ModelAdmin):
                              "results_delay_minutes", "default_image")}),
     ]  # fmt: skip
     readonly_fields = ("placeholders",)
+    edit_scope = Scope.ADMIN
     filter_horizontal = ()
     raw_id_fields = ("default_image",)
 
@@ -529,15 +533,6 @@ class PromotionSettingsAdmin(ModelAdmin):
         if db_field.name == "accounts":
             kwargs["widget"] = forms.CheckboxSelectMultiple
         return super().formfield_for_manytomany(db_field, request, **kwargs)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return is_club_admin(request) and not PromotionSettings.objects.exists()
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return is_club_admin(request)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def save_model(self, request, obj, form, change) -> None:
         data = {

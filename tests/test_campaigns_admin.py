@@ -47,7 +47,7 @@ def form(segment, **extra) -> dict:
     return {
         "name": "Club night", "description": "", "type": "ONE_TIME", "channels": ["EMAIL"],
         "priority_name": "NORMAL", "include": [str(segment.pk)], "holdout_percent": "0",
-        "email_template": "club_night", "subject": "See you there, {{ firstName }}",
+        "email_template": "newsletter", "subject": "See you there, {{ firstName }}",
         "body": "Friday at 8.", "scheduled": "", "recurrence": "", "ends": "",
         "trigger_event": "", **extra,
     }  # fmt: skip
@@ -59,7 +59,7 @@ def test_marketing_creates_sends_previews_and_tests_a_campaign(clubs, login, seg
     assert response.status_code == 302, response.content.decode()[:3000]
     with schema_context(clubs.alpha.schema_name):
         campaign = Campaign.objects.get(name="Club night")
-        assert campaign.templates == {"EMAIL": "club_night"}
+        assert campaign.templates == {"EMAIL": "newsletter"}
         assert list(campaign.include_segments.all()) == [segment]
     page = client.get(f"{ADMIN}{campaign.pk}/change/")
     assert page.status_code == 200

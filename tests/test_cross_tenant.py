@@ -82,6 +82,9 @@ CASES = {
     "campaigns-stats": "api/v1/campaigns/{campaign}/stats",
     "campaigns-preview": "api/v1/campaigns/{campaign}/preview",
     "campaigns-test-send": "api/v1/campaigns/{campaign}/test-send",
+    # Templates (the club's own or the Messaging Service's): a starter's id every club has.
+    "templates-list": "api/v1/templates",
+    "templates-preview": "api/v1/templates/newsletter/preview",
     # Journeys ({journey}, {enrolment}, {task}: B's journey, its enrolment of B's customer and
     # a staff task about them).
     "journeys-list": "api/v1/journeys",

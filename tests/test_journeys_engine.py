@@ -301,7 +301,10 @@ def test_journey_campaigns_are_hidden_from_campaign_lists_the_api_and_admin(
 
 
 def test_every_step_type_and_branch(alpha, settings):
+    from crm.accounts.services import webhook_secret_create
+
     settings.JOURNEY_WEBHOOK_HTTP_HOSTS = ["127.0.0.1"]
+    webhook_secret_create(name="receiver")  # a webhook step is published only with one
     steps = {
         "hello": {**SEND, "next": "pause"},
         "pause": {"type": "wait", "duration": {"days": 1}, "next": "vip"},

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from crm.accounts.models import AuditEntry
+from crm.accounts.models import AuditEntry, WebhookSecret
 from crm.accounts.services import webhook_secret_create
 from journeys.engine import run_due
 from journeys.models import Enrolment, EnrolmentEvent, Journey, StaffTask, WebhookDelivery
@@ -192,6 +192,7 @@ def test_a_webhook_is_signed_retried_and_delivered_once(alpha, settings):
 
 def test_a_webhook_to_plain_http_elsewhere_or_refused_fails(alpha, settings):
     settings.JOURNEY_WEBHOOK_HTTP_HOSTS = []
+    webhook_secret_create(name="receiver")
     with Receiver([404]) as receiver:
         insecure = _hooked(receiver.url, name="Insecure")
         person = Customer.objects.create(email="h@ex.ie")
@@ -222,3 +223,75 @@ def test_a_webhook_to_an_internal_address_is_refused_without_a_call(alpha, setti
     assert url_allowed("https://93.184.216.34/hook") is None  # public: allowed (not called)
     settings.JOURNEY_WEBHOOK_HTTP_HOSTS = ["localhost"]
     assert url_allowed("https://localhost/x") is None
+
+
+# --- always signed ---------------------------------------------------------------------------------
+
+
+def test_a_webhook_step_is_published_only_while_the_club_can_sign(alpha):
+    journey = journey_create(data={"name": "Unsigned", "definition": body({
+        "hello": {"type": "notify", "title": "Say hello", "next": "tell_crm"},
+        "tell_crm": {"type": "webhook", "url": "https://example.com/hook", "next": None},
+    })})  # fmt: skip
+    with pytest.raises(ValidationError) as caught:
+        journey_publish(journey=journey)
+    problems = caught.value.message_dict
+    assert list(problems) == ["steps.tell_crm"]
+    assert "Webhook step 'tell_crm'" in problems["steps.tell_crm"][0]
+    assert "no active webhook secret" in problems["steps.tell_crm"][0]
+    assert Journey.objects.get(pk=journey.pk).status == "DRAFT"
+    # A revoked secret does not count; an active one does.
+    old, _ = webhook_secret_create(name="old")
+    old.revoked_at = timezone.now()
+    old.save()
+    with pytest.raises(ValidationError):
+        journey_publish(journey=journey)
+    webhook_secret_create(name="receiver")
+    assert journey_publish(journey=journey).number == 1
+
+
+def test_a_secret_revoked_after_publishing_holds_the_webhook_never_unsigned(alpha, settings):
+    from journeys.engine import MAX_ATTEMPTS
+
+    settings.JOURNEY_WEBHOOK_HTTP_HOSTS = ["127.0.0.1"]
+    secret, _ = webhook_secret_create(name="receiver")
+    with Receiver([]) as receiver:
+        journey = _hooked(receiver.url)
+        first, second = (Customer.objects.create(email=f"s{n}@ex.ie") for n in (1, 2))
+        journey_enrol(journey=journey, customer_ids=[first.id])
+        run_due()  # the step ran while the club could sign: a delivery is written
+        written = WebhookDelivery.objects.get()
+        secret.revoked_at = timezone.now()
+        secret.save()
+        # The delivery written before the revocation is held, not sent unsigned.
+        assert webhooks_deliver(ids=[written.id]) == {
+            "delivered": 0, "retry": 1, "failed": 0, "skipped": 0,
+        }  # fmt: skip
+        written.refresh_from_db()
+        assert written.status == "PENDING" and "no active webhook secret" in written.last_error
+        # A step that runs now does not run: the enrolment retries with the reason, then fails.
+        journey_enrol(journey=journey, customer_ids=[second.id])
+        now = timezone.now()
+        run_due(now=now)
+        held = Enrolment.objects.get(customer=second)
+        assert (held.status, held.step, held.attempts) == ("ACTIVE", "hook", 1)
+        assert "Not sent" in held.last_error and "no active webhook secret" in held.last_error
+        assert WebhookDelivery.objects.count() == 1
+        # A secret added in time lets both go on, signed.
+        webhook_secret_create(name="new receiver")
+        later = now + dt.timedelta(minutes=5)
+        run_due(now=later)
+        assert Enrolment.objects.get(customer=second).status == "COMPLETED"
+        ids = list(WebhookDelivery.objects.values_list("id", flat=True))
+        assert webhooks_deliver(ids=ids, now=later)["delivered"] == 2
+        assert len(receiver.requests) == 2
+        assert all("v1=" in headers["X-CRM-Signature"] for headers, _ in receiver.requests)
+        # Without a secret for good, the enrolment fails with the reason after the retries.
+        WebhookSecret.objects.update(revoked_at=timezone.now())
+        third = Customer.objects.create(email="s3@ex.ie")
+        journey_enrol(journey=journey, customer_ids=[third.id])
+        for attempt in range(MAX_ATTEMPTS):
+            run_due(now=later + dt.timedelta(hours=attempt + 1))
+        failed = Enrolment.objects.get(customer=third)
+        assert failed.status == "FAILED" and "no active webhook secret" in failed.last_error
+        assert len(receiver.requests) == 2  # nothing went out unsigned

@@ -420,3 +420,37 @@ def test_club_a_staff_cannot_act_on_club_bs_posts_in_the_admin(
     assert client.post(f"/t/alpha-golf/admin/social/post/{post.id}/act/cancel/").status_code == 404
     with schema_context(clubs.bravo.schema_name):
         assert set(post.variants.values_list("status", flat=True)) == {"DRAFT"}
+
+
+def test_saving_the_social_settings_in_the_admin_writes_an_audit_row(clubs, api, make_staff):
+    from crm.accounts.models import AuditEntry
+    from social.models import SocialSettings
+
+    client = login(api, make_staff, clubs.alpha, "ADMIN")
+    with schema_context(clubs.alpha.schema_name):
+        assert not SocialSettings.objects.exists()
+    add = client.post("/t/alpha-golf/admin/social/socialsettings/add/", {"approval_required": "on"})
+    assert add.status_code == 302, add.content.decode()[:2000]
+    change = client.post("/t/alpha-golf/admin/social/socialsettings/1/change/", {})
+    assert change.status_code == 302, change.content.decode()[:2000]
+    with schema_context(clubs.alpha.schema_name):
+        assert SocialSettings.objects.get().approval_required is False
+        audit = list(
+            AuditEntry.objects.filter(action="social_settings.changed")
+            .order_by("created_at", "id")
+            .values_list("actor_label", "details")
+        )
+    email = "admin@alpha-golf.example"
+    assert audit == [
+        (email, {"approvalRequired": True}),
+        (email, {"approvalRequired": False}),
+    ]
+    # MARKETING reads the page at most: a save is refused and changes nothing.
+    marketing = login(api, make_staff, clubs.alpha, "MARKETING")
+    refused = marketing.post("/t/alpha-golf/admin/social/socialsettings/1/change/", {
+        "approval_required": "on"
+    })  # fmt: skip
+    assert refused.status_code == 403
+    with schema_context(clubs.alpha.schema_name):
+        assert SocialSettings.objects.get().approval_required is False
+        assert AuditEntry.objects.filter(action="social_settings.changed").count() == 2

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns.api import tee_sheet, views
+from campaigns.api import tee_sheet, templates, views
 
 urlpatterns = [
     path("campaigns", views.CampaignListView.as_view(), name="campaigns-list"),
@@ -44,6 +44,12 @@ urlpatterns = [
         "campaigns/<str:campaign_id>/test-send",
         views.CampaignTestSendView.as_view(),
         name="campaigns-test-send",
+    ),
+    path("templates", templates.TemplateListView.as_view(), name="templates-list"),
+    path(
+        "templates/<str:template_id>/preview",
+        templates.TemplatePreviewView.as_view(),
+        name="templates-preview",
     ),
     path("tee-sheet/settings", tee_sheet.TeeSheetSettingsView.as_view(), name="tee-sheet-settings"),
     path("tee-sheet/slots", tee_sheet.TeeSlotListView.as_view(), name="tee-sheet-slots"),

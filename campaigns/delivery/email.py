@@ -1,9 +1,13 @@
 """The built-in fallback (messaging.md, "for a club with no Messaging Service"): email through
 Django's own email framework (`EMAIL_BACKEND`), rendered from templates the CRM keeps itself.
 
-- The template is `campaigns/email/<templateId>.html` (and `.txt` beside it) when the club's
-  project ships one, else `campaigns/email/default.*`, which shows `content.body`. Variables
-  and `content` fill both; `content.subject` is the subject (variables allowed in it too).
+- A `templateId` naming one of the club's own email templates (campaigns.email_templates:
+  blocks made into MJML and rendered by MRML, the club's branding in header and footer) is
+  rendered from it, `content.subject` overriding its subject.
+- Otherwise the template is `campaigns/email/<templateId>.html` (and `.txt` beside it) when
+  the club's project ships one, else `campaigns/email/default.*`, which shows
+  `content.body`. Variables and `content` fill both; `content.subject` is the subject
+  (variables allowed in it too).
 - Every message carries RFC 8058 one-click unsubscribe: `List-Unsubscribe: <url>` and
   `List-Unsubscribe-Post: List-Unsubscribe=One-Click`, the URL being the send's own under the
   club (campaigns.unsubscribe), which the CRM honours at once. Its `Message-ID` is built from the
@@ -40,11 +44,31 @@ def _templates(template_id: str):
         )
 
 
-def render_email(request: dict[str, Any]) -> tuple[str, str, str]:
-    """(subject, text, html) of a send request, as the fallback sends it."""
+def render_email(
+    request: dict[str, Any], club_templates: dict[str, Any] | None = None, brand=None
+) -> tuple[str, str, str]:
+    """(subject, text, html) of a send request, as the fallback sends it. `club_templates`
+    (by key) and `brand`: read once for a batch; looked up here when not given."""
+    from campaigns.email_templates.selectors import club_template_get, club_template_render
+
     variables = request.get("variables") or {}
     content = request.get("content") or {}
     metadata = request.get("metadata") or {}
+    template_id = request.get("templateId", "")
+    club = (
+        club_templates.get(template_id)
+        if club_templates is not None
+        else club_template_get(key=template_id)
+    )
+    if club is not None:
+        rendered = club_template_render(
+            club,
+            values=variables,
+            unsubscribe_url=metadata.get("listUnsubscribe") or "",
+            subject=str(content.get("subject") or ""),
+            brand=brand,
+        )
+        return rendered.subject, rendered.text, rendered.html
     context = {
         **variables,
         "content": content,
@@ -59,8 +83,10 @@ def render_email(request: dict[str, Any]) -> tuple[str, str, str]:
     return subject, text.render(context), html.render(context)
 
 
-def build_message(request: dict[str, Any], connection=None) -> EmailMultiAlternatives:
-    subject, text, html = render_email(request)
+def build_message(
+    request: dict[str, Any], connection=None, club_templates=None, brand=None
+) -> EmailMultiAlternatives:
+    subject, text, html = render_email(request, club_templates, brand)
     to = request["to"]
     address = f'"{to["name"]}" <{to["email"]}>' if to.get("name") else to["email"]
     headers = {"Message-ID": f"<{request['idempotencyKey']}@crm.campaigns>"}
@@ -84,6 +110,8 @@ class EmailAdapter:
     name = "email"
     records_events = True
     batch_size = 200
+    _club_templates: dict[str, Any] | None = None
+    _brand = None
 
     def close(self) -> None:
         pass
@@ -103,6 +131,10 @@ class EmailAdapter:
             else:
                 emails.append(request)
         if emails:
+            from campaigns.email_templates.selectors import brand_current, club_templates_by_key
+
+            self._club_templates = club_templates_by_key({r.get("templateId", "") for r in emails})
+            self._brand = brand_current() if self._club_templates else None
             try:
                 with get_connection() as connection:
                     for request in emails:
@@ -116,8 +148,13 @@ class EmailAdapter:
         return [results[request["idempotencyKey"]] for request in requests]
 
     def _send(self, request: dict[str, Any], connection) -> DeliveryResult:
+        from campaigns.email_templates.rendering import TemplateRenderError
+
         key = request["idempotencyKey"]
-        message = build_message(request, connection)
+        try:
+            message = build_message(request, connection, self._club_templates, self._brand)
+        except TemplateRenderError as exc:
+            return DeliveryResult.failed(key, f"template: {exc}")
         try:
             message.send()
         except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:

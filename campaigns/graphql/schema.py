@@ -13,12 +13,13 @@ from campaigns.graphql.mutations import (
 )
 from campaigns.graphql.tee_sheet import Mutation as TeeSheetMutation
 from campaigns.graphql.tee_sheet import Query as TeeSheetQuery
+from campaigns.graphql.templates import Query as TemplatesQuery
 from campaigns.graphql.types import CampaignNode
 from campaigns.selectors import campaign_get, campaign_list
 from crm.graphql.permissions import require_scope
 
 
-class Query(TeeSheetQuery, graphene.ObjectType):
+class Query(TeeSheetQuery, TemplatesQuery, graphene.ObjectType):
     campaigns = graphene.List(graphene.NonNull(CampaignNode), required=True)
     campaign = graphene.Field(CampaignNode, id=graphene.UUID(required=True))
 

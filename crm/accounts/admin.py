@@ -10,6 +10,7 @@ from unfold.forms import AdminPasswordChangeForm
 from crm.accounts.models import ApiKey, AuditEntry, User
 from crm.accounts.scopes import ALL_SCOPES
 from crm.accounts.services import api_key_create, api_key_revoke
+from crm.admin_base import ReadOnlyAdmin
 from crm.admin_sites import club_admin_site, platform_admin_site
 
 
@@ -114,7 +115,7 @@ class ApiKeyAdmin(ModelAdmin):
 
 
 @admin.register(AuditEntry, site=club_admin_site)
-class AuditEntryAdmin(ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "action", "actor_label", "object_type", "object_id")
     list_filter = ("action", "object_type")
     search_fields = ("actor_label", "object_id")
@@ -122,15 +123,6 @@ class AuditEntryAdmin(ModelAdmin):
         "created_at", "action", "actor_user", "actor_api_key", "actor_label", "object_type",
         "object_id", "details",
     )  # fmt: skip
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 club_admin_site.register(User, StaffUserAdmin)

@@ -19,6 +19,7 @@ from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.views import set_rollback
 
+from crm.api.throttling import TooManyFailedAuthentications
 from crm.observability import current_request_id
 
 logger = logging.getLogger("crm.api")
@@ -133,7 +134,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> JsonResponse:
         (str(exc.default_code), None),
     )
     if isinstance(exc, exceptions.Throttled):
-        message = f"Rate limit exceeded; retry in {headers.get('Retry-After', '?')} s."
+        retry = headers.get("Retry-After", "?")
+        message = f"Rate limit exceeded; retry in {retry} s."
+        if isinstance(exc, TooManyFailedAuthentications):
+            message = f"Too many failed authentications from your address; retry in {retry} s."
     return error_response(exc.status_code, code, message or str(exc.detail), None, headers)
 
 

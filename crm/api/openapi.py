@@ -57,7 +57,10 @@ _ERRORS = {
     "409": "The object's state forbids the change; the message says why.",
     "413": "The request body is too large.",
     "415": "The body is not in a format this endpoint reads.",
-    "429": "Over the rate limit; retry after `Retry-After` seconds.",
+    "429": (
+        "Over the rate limit, or too many failed authentications from this address; retry "
+        "after `Retry-After` seconds."
+    ),
 }
 
 

@@ -1,5 +1,5 @@
 """Per-key rate limits (api.md): reads 1,000/min, writes 100/min, and per-view scopes such as
-campaign sends and event ingestion.
+campaign sends and event ingestion; and a limit on failed authentication per client address.
 
 A sliding window (the weighted two-window estimate): an atomic Redis INCR counts this window,
 and the previous window's count weighs in by the share of it still inside the last period. A
@@ -11,9 +11,13 @@ under concurrency. Keys are tenant-scoped by the cache's KEY_FUNCTION.
 
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.http import HttpRequest
+from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
@@ -26,6 +30,60 @@ _PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 
 def parse_rate(rate: str) -> tuple[int, int]:
     count, _, period = rate.partition("/")
     return int(count), _PERIODS[period.strip().lower()]
+
+
+@dataclass(frozen=True)
+class SlidingWindow:
+    """`limit` events per `period` seconds under the cache keys `<prefix>:<window number>`."""
+
+    prefix: str
+    limit: int
+    period: int
+
+    def _key(self, window: int) -> str:
+        return f"{self.prefix}:{window}"
+
+    def _wait(self, count: int, previous: int, window: int, now: float) -> float | None:
+        """None if `count` events in this window (with `previous` in the last) fit, else the
+        seconds until one more does."""
+        elapsed = (now - window * self.period) / self.period
+        if count + previous * (1 - elapsed) <= self.limit:
+            return None
+        if count > self.limit or not previous:
+            return (window + 1) * self.period - now
+        # Until enough of the previous window has slid out for one more.
+        return max(0.0, (1 - (self.limit - count) / previous - elapsed) * self.period)
+
+    def hit(self, now: float) -> float | None:
+        """Count one event. None if it fits; else the seconds until one more fits, and this one
+        is not counted (a refused request does not count against the caller)."""
+        window = int(now // self.period)
+        key = self._key(window)
+        cache.add(key, 0, timeout=2 * self.period + 1)  # kept through the next window
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr: start the window again
+            cache.set(key, 1, timeout=2 * self.period + 1)
+            count = 1
+        previous = cache.get(self._key(window - 1)) or 0
+        wait = self._wait(count, previous, window, now)
+        if wait is not None:
+            cache.decr(key)
+        return wait
+
+    def full(self, now: float) -> float | None:
+        """Without counting anything: None if one more event would fit, else the seconds
+        until it does."""
+        window = int(now // self.period)
+        counts = cache.get_many([self._key(window), self._key(window - 1)])
+        current = counts.get(self._key(window)) or 0
+        previous = counts.get(self._key(window - 1)) or 0
+        return self._wait(current + 1, previous, window, now)
+
+
+def retry_after(wait: float) -> int:
+    """Whole seconds for `Retry-After`: never 0, which would invite an immediate retry."""
+    return max(1, math.ceil(wait - 1e-9))  # 18.000000000000004 s is 18
 
 
 class CallerRateThrottle(BaseThrottle):
@@ -53,26 +111,56 @@ class CallerRateThrottle(BaseThrottle):
         if not rate:
             return True
         limit, period = parse_rate(rate)
-        now = time.time()
-        window = int(now // period)
-        prefix = f"throttle:{scope}:{self.caller_ident(request)}"
-        key = f"{prefix}:{window}"
-        cache.add(key, 0, timeout=2 * period + 1)  # kept through the next window, which weighs it
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr: start the window again
-            cache.set(key, 1, timeout=2 * period + 1)
-            count = 1
-        previous = cache.get(f"{prefix}:{window - 1}") or 0
-        elapsed = (now - window * period) / period
-        if count + previous * (1 - elapsed) > limit:
-            cache.decr(key)  # a refused request does not count against the caller
-            if count > limit or not previous:
-                self._wait = (window + 1) * period - now
-            else:  # until enough of the previous window has slid out for one more request
-                self._wait = max(0.0, (1 - (limit - count) / previous - elapsed) * period)
-            return False
-        return True
+        window = SlidingWindow(f"throttle:{scope}:{self.caller_ident(request)}", limit, period)
+        wait = window.hit(time.time())
+        if wait is None:
+            return True
+        self._wait = wait
+        return False
 
     def wait(self) -> float:
-        return max(1.0, self._wait)
+        return retry_after(self._wait)
+
+
+# --- Failed authentication per client address ---------------------------------------------------
+
+
+class TooManyFailedAuthentications(Throttled):
+    """429 for an address that failed authentication too often, before its key is checked."""
+
+    default_code = "rate_limited"
+
+
+AUTH_FAILURES_SCOPE = "auth_failures"
+
+
+def client_address(request: HttpRequest | Request) -> str:
+    """The caller's address as DRF's throttles see it: REMOTE_ADDR, or X-Forwarded-For as far
+    as `NUM_PROXIES` trusted proxies vouch for it (with 0, a client cannot choose its own)."""
+    return BaseThrottle().get_ident(request)
+
+
+def _auth_failures_window(request: HttpRequest | Request) -> SlidingWindow | None:
+    rate = api_settings.DEFAULT_THROTTLE_RATES.get(AUTH_FAILURES_SCOPE)
+    if not rate:
+        return None
+    limit, period = parse_rate(rate)
+    return SlidingWindow(
+        f"throttle:{AUTH_FAILURES_SCOPE}:ip:{client_address(request)}", limit, period
+    )
+
+
+def auth_failures_wait(request: HttpRequest | Request) -> int | None:
+    """Seconds this address must wait because of its failed authentications, or None."""
+    window = _auth_failures_window(request)
+    wait = window.full(time.time()) if window else None
+    return None if wait is None else retry_after(wait)
+
+
+def auth_failure_record(request: HttpRequest | Request) -> None:
+    """Count one failed authentication (a bad API key or signature, a wrong password) of this
+    address. The cache's KEY_FUNCTION puts the club's schema in the key: one club's failures
+    never lock an address out of another club."""
+    window = _auth_failures_window(request)
+    if window:
+        window.hit(time.time())

@@ -7,12 +7,22 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
-from rest_framework.exceptions import MethodNotAllowed, NotFound, ValidationError
+from rest_framework.exceptions import (
+    AuthenticationFailed,
+    MethodNotAllowed,
+    NotFound,
+    ValidationError,
+)
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm.api.pagination import SkipTakePagination
+from crm.api.throttling import (
+    TooManyFailedAuthentications,
+    auth_failure_record,
+    auth_failures_wait,
+)
 from crm.jsonsafe import text_problem
 
 
@@ -41,6 +51,18 @@ class TenantAPIView(APIView):
                     transaction.set_rollback(True)
                 return response
         return super().dispatch(request, *args, **kwargs)
+
+    def perform_authentication(self, request: Request) -> None:
+        # An address that keeps failing authentication is refused before its credentials are
+        # even looked at: guessing keys (or signatures) costs a 429, not a database lookup.
+        wait = auth_failures_wait(request)
+        if wait is not None:
+            raise TooManyFailedAuthentications(wait=wait)
+        try:
+            super().perform_authentication(request)
+        except AuthenticationFailed:
+            auth_failure_record(request)
+            raise
 
     def check_permissions(self, request: Request) -> None:
         # An unsupported method is 405 for any caller of this club; DRF would answer 403 to

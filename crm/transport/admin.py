@@ -19,8 +19,8 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from unfold.admin import ModelAdmin
 
+from crm.admin_base import ReadOnlyAdmin
 from crm.admin_sites import club_admin_site, platform_admin_site
 from crm.transport.models import DeadLetter, DeadLetterStatus
 from crm.transport.services import dead_letters_retry
@@ -29,7 +29,10 @@ VIEW_EVENTS = "profiles.view_rawevent"
 REPLAY_EVENTS = "profiles.change_rawevent"
 
 
-class _DeadLetterAdmin(ModelAdmin):
+class _DeadLetterAdmin(ReadOnlyAdmin):
+    """Kept as they failed (retry is the one write); they expire after 7 days with the
+    queue's copy."""
+
     list_display = (
         "failed_at", "event_type", "event_id", "source", "short_reason", "attempts",
         "permanent", "status",
@@ -72,15 +75,6 @@ class _DeadLetterAdmin(ModelAdmin):
         if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
             queryset = queryset.defer("envelope", "raw_data")
         return queryset
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False  # kept as it failed; retry is the one write
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False  # they expire after 7 days with the queue's copy
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         raise NotImplementedError
