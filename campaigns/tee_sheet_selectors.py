@@ -13,7 +13,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from campaigns.models import TeeSheetGap, TeeSheetOffer
-from campaigns.tee_sheet import DAY_PART_LABELS, day_part_of
+from campaigns.tee_sheet import DAY_PART_LABELS
 from crm.tenants.selectors import tenant_current
 from profiles.models import TeeSlot
 
@@ -99,7 +99,8 @@ def tee_sheet_weekly(*, weeks: int = 8, now: dt.datetime | None = None) -> list[
             """,
             {"tz": str(tz), "start": start},
         )
-        found = {row[0]: row[1:] for row in cursor.fetchall()}
+        # sum() of a bigint is numeric: whole cents as int, or GraphQL's JSON cannot say it.
+        found = {row[0]: tuple(int(n) for n in row[1:]) for row in cursor.fetchall()}
     out = []
     for n in range(weeks):
         monday = first_monday + dt.timedelta(days=7 * n)
@@ -121,33 +122,61 @@ def tee_sheet_weekly(*, weeks: int = 8, now: dt.datetime | None = None) -> list[
     return out
 
 
+_UTILISATION = """
+SELECT CASE WHEN extract(isodow FROM t.local) >= 6 THEN 'weekend'
+            WHEN extract(hour FROM t.local) < 12 THEN 'weekday_morning'
+            WHEN extract(hour FROM t.local) < 17 THEN 'weekday_afternoon'
+            ELSE 'weekday_evening' END,
+       sum(t.capacity), sum(t.booked), count(*) FILTER (WHERE t.booked < t.capacity)
+FROM (SELECT s.tee_time AT TIME ZONE %(tz)s AS local, s.capacity, s.booked
+      FROM profiles_teeslot AS s
+      WHERE s.tee_time > %(now)s AND s.tee_time <= %(until)s) AS t
+GROUP BY 1
+"""
+
+
 def tee_sheet_utilisation(*, days: int = 7, now: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """Places on the sheet for the next `days`, booked and free, by day part (club time): the
-    "tee-sheet health" tile. Slots come from TeeTime's availability events."""
+    """Places on the sheet for the next `days`, booked and free, by day part (club time, the
+    day parts of campaigns.tee_sheet.day_part_of): the "tee-sheet health" tile. Slots come from
+    TeeTime's availability events. One aggregate over the tee_time index."""
     tz, _currency = _club()
     now = now or timezone.now()
-    totals = {part: [0, 0, 0] for part in DAY_PART_LABELS}  # capacity, booked, slots with gaps
-    for tee_time, capacity, booked in TeeSlot.objects.filter(
-        tee_time__gt=now, tee_time__lte=now + dt.timedelta(days=days)
-    ).values_list("tee_time", "capacity", "booked"):
-        row = totals[day_part_of(tee_time.astimezone(tz))]
-        row[0] += capacity
-        row[1] += booked
-        row[2] += 1 if booked < capacity else 0
-    return [
-        {
-            "dayPart": part,
-            "label": label,
-            "capacity": totals[part][0],
-            "booked": totals[part][1],
-            "freePlaces": totals[part][0] - totals[part][1],
-            "slotsWithGaps": totals[part][2],
-            "utilisation": round(100 * totals[part][1] / totals[part][0], 1)
-            if totals[part][0]
-            else None,
-        }
-        for part, label in DAY_PART_LABELS.items()
-    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _UTILISATION, {"tz": str(tz), "now": now, "until": now + dt.timedelta(days=days)}
+        )
+        totals = {part: (int(cap), int(booked), gaps) for part, cap, booked, gaps in cursor}
+    out = []
+    for part, label in DAY_PART_LABELS.items():
+        capacity, booked, gaps = totals.get(part, (0, 0, 0))
+        out.append(
+            {
+                "dayPart": part,
+                "label": label,
+                "capacity": capacity,
+                "booked": booked,
+                "freePlaces": capacity - booked,
+                "slotsWithGaps": gaps,
+                "utilisation": round(100 * booked / capacity, 1) if capacity else None,
+            }
+        )
+    return out
+
+
+def tee_sheet_state() -> dict[str, Any]:
+    """Whether TeeTime ever described a slot, and the gaps the filler is working on now (one
+    query): the dashboard tells "no availability events yet" from an empty week."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT EXISTS (SELECT 1 FROM profiles_teeslot),
+                   count(g.id), coalesce(sum(greatest(s.capacity - s.booked, 0)), 0)
+            FROM campaigns_teesheetgap AS g JOIN profiles_teeslot AS s ON s.id = g.slot_id
+            WHERE g.status = 'OPEN'
+            """
+        )
+        seen, gaps, places = cursor.fetchone()
+    return {"slotsSeen": bool(seen), "openGaps": int(gaps), "openGapPlaces": int(places)}
 
 
 def tee_offer_count_for(*, customer_id: Any) -> int:

@@ -119,6 +119,8 @@ def dashboard_page(*, now: dt.datetime | None = None) -> dict[str, Any]:
         "dayParts": g.get("dayParts", []), "busiest": g.get("busiestDayPart"),
     })  # fmt: skip
 
+    tiles.append(_tee_sheet_tile(data["teeSheet"], links["teeSheet"], ctx))
+
     mk, mkl = data["marketing"], links["marketing"]
     tiles.append({
         "key": "marketing", "title": "Marketing",
@@ -181,6 +183,115 @@ def dashboard_page(*, now: dt.datetime | None = None) -> dict[str, Any]:
         "timezone": data["club"]["timezone"],
         "currency": data["club"]["currency"],
     }
+
+
+def _week_label(monday: str) -> str:
+    day = dt.date.fromisoformat(monday)
+    return f"{day.day} {day:%b}"
+
+
+def _bars(weeks: list[dict], key: str, *, top: float | None = None) -> list[dict]:
+    """A week's bar for the tile's small CSS chart: height in % of the highest (or `top`)."""
+    values = [w[key] for w in weeks if w[key] is not None]
+    highest = top or (max(values) if values else 0) or 1
+    return [
+        {"week": _week_label(w["weekStarting"]), "value": w[key],
+         "negative": w[key] is not None and w[key] < 0,
+         "height": 0 if w[key] is None else max(2, round(100 * abs(w[key]) / highest))}
+        for w in weeks
+    ]  # fmt: skip
+
+
+def _first_active(weeks: list[dict]) -> int:
+    """Where the filler's chart starts: its first week with offers (weeks before the club
+    turned it on are not weeks it recovered nothing in)."""
+    return next((n for n, w in enumerate(weeks) if w["offers"] or w["heldOut"]), 0)
+
+
+def _signed(value: int) -> str:
+    return f"+{value}" if value > 0 else str(value)
+
+
+def _tee_sheet_tile(t: dict[str, Any], tl: dict[str, Any], ctx: DashboardContext) -> dict:
+    """The teeSheet section: the next 7 days' sheet, the gap filler's recovered green fees,
+    capture rate and NPS after the round, each part saying which data has not arrived."""
+    health, hl = t["health"], tl.get("health", {})
+    filler, fl = t["filler"], tl.get("filler", {})
+    capture, cl = t["captureRate"], tl.get("captureRate", {})
+    nps, nl = t["nps"], tl.get("nps", {})
+    tile: dict[str, Any] = {"key": "teeSheet", "title": "Tee sheet and players"}
+    tile["health"] = {"missing": health.get("missing"), "link": hl.get("slots")}
+    if not health.get("missing"):
+        tile["health"].update(
+            utilisation=health["utilisation"],
+            figures=[
+                _figure("Places booked, next 7 days", health["booked"], "teeSheet.health.booked",
+                        hl.get("slots"), note=f"of {health['capacity']:,} on the sheet"),
+                _figure("Free places, next 7 days", health["freePlaces"],
+                        "teeSheet.health.freePlaces", hl.get("slots")),
+                _figure("Gaps the filler is working on", health["openGaps"],
+                        "teeSheet.health.openGaps", hl.get("openGaps"),
+                        note=f"{health['openGapPlaces']:,} free places within its horizon"),
+            ],
+            parts=[
+                {**p, "index": n, "width": round(p["utilisation"] or 0)}
+                for n, p in enumerate(health["utilisation7Days"])
+            ],
+        )  # fmt: skip
+    tile["filler"] = {"missing": filler.get("missing"), "link": fl.get("offers")}
+    if not filler.get("missing"):
+        tile["filler"].update(
+            figures=[
+                _figure("Offers sent", filler["offers"], "teeSheet.filler.offers",
+                        fl.get("offers")),
+                _figure("Bookings from offers", filler["bookings"], "teeSheet.filler.bookings",
+                        fl.get("bookings"),
+                        note=f"{filler['conversionRate']:.1f}% of offers"
+                        if filler["conversionRate"] is not None else ""),
+                _figure("Green fees recovered", money(filler["revenueRecoveredCents"],
+                        ctx.currency), "teeSheet.filler.revenueRecoveredCents", fl.get("bookings")),
+            ],
+            lift=filler["liftPoints"],
+            liftText=None if filler["liftPoints"] is None else
+            f"{_signed(round(filler['liftPoints']))} points",
+            liftNote=filler["liftNote"],
+            weeks=[{**w, "week": bar["week"], "height": bar["height"],
+                    "money": money(w["revenueRecoveredCents"], ctx.currency)}
+                   for w, bar in zip(filler["weeks"],
+                                     _bars(filler["weeks"], "revenueRecoveredCents"), strict=True)
+                   ][_first_active(filler["weeks"]):],
+        )  # fmt: skip
+    tile["capture"] = {"missing": capture.get("missing")}
+    if not capture.get("missing"):
+        tile["capture"].update(
+            rate=capture["captureRate"],
+            figures=[
+                _figure("Players named", capture["named"], "teeSheet.captureRate.named", None,
+                        note=f"of {capture['players']:,} players on the sheet"),
+                _figure("Guests not named yet", capture["unnamedGuests"],
+                        "teeSheet.captureRate.unnamedGuests", cl.get("unnamedGuests"),
+                        note="their bookers get the guest form"),
+            ],
+            bars=_bars(capture["weeks"], "captureRate", top=100),
+        )  # fmt: skip
+    tile["nps"] = {"missing": nps.get("missing"), "link": nl.get("answers")}
+    if not nps.get("missing"):
+        tile["nps"].update(
+            value=nps["nps"], text=_signed(nps["nps"]),
+            figures=[
+                _figure("Answers", nps["answers"], "teeSheet.nps.answers", nl.get("answers")),
+                _figure("Promoters (9-10)", nps["promoters"], "teeSheet.nps.promoters",
+                        nl.get("promoters")),
+                _figure("Detractors (0-6)", nps["detractors"], "teeSheet.nps.detractors",
+                        nl.get("detractors"), note="each one a task for the manager"),
+            ],
+            weeks=[{**w, **bar, "text": "" if w["nps"] is None else _signed(w["nps"])}
+                   for w, bar in zip(nps["weeks"], _bars(nps["weeks"], "nps", top=100),
+                                     strict=True)],
+            dayParts=[{**p, "index": n, "text": "" if p["nps"] is None else _signed(p["nps"])}
+                      for n, p in enumerate(nps["dayParts"])],
+        )  # fmt: skip
+    return tile
 
 
 def dashboard_callback(request, context: dict[str, Any]) -> dict[str, Any]:

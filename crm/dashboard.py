@@ -10,8 +10,13 @@ behind those figures. `dashboard_build` runs every part in registration order; t
 A part whose data has never arrived says so (`"missing": "No TeeTime events yet"`) instead of
 showing zeros: the page shows the sentence, integrators read the same field.
 
-Sections, in page order: members, atRisk, golf, marketing, dataHealth. The dead-letter figure
-of data health is registered here: the dead letters are crm.transport's own.
+Sections, in page order: members, atRisk, golf, teeSheet, marketing, dataHealth. The
+dead-letter figure of data health is registered here: the dead letters are crm.transport's own.
+`golf` is the golf played (rounds, bookings, no-shows: the past, from the booking events);
+`teeSheet` is the sheet itself and the people on it (the next 7 days' utilisation, the gap
+filler's recovered green fees, capture rate, NPS after the round): other feeds (availability
+events, survey answers), each part with its own "missing", so a club with bookings but no
+availability feed still sees its golf figures.
 """
 
 from __future__ import annotations
@@ -24,11 +29,12 @@ from typing import Any
 
 from django.utils import timezone
 
-SECTIONS = ("members", "atRisk", "golf", "marketing", "dataHealth")
+SECTIONS = ("members", "atRisk", "golf", "teeSheet", "marketing", "dataHealth")
 SECTION_TITLES = {
     "members": "Members",
     "atRisk": "At risk",
     "golf": "Golf",
+    "teeSheet": "Tee sheet and players",
     "marketing": "Marketing",
     "dataHealth": "Data health",
 }
@@ -52,6 +58,11 @@ class DashboardContext:
 
     def local_midnight(self, day: dt.date) -> dt.datetime:
         return dt.datetime.combine(day, dt.time(), tzinfo=self.tz)
+
+    def week_starts(self, weeks: int) -> list[dt.date]:
+        """The Mondays (club time) of the last `weeks` weeks, this one last."""
+        monday = self.today - dt.timedelta(days=self.today.weekday())
+        return [monday - dt.timedelta(days=7 * n) for n in range(weeks - 1, -1, -1)]
 
 
 Selector = Callable[[DashboardContext], dict[str, Any]]
@@ -113,7 +124,7 @@ def dashboard_build(*, now: dt.datetime | None = None, fresh: bool = False) -> d
     return data
 
 
-_CACHE_KEY = "dashboard:v1"
+_CACHE_KEY = "dashboard:v2"  # v2: the teeSheet section (a v1 answer lacks it)
 
 
 def _dashboard_compute(*, now: dt.datetime | None) -> dict[str, Any]:

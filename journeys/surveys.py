@@ -114,11 +114,18 @@ def round_survey_answer(
     return answer
 
 
-def club_nps(*, weeks: int = 8, now: dt.datetime | None = None, tz: str = "UTC") -> dict[str, Any]:
+def club_nps(
+    *,
+    weeks: int = 8,
+    now: dt.datetime | None = None,
+    tz: str = "UTC",
+    since: dt.datetime | None = None,
+) -> dict[str, Any]:
     """The club's NPS by week (Monday, club time) and by day part of the round (the dashboard
-    tile): % promoters minus % detractors, with the counts."""
+    tile): % promoters minus % detractors, with the counts. Answers since `since` (default:
+    `weeks` before now); weeks without answers are absent."""
     now = now or timezone.now()
-    since = now - dt.timedelta(weeks=weeks)
+    since = since or now - dt.timedelta(weeks=weeks)
     with connection.cursor() as cursor:
         cursor.execute(
             """

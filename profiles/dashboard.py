@@ -26,6 +26,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 
 from crm.dashboard import DashboardContext, dashboard_part_register
+from profiles.apply import GUEST_ROUND
 from profiles.models import (
     Activity,
     Customer,
@@ -35,6 +36,7 @@ from profiles.models import (
     RawEvent,
     ScoreWeek,
 )
+from profiles.rounds import capture_rate_weekly
 from profiles.scoring import CHURN_HIGH_FROM, CHURN_RISK_BANDS
 
 SOURCES = (("scl", "SCL"), ("teetime", "TeeTime"), ("messaging", "Messaging"))
@@ -78,6 +80,7 @@ def figure_q(ctx: DashboardContext, figure: str) -> Q:
         "highOrCriticalRisk": lambda: Q(score__churn_risk_score__gte=CHURN_HIGH_FROM),
         "criticalRisk": lambda: Q(score__churn_risk_score__gte=CHURN_RISK_BANDS[0][0]),
         "payingNotPlaying": lambda: Q(score__paying_not_playing=True),
+        "unnamedGuests": lambda: _unnamed_guests(ctx),
     }[figure]()
 
 
@@ -89,6 +92,7 @@ FIGURE_LABELS = {
     "highOrCriticalRisk": "Churn risk High or Critical",
     "criticalRisk": "Churn risk Critical",
     "payingNotPlaying": "Paying but not playing",
+    "unnamedGuests": "Guests not named yet (last 8 weeks)",
 }
 
 
@@ -293,6 +297,56 @@ def _golf_links(data: dict[str, Any]) -> dict[str, str]:
     return {"events": f"{events}?source=teetime"}
 
 
+# --- tee sheet: capture rate ----------------------------------------------------------------
+
+CAPTURE_WEEKS = 8
+
+
+def _capture_since(ctx: DashboardContext) -> dt.datetime:
+    return ctx.local_midnight(ctx.week_starts(CAPTURE_WEEKS)[0])
+
+
+def _unnamed_guests(ctx: DashboardContext) -> Q:
+    """Guests on the sheet in the capture tile's weeks whom the club cannot name yet: the
+    players missing from the capture rate, whose booker the guest form asks."""
+    played = Activity.objects.filter(
+        customer_id=OuterRef("pk"), type=GUEST_ROUND, occurred_at__gte=_capture_since(ctx)
+    )
+    return Q(first_name="", last_name="") & Q(Exists(played))
+
+
+def capture_rate_figures(ctx: DashboardContext) -> dict[str, Any]:
+    """Named players ÷ players on the sheet, per week the bookings were made (8 weeks)."""
+    found = {
+        row["weekStarting"]: row
+        for row in capture_rate_weekly(now=ctx.now, since=_capture_since(ctx))
+    }
+    if not found:
+        return {"missing": "No TeeTime bookings in the last 8 weeks"}
+    weeks = [
+        found.get(
+            monday.isoformat(),
+            {"weekStarting": monday.isoformat(), "players": 0, "named": 0, "captureRate": None},
+        )
+        for monday in ctx.week_starts(CAPTURE_WEEKS)
+    ]
+    players = sum(w["players"] for w in weeks)
+    named = sum(w["named"] for w in weeks)
+    return {
+        "missing": None,
+        "weeks": weeks,
+        "players": players,
+        "named": named,
+        "captureRate": round(100 * named / players, 1) if players else None,
+        "unnamedGuests": figure_customers(ctx, "unnamedGuests").count(),
+    }
+
+
+def _capture_links(data: dict[str, Any]) -> dict[str, str]:
+    base = reverse("club_admin:profiles_customer_changelist")
+    return {"unnamedGuests": f"{base}?figure=unnamedGuests"}
+
+
 # --- data health -----------------------------------------------------------------------------
 
 
@@ -342,4 +396,7 @@ def register() -> None:
     dashboard_part_register(section="golf", key="figures", selector=golf_figures, links=_golf_links)
     dashboard_part_register(
         section="dataHealth", key="events", selector=event_feed_figures, links=_event_links
+    )
+    dashboard_part_register(
+        section="teeSheet", key="captureRate", selector=capture_rate_figures, links=_capture_links
     )

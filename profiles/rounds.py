@@ -370,17 +370,20 @@ GROUP BY b.week ORDER BY b.week
 """
 
 
-def capture_rate_weekly(*, weeks: int = 8, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+def capture_rate_weekly(
+    *, weeks: int = 8, now: dt.datetime | None = None, since: dt.datetime | None = None
+) -> list[dict[str, Any]]:
     """Per week the bookings were made (club time, from Monday): players on the sheet (the
     party size, or the booker and their guests), how many of them the club can name, and the
-    capture rate (%). For the dashboard's "capture rate" tile."""
+    capture rate (%). For the dashboard's "capture rate" tile. Bookings since `since` (default:
+    `weeks` before now); weeks without bookings are absent."""
     now = now or timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
             _CAPTURE,
             {
                 "tz": tenant_current().timezone or "UTC",
-                "since": now - dt.timedelta(weeks=weeks),
+                "since": since or now - dt.timedelta(weeks=weeks),
                 "guest": GUEST_ROUND,
             },
         )
@@ -390,7 +393,7 @@ def capture_rate_weekly(*, weeks: int = 8, now: dt.datetime | None = None) -> li
             "weekStarting": week.isoformat(),
             "players": int(players),
             "named": int(named),
-            "captureRate": round(100 * named / players, 1) if players else None,
+            "captureRate": round(100 * int(named) / int(players), 1) if players else None,
         }
-        for week, players, named in rows
+        for week, players, named in rows  # sums are numeric: ints, or JSON cannot say them
     ]

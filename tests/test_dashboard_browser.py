@@ -99,3 +99,45 @@ def test_every_number_on_the_dashboard_is_the_api_s(club):
         counter = re.sub(r"\s+", " ", page.locator("body").inner_text())
         assert re.search(rf"\b{renewals} customers?\b", counter), counter[-500:]
     assert not outside, outside
+
+
+def test_the_tee_sheet_tiles_are_the_api_s(club):
+    """The tee sheet and players section on the demo club (profiles/demo_golf.py): every part
+    has figures, each number and percentage is the API's, and the detractors' number opens the
+    list of exactly those answers."""
+    with (
+        chromium() as browser,
+        admin_page(
+            browser, base_url=club, club=SLUG, email=EMAIL, password=PASSWORD, width=1280
+        ) as page,
+    ):
+        page.goto(f"{club}/t/{SLUG}/admin/")
+        tile = page.locator('[data-tile="teeSheet"]')
+        assert tile.is_visible()
+        data = page.request.get(f"{club}/t/{SLUG}/api/v1/dashboard").json()["data"]
+        for part in ("health", "filler", "captureRate", "nps"):
+            assert data["teeSheet"][part]["missing"] is None, (part, data["teeSheet"][part])
+        assert tile.locator(".db-missing").count() == 0
+        numbers = tile.locator("[data-figure]").evaluate_all(
+            "nodes => nodes.map(n => [n.dataset.figure, n.textContent.trim()])"
+        )
+        assert len(numbers) >= 15, numbers
+        for path, text in numbers:
+            expected = _at(data, path)
+            if path.endswith("Cents"):
+                assert text.endswith(f"{Decimal(expected) / 100:,.2f}"), (path, text, expected)
+            else:
+                assert int(text.replace(",", "")) == expected, (path, text, expected)
+        percents = tile.locator("[data-figure-percent]").evaluate_all(
+            "nodes => nodes.map(n => [n.dataset.figurePercent, n.textContent.trim()])"
+        )
+        assert len(percents) >= 3, percents
+        for path, text in percents:
+            assert float(text) == _at(data, path), (path, text)
+        assert "€" in tile.locator('[data-part="filler"]').inner_text()
+
+        detractors = data["teeSheet"]["nps"]["detractors"]
+        tile.locator('[data-figure="teeSheet.nps.detractors"]').click()
+        page.wait_for_url(re.compile(r".*/journeys/roundsurveyanswer/\?band__exact=DETRACTOR$"))
+        counter = re.sub(r"\s+", " ", page.locator("body").inner_text())
+        assert re.search(rf"\b{detractors} round survey answers?\b", counter), counter[-500:]

@@ -20,6 +20,15 @@ _SECTION_HELP = {
     "golf": "figures: roundsPlayed and bookings {last7Days, last7DaysYearBefore, last30Days, "
     "last30DaysYearBefore}, noShows30Days, paymentsReceived30DaysCents (club currency), "
     "dayParts [{part, label, bookings}] of the last 30 days' bookings, busiestDayPart.",
+    "teeSheet": "health {utilisation [{dayPart, label, capacity, booked, freePlaces, "
+    "slotsWithGaps, utilisation %}] of the next 7 days, capacity, booked, freePlaces, "
+    "utilisation, openGaps, openGapPlaces}; filler {enabled, weeks [8, oldest first: "
+    "weekStarting, offers, bookings, conversionRate, revenueRecoveredCents, revenueRecovered, "
+    "heldOut, holdoutBookings, holdoutConversionRate], totals of the 8 weeks, liftPoints "
+    "(conversion of offered minus held-out golfers, null until measurable), liftNote}; "
+    "captureRate {weeks [weekStarting, players, named, captureRate %], players, named, "
+    "captureRate, unnamedGuests}; nps {weeks [weekStarting, answers, promoters, detractors, "
+    "nps], dayParts [dayPart, label, ...], answers, promoters, detractors, nps}.",
     "marketing": "campaigns {items: last 5 sent, with sent/opened/clicked/converted}, journeys "
     "{running, activeEnrolments, items}, competitions {items: upcoming, with promotion status "
     "and items goneOut/planned/failed}, posts {next7Days, scheduled}.",
@@ -56,8 +65,9 @@ class DashboardView(TenantAPIView):
     @extend_schema(
         operation_id="dashboard_retrieve",
         summary="The club's home dashboard",
-        description="Members, at risk, golf, marketing and data health, by section and part, "
-        "in the club's time zone (windows such as 'this month' are the club's calendar). "
+        description="Members, at risk, golf, tee sheet and players, marketing and data "
+        "health, by section and part, in the club's time zone (windows such as 'this month' "
+        "are the club's calendar). "
         "Sections hold parts (`members.figures`, `marketing.campaigns`, …); a part whose data "
         "has not arrived says so in `missing` instead of showing zeros.",
         responses=inline_serializer("DashboardResponse", {"data": DashboardSerializer}),

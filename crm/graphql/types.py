@@ -53,5 +53,6 @@ class DashboardType(graphene.ObjectType):
     members = _section("members")
     at_risk = _section("atRisk")
     golf = _section("golf")
+    tee_sheet = _section("teeSheet")
     marketing = _section("marketing")
     data_health = _section("dataHealth")

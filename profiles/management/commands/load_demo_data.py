@@ -21,6 +21,7 @@ from django_tenants.utils import tenant_context
 from crm.tenants.cli import resolve_tenant
 from profiles.apply import events_apply_pending
 from profiles.demo import generate_club, write_jsonl
+from profiles.demo_golf import demo_golf
 from profiles.demo_showcase import demo_showcase
 from profiles.ingestion import events_ingest
 
@@ -83,6 +84,7 @@ class Command(BaseCommand):
                         rejections.append(result)
             while count := events_apply_pending(limit=BATCH_SIZE):
                 applied += count
+            demo_golf(tenant=tenant)  # tee sheet, four-balls, survey: before scores and segments
             showcase = demo_showcase()
         elapsed = time.monotonic() - started
 
