@@ -78,6 +78,7 @@ TENANT_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "crm.accounts",
+    "crm.outbox",  # the CRM's own events, every app's; relayed by crm.transport
     "profiles",
     "segments",
     "campaigns",
