@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
 
 @register(Tags.security, deploy=True)
-def secret_key_is_set(app_configs, **kwargs) -> list[Error]:
+def secret_key_is_set(app_configs: Any, **kwargs: Any) -> list[Error]:
     if settings.SECRET_KEY == settings.DEV_SECRET_KEY:
         return [
             Error(

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.checks import Error, Tags, register
 
 from social.crypto import token_keys_problem
 
 
 @register(Tags.security, deploy=True)
-def social_token_keys_are_set(app_configs, **kwargs) -> list[Error]:
+def social_token_keys_are_set(app_configs: Any, **kwargs: Any) -> list[Error]:
     """The networks' tokens are encrypted with these keys; without one nothing can be stored
     or read, and a made-up default would be a published key."""
     problem = token_keys_problem()

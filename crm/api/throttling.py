@@ -12,6 +12,7 @@ under concurrency. Keys are tenant-scoped by the cache's KEY_FUNCTION.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from django.core.cache import cache
 from rest_framework.request import Request
@@ -19,6 +20,9 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from crm.api.authentication import ServicePrincipal
+
+if TYPE_CHECKING:  # DRF's views read the settings that name this module
+    from rest_framework.views import APIView
 
 _PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 
@@ -33,10 +37,10 @@ class CallerRateThrottle(BaseThrottle):
         self._wait = 0.0
 
     @staticmethod
-    def scope_for(request: Request, view) -> str:
+    def scope_for(request: Request, view: APIView) -> str:
         explicit = getattr(view, "throttle_scope", None)
         if explicit:
-            return explicit
+            return str(explicit)
         return "read" if request.method in ("GET", "HEAD", "OPTIONS") else "write"
 
     def caller_ident(self, request: Request) -> str:
@@ -47,12 +51,12 @@ class CallerRateThrottle(BaseThrottle):
             return f"user:{user.pk}"
         return f"ip:{self.get_ident(request)}"
 
-    def allow_request(self, request: Request, view) -> bool:
+    def allow_request(self, request: Request, view: APIView) -> bool:
         scope = self.scope_for(request, view)
         rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
         if not rate:
             return True
-        limit, period = parse_rate(rate)
+        limit, period = parse_rate(str(rate))
         now = time.time()
         window = int(now // period)
         prefix = f"throttle:{scope}:{self.caller_ident(request)}"

@@ -17,7 +17,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from crm.db import array_literal, copy_rows
+from crm.db import array_literal, copy_rows, tenant_connection
 from crm.outbox.models import OutboundEvent
 from crm.tenants.models import Tenant
 
@@ -59,7 +59,7 @@ def _envelope(
 
 
 def _tenant() -> Tenant | None:
-    return Tenant.objects.filter(schema_name=connection.schema_name).first()
+    return Tenant.objects.filter(schema_name=tenant_connection().schema_name).first()
 
 
 def _timestamp(moment: datetime) -> str:

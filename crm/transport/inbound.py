@@ -28,6 +28,7 @@ from typing import Any
 from django.db import close_old_connections, connection
 from django_tenants.utils import schema_context
 
+from crm.db import tenant_connection
 from crm.tenants.models import Tenant, TenantStatus
 from crm.tenants.selectors import SLUG_RE, UUID_RE, tenant_get_by_reference
 from crm.transport.handlers import inbound_handler
@@ -119,7 +120,7 @@ def event_jobs_ingest(*, jobs: list[InboundJob]) -> list[Outcome]:
     """Take in a batch of jobs; one Outcome per job, in order. Never raises: a failure of one
     club's write fails that club's jobs only, as transient."""
     _drop_dead_connection()
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     outcomes: list[Outcome | None] = [None] * len(jobs)
     try:
         references = {tenant_reference_of(job.data) for job in jobs if not job.unreadable}

@@ -20,9 +20,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from crm.db import tenant_connection
 from crm.outbox.models import OutboundEvent
 from crm.transport.queues import (
     MESSAGING_QUEUE,
@@ -45,7 +46,7 @@ MAX_SEND_BATCH = 500  # messaging.md: the batch size of the HTTP transport, kept
 def outbound_relay_soon() -> None:
     """Queue a relay of the current club's outbox once the current transaction commits (the
     hook the outbox's writers call; beat sweeps up every minute in any case)."""
-    if connection.schema_name == "public":
+    if tenant_connection().schema_name == "public":
         return
     transaction.on_commit(_queue_relay)
 
