@@ -4,6 +4,8 @@ back in `errors` naming each field; a state change the state forbids has code
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import graphene
 from graphene.types.generic import GenericScalar
 
@@ -35,7 +37,7 @@ class _CampaignMutation(BaseMutation):
     class Meta:
         abstract = True
 
-    scopes = (Scope.CAMPAIGNS,)
+    scopes: ClassVar[tuple[str, ...]] = (Scope.CAMPAIGNS,)
     state_errors = (CampaignStateError,)
 
 

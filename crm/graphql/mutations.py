@@ -17,6 +17,7 @@ and its payload fields, and writes `perform` (the mutation proper). `mutate` the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import graphene
@@ -75,9 +76,10 @@ class BaseMutation(graphene.Mutation):
         """Refusals of the arguments themselves, before anything runs (none by default)."""
         return []
 
-    @classmethod
-    def perform(cls, root: Any, info: GraphQLResolveInfo, **arguments: Any) -> BaseMutation:
-        raise NotImplementedError
+    # The mutation proper: `perform(cls, root, info, <its arguments>)`, a classmethod that
+    # returns the payload or raises (Refused, ValidationError, a state error). Each mutation
+    # names its own arguments, hence the loose type.
+    perform: ClassVar[Callable[..., BaseMutation]]
 
     @classmethod
     def refuse(cls, info: GraphQLResolveInfo, errors: list[MutationError]) -> BaseMutation:

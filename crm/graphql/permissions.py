@@ -16,8 +16,9 @@ def require_scope(info: GraphQLResolveInfo, scope: str) -> None:
 def require_any_scope(info: GraphQLResolveInfo, *scopes: str) -> None:
     """As require_scope, when any one of `scopes` will do (REST's tuple `write_scope`)."""
     if not set(scopes) & caller_scopes(info.context):
+        needed = f"the scope {scopes[0]}" if len(scopes) == 1 else "one of the scopes "
         raise GraphQLError(
-            f"This needs one of the scopes {', '.join(scopes)}.",
+            f"This needs {needed}{', '.join(scopes) if len(scopes) > 1 else ''}.",
             extensions={"code": "permission_denied"},
         )
 

@@ -5,6 +5,8 @@ journey's state forbids has code `invalid_state` and says why."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import graphene
 from graphene.types.generic import GenericScalar
 
@@ -49,7 +51,7 @@ class _JourneyMutation(BaseMutation):
     class Meta:
         abstract = True
 
-    scopes = (Scope.CAMPAIGNS,)
+    scopes: ClassVar[tuple[str, ...]] = (Scope.CAMPAIGNS,)
     state_errors = (JourneyStateError,)
 
 
