@@ -65,9 +65,9 @@ from campaigns.sending import (
     run_is_open,
 )
 from crm.accounts.services import audit_record
+from crm.outbox.services import outbound_record_many
 from crm.tenants.selectors import tenant_current
 from profiles.models import Activity, Customer
-from profiles.outbound import outbound_record_many
 from segments.models import Segment
 from segments.rules import RuleError
 

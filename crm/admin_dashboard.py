@@ -10,6 +10,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from django.http import HttpRequest
+
 from crm.dashboard import DashboardContext, dashboard_build, dashboard_context, dashboard_links
 
 _SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$"}
@@ -34,7 +36,9 @@ def local_text(value: str | None, ctx: DashboardContext) -> str:
     return f"{moment:%a} {moment.day} {moment:%b %Y %H:%M}"
 
 
-def _figure(label: str, value: Any, path: str, link: str | None, *, note: str = "") -> dict:
+def _figure(
+    label: str, value: Any, path: str, link: str | None, *, note: str = ""
+) -> dict[str, Any]:
     return {"label": label, "value": value, "text": f"{value:,}" if isinstance(value, int) else
             value, "path": path, "link": link, "note": note}  # fmt: skip
 
@@ -294,6 +298,6 @@ def _tee_sheet_tile(t: dict[str, Any], tl: dict[str, Any], ctx: DashboardContext
     return tile
 
 
-def dashboard_callback(request, context: dict[str, Any]) -> dict[str, Any]:
+def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[str, Any]:
     """django-unfold's DASHBOARD_CALLBACK for the club admin's home page."""
     return {**context, "dashboard": dashboard_page()}

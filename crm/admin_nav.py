@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.apps import apps
+from django.contrib.admin import ModelAdmin
 from django.http import HttpRequest
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
@@ -29,7 +30,7 @@ def is_club_admin(request: HttpRequest) -> bool:
     return Scope.ADMIN in caller_scopes(request)
 
 
-def _model_admin(label: str):
+def _model_admin(label: str) -> ModelAdmin[Any] | None:
     from crm.admin_sites import club_admin_site
 
     try:

@@ -12,13 +12,17 @@ Both wear django-unfold's theme. The club admin's sidebar is arranged by task (s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 from django import forms
+from django.contrib.admin import AdminSite
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from unfold.forms import AuthenticationForm
@@ -50,12 +54,17 @@ class LimitedAuthenticationForm(AuthenticationForm):
             raise
 
 
-class _LoginLandsOnTheIndex:
+_View = TypeVar("_View", bound=Callable[..., HttpResponseBase])
+
+
+class _LoginLandsOnTheIndex(AdminSite):
     """The theme's login form (unfold 0.91) carries no `next` field, so signing in on the bare
     login page went to Django's LOGIN_REDIRECT_URL (/accounts/profile/, a 404). A login page
     opened without `next` is sent to itself with the site's own index as `next`."""
 
-    def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+    def login(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         if (
             request.method == "GET"
             and REDIRECT_FIELD_NAME not in request.GET
@@ -88,26 +97,26 @@ class ClubAdminSite(_LoginLandsOnTheIndex, UnfoldAdminSite):
     # crm.admin_dashboard.dashboard_callback) gives it the figures, this template the tiles.
     index_template = "admin/club_index.html"
 
-    def each_context(self, request: HttpRequest) -> dict:
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
         from crm.admin_nav import club_context
 
-        context = super().each_context(request)
+        context: dict[str, Any] = super().each_context(request)
         context.update(club_context(request))
         return context
 
-    def admin_view(self, view, cacheable=False):
+    def admin_view(self, view: _View, cacheable: bool = False) -> _View:
         """Every club admin page: a page this person's role may not open answers with a "not
         allowed" page inside the admin (status 403, the sidebar still there), not a bare 403."""
         inner = super().admin_view(view, cacheable)
 
         @wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
                 return inner(request, *args, **kwargs)
             except PermissionDenied:
                 return self.not_allowed(request)
 
-        return wrapper
+        return cast(_View, wrapper)
 
     def not_allowed(self, request: HttpRequest) -> HttpResponse:
         from crm.admin_nav import role_names

@@ -116,7 +116,7 @@ def dashboard_build(*, now: dt.datetime | None = None, fresh: bool = False) -> d
     if now is not None or not seconds:
         return _dashboard_compute(now=now)
     if not fresh:
-        cached = cache.get(_CACHE_KEY)
+        cached: dict[str, Any] | None = cache.get(_CACHE_KEY)
         if cached is not None:
             return cached
     data = _dashboard_compute(now=None)

@@ -21,13 +21,29 @@ current club's schema. Statements sent by COPY do not show in Django's query log
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol, cast
 from uuid import UUID
 
 from django.db import connection, models, transaction
 from django.utils import timezone
 
 Column = tuple[str, str]  # (name, SQL type)
+
+
+class TenantConnection(Protocol):
+    """What django-tenants' database backend adds to Django's connection. django-tenants
+    ships no types, so Django's stubs know the connection only as a plain `BaseDatabaseWrapper`."""
+
+    schema_name: str
+
+    def set_schema_to_public(self) -> None: ...
+
+    def set_tenant(self, tenant: Any, include_public: bool = True) -> None: ...
+
+
+def tenant_connection() -> TenantConnection:
+    """Django's connection (the same object), typed with the schema django-tenants gives it."""
+    return cast(TenantConnection, connection)
 
 
 def _qn(name: str) -> str:
@@ -52,7 +68,8 @@ _ELEMENT: dict[type, Any] = {
 
 
 def _element(value: Any) -> str:
-    return _ELEMENT.get(type(value), _quoted)(value)
+    text: str = _ELEMENT.get(type(value), _quoted)(value)
+    return text
 
 
 def array_literal(values: Iterable[Any]) -> str:
@@ -122,13 +139,18 @@ def update_rows(
         temp_rows(temp, [key, *columns], rows)
         with connection.cursor() as cursor:
             cursor.execute(sql)
-            updated = cursor.rowcount
+            updated: int = cursor.rowcount
             cursor.execute(f"DROP TABLE pg_temp.{_qn(temp)}")
     return updated
 
 
-def _column(field: models.Field) -> Column:
-    return field.column, field.db_type(connection)
+def _column(field: Any) -> Column:
+    if not isinstance(field, models.Field) or not field.column:
+        raise TypeError(f"{field!r} is not a field with a column of its own")
+    db_type = field.db_type(connection)
+    if db_type is None:
+        raise TypeError(f"{field!r} has no database type")
+    return field.column, db_type
 
 
 def columns_of(model: type[models.Model], names: Sequence[str]) -> list[Column]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from kombu import Queue
@@ -26,7 +27,7 @@ def env_bool(name: str, default: bool) -> bool:
 
 def env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+    return int(value) if value else default
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -78,6 +79,7 @@ TENANT_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "crm.accounts",
+    "crm.outbox",  # the CRM's own events, every app's; relayed by crm.transport
     "profiles",
     "segments",
     "campaigns",
@@ -285,7 +287,7 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- REST API ----------------------------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "crm.api.authentication.ApiKeyAuthentication",
         "crm.api.authentication.StaffSessionAuthentication",
@@ -320,7 +322,7 @@ if DEBUG:
         "rest_framework.renderers.BrowsableAPIRenderer"
     )
 
-SPECTACULAR_SETTINGS = {
+SPECTACULAR_SETTINGS: dict[str, Any] = {
     "TITLE": "Golf Club CRM API",
     "DESCRIPTION": (
         "Unified customer profiles, segments, campaigns, journeys and social publishing for one "

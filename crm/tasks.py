@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
@@ -20,7 +21,7 @@ MAX_FAN_OUT_SPREAD_SECONDS = 600
 
 
 @shared_task(name="crm.tasks.fan_out_to_tenants")
-def fan_out_to_tenants(task_name: str, kwargs: dict | None = None) -> int:
+def fan_out_to_tenants(task_name: str, kwargs: dict[str, Any] | None = None) -> int:
     """Queue `task_name` once in every ACTIVE club's schema, staggered.
 
     Beat calls this in the public schema. Disabled clubs are skipped. Returns how many

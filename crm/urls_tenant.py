@@ -1,7 +1,7 @@
 """A club's URLs. Mounted under `/t/<slug or UUID>/` (and at the root of a mapped host name)
 by crm.tenants.middleware."""
 
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 
 from crm.admin_sites import club_admin_site
 from crm.api.dashboard_views import DashboardView
@@ -10,7 +10,7 @@ from crm.api.tenant_views import TenantView
 from crm.api.views import ApiNotFoundView
 from crm.graphql.views import GraphQLAPIView
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("tenant", TenantView.as_view(), name="tenant"),
     path("dashboard", DashboardView.as_view(), name="dashboard"),
     path("", include("profiles.api.urls")),

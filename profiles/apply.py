@@ -41,6 +41,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from crm.db import array_literal, copy_rows
+from crm.outbox.services import outbound_record_many
 from crm.tenants.models import Tenant
 from crm.transport.outbound import outbound_relay_soon
 from profiles.catalogue import ENGAGEMENT_TYPES, Interpretation, RecordRef, interpret
@@ -57,7 +58,7 @@ from profiles.models import (
     RecordLink,
     SourceRecord,
 )
-from profiles.outbound import customer_identity, outbound_record_many
+from profiles.outbound import customer_identity
 from profiles.projection import ProjectedCustomer, customers_project, day_part_of
 from profiles.resolution import RecomputeResult, UnsavedRecord, identity_recompute
 from profiles.services import customer_erase, identifiers_held, raw_events_scrub

@@ -16,3 +16,17 @@ class ProfilesConfig(AppConfig):
         from profiles.dashboard import register as dashboard_register
 
         dashboard_register()
+
+        # The BullMQ consumer (crm/transport) hands crm-events' jobs to the same ingestion as
+        # POST /events.
+        from crm.transport.handlers import InboundHandler, inbound_handler_register
+        from crm.transport.queues import EVENTS_QUEUE
+        from profiles.envelope import canonical_type
+        from profiles.ingestion import MAX_BATCH, events_ingest
+
+        inbound_handler_register(
+            queue=EVENTS_QUEUE,
+            handler=InboundHandler(
+                ingest=events_ingest, max_batch=MAX_BATCH, canonical_type=canonical_type
+            ),
+        )

@@ -414,28 +414,6 @@ class ErasedIdentifier(models.Model):
         return self.digest[:12]
 
 
-class OutboundEvent(models.Model):
-    """The CRM's own events (crm.profile.*), written in the transaction that caused them and
-    published afterwards: a crash can delay one, never lose or invent one."""
-
-    event_id = models.UUIDField(default=uuid.uuid4, unique=True)
-    type = models.CharField(max_length=64)
-    envelope = models.JSONField()
-    created_at = models.DateTimeField(auto_now_add=True)
-    published_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        indexes = [
-            models.Index(
-                fields=["id"], name="outbound_unpublished_idx",
-                condition=models.Q(published_at__isnull=True),
-            )
-        ]  # fmt: skip
-
-    def __str__(self) -> str:
-        return f"{self.type} {self.event_id}"
-
-
 class EngagementBand(models.TextChoices):
     EXCELLENT = "EXCELLENT", "Excellent (80-100)"
     GOOD = "GOOD", "Good (60-79)"

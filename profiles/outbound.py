@@ -1,92 +1,57 @@
-"""The CRM's own events (events.md, "What the CRM publishes"), written to the outbox in the
-transaction that decided them. Publishing to `crm-outbound` and webhooks reads the outbox."""
+"""How the CRM's events (crm/outbox) name a customer: the envelope's `identity`, with their
+email, phone and upstream ids, in a Python form and an SQL form from one table of fields.
+
+What profiles' events say about a customer beyond that is profiles' own: the payload keys that
+name a customer (an erasure scrubs and an export finds the events by them) are listed here too.
+"""
 
 from __future__ import annotations
 
-import json
-import uuid
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection
-from django.utils import timezone
-
-from crm.db import copy_rows
-from crm.tenants.models import Tenant
-from profiles.models import Customer, OutboundEvent
+from profiles.models import Customer
 
 if TYPE_CHECKING:
     from profiles.projection import ProjectedCustomer
 
+# identity key -> (customer attribute, whether a blank value means none)
+_IDENTITY_FIELDS: dict[str, tuple[str, bool]] = {
+    "customerId": ("id", False),
+    "email": ("email", True),
+    "phoneNumber": ("phone_number", True),
+    "sclMemberId": ("scl_member_id", False),
+    "teetimePlayerId": ("teetime_player_id", False),
+    "messagingContactId": ("messaging_contact_id", False),
+    "authUserId": ("auth_user_id", False),
+}
 
-def _tenant() -> Tenant | None:
-    return Tenant.objects.filter(schema_name=connection.schema_name).first()
-
-
-def _timestamp() -> str:
-    return timezone.now().isoformat().replace("+00:00", "Z")
-
-
-def _envelope(
-    tenant: Tenant | None,
-    event_id: uuid.UUID,
-    event_type: str,
-    payload: dict[str, Any],
-    identity: dict[str, Any],
-    timestamp: str,
-) -> dict[str, Any]:
-    return {
-        "id": str(event_id),
-        "type": event_type,
-        "version": 1,
-        "timestamp": timestamp,
-        "tenantId": str(tenant.id) if tenant else None,
-        "tenantSlug": tenant.slug if tenant else None,
-        "source": "crm",
-        "identity": identity,
-        "payload": payload,
-        "metadata": {},
-    }
-
-
-def outbound_record(
-    *, event_type: str, payload: dict[str, Any], identity: dict[str, Any] | None = None
-) -> OutboundEvent:
-    event_id = uuid.uuid4()
-    return OutboundEvent.objects.create(
-        event_id=event_id,
-        type=event_type,
-        envelope=_envelope(_tenant(), event_id, event_type, payload, identity or {}, _timestamp()),
-    )
-
-
-def outbound_record_many(
-    *, items: list[tuple[str, dict[str, Any], dict[str, Any]]], tenant: Tenant | None = None
-) -> int:
-    """Write many events `(type, payload, identity)` to the outbox in one COPY (the apply
-    path writes hundreds per batch). Returns how many were written."""
-    if not items:
-        return 0
-    tenant = tenant or _tenant()
-    now = timezone.now()
-    timestamp = now.isoformat().replace("+00:00", "Z")
-    rows = []
-    for event_type, payload, identity in items:
-        event_id = uuid.uuid4()
-        envelope = _envelope(tenant, event_id, event_type, payload, identity, timestamp)
-        rows.append((event_id, event_type, json.dumps(envelope), now))
-    return copy_rows(
-        OutboundEvent._meta.db_table, ["event_id", "type", "envelope", "created_at"], rows
-    )
+# Payload keys of the CRM's events that hold a customer's id (crm.profile.merged names two).
+PAYLOAD_CUSTOMER_KEYS = ("customerId", "winnerId", "loserId")
+# Payload keys that say more about a person than their id: dropped when they are erased.
+PAYLOAD_PERSONAL_KEYS = ("loserLinkedIds",)
 
 
 def customer_identity(customer: Customer | ProjectedCustomer) -> dict[str, Any]:
-    ids = {
-        "customerId": str(customer.id),
-        "email": customer.email or None,
-        "phoneNumber": customer.phone_number or None,
-        "sclMemberId": customer.scl_member_id,
-        "teetimePlayerId": customer.teetime_player_id,
-        "messagingContactId": customer.messaging_contact_id,
-        "authUserId": customer.auth_user_id,
-    }
-    return {key: value for key, value in ids.items() if value is not None}
+    """The envelope's `identity` of a customer (keys without a value left out)."""
+    ids: dict[str, Any] = {}
+    for key, (attribute, blank_is_none) in _IDENTITY_FIELDS.items():
+        value = getattr(customer, attribute)
+        if blank_is_none and not value:
+            value = None
+        if value is not None:
+            ids[key] = str(value) if attribute == "id" else value
+    return ids
+
+
+def customer_identity_sql(alias: str) -> str:
+    """`customer_identity` as an SQL `jsonb` expression over the `profiles_customer` row
+    `alias` (for crm.outbox's `outbox_insert_sql`)."""
+    pairs = []
+    for key, (attribute, blank_is_none) in _IDENTITY_FIELDS.items():
+        column = f"{alias}.{Customer._meta.get_field(attribute).column}"
+        if attribute == "id":
+            column = f"{column}::text"
+        elif blank_is_none:
+            column = f"NULLIF({column}, '')"
+        pairs.append(f"'{key}', {column}")
+    return f"jsonb_strip_nulls(jsonb_build_object({', '.join(pairs)}))"

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from crm.accounts.services import audit_record
 from crm.db import copy_rows
+from crm.outbox.services import outbound_record_many
 from profiles.churn import (
     is_member,
     model_reason_table,
@@ -44,7 +45,7 @@ from profiles.models import (
     ScoreEventCursor,
     ScoringConfig,
 )
-from profiles.outbound import customer_identity, outbound_record_many
+from profiles.outbound import customer_identity
 from profiles.pnp import pnp_compute
 from profiles.scoring import (
     ENGAGEMENT_COMPONENTS,

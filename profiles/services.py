@@ -18,7 +18,9 @@ from django.utils import timezone
 
 from crm.accounts.models import AuditEntry
 from crm.accounts.services import audit_record
-from crm.db import array_literal
+from crm.outbox.models import OutboundEvent
+from crm.outbox.selectors import outbox_events_about
+from crm.outbox.services import outbound_record, outbox_republish, outbox_scrub
 from profiles.erasure import erasure_hooks_run, export_hooks_run
 from profiles.models import (
     Activity,
@@ -30,13 +32,12 @@ from profiles.models import (
     DuplicateStatus,
     EventStatus,
     LinkReason,
-    OutboundEvent,
     RawEvent,
     RecordKind,
     RecordLink,
     SourceRecord,
 )
-from profiles.outbound import outbound_record
+from profiles.outbound import PAYLOAD_CUSTOMER_KEYS, PAYLOAD_PERSONAL_KEYS
 from profiles.projection import customers_project
 from profiles.resolution import identity_recompute
 from profiles.suppression import erased_identifiers_add
@@ -235,23 +236,6 @@ def identifiers_held(records: list[SourceRecord], customers: list[Customer]) -> 
     return held
 
 
-# The outbox's envelopes name a customer in `identity` (with their email, phone and ids) and a
-# merge in `payload` (with the loser's linked ids): keep only the customer ids, which after the
-# erasure point at an anonymous row.
-_OUTBOX_SCRUB = """
-UPDATE profiles_outboundevent SET envelope = jsonb_set(
-    envelope #- '{payload,loserLinkedIds}', '{identity}',
-    CASE WHEN envelope->'identity' ? 'customerId'
-         THEN jsonb_build_object('customerId', envelope->'identity'->'customerId')
-         ELSE '{}'::jsonb END)
-WHERE envelope->'identity'->>'customerId' = ANY(%(ids)s::text[])
-   OR envelope->'payload'->>'customerId' = ANY(%(ids)s::text[])
-   OR envelope->'payload'->>'winnerId' = ANY(%(ids)s::text[])
-   OR envelope->'payload'->>'loserId' = ANY(%(ids)s::text[])
-RETURNING event_id::text, published_at IS NOT NULL
-"""
-
-
 @transaction.atomic
 def customer_erase(
     *, customer: Customer, actor_label: str, erasure: uuid.UUID | None = None, reason: str = ""
@@ -287,9 +271,14 @@ def customer_erase(
     CustomerScore.objects.filter(customer_id__in=everyone).delete()
     DuplicateCandidate.objects.filter(customer_a_id__in=everyone).delete()
     DuplicateCandidate.objects.filter(customer_b_id__in=everyone).delete()
-    with connection.cursor() as cursor:
-        cursor.execute(_OUTBOX_SCRUB, {"ids": array_literal(str(i) for i in everyone)})
-        relayed = [event_id for event_id, published in cursor.fetchall() if published]
+    # The outbox's envelopes name a customer in `identity` (with their email, phone and ids)
+    # and a merge in `payload` (with the loser's linked ids): keep only the customer ids, which
+    # after the erasure point at an anonymous row.
+    relayed = outbox_scrub(
+        customer_ids=[str(i) for i in everyone],
+        payload_id_keys=PAYLOAD_CUSTOMER_KEYS,
+        payload_drop_keys=PAYLOAD_PERSONAL_KEYS,
+    )
     if relayed:
         schema = connection.schema_name
         transaction.on_commit(lambda: _withdraw_relayed(schema, relayed))
@@ -338,7 +327,7 @@ def _withdraw_relayed(schema: str, event_ids: list[str]) -> None:
         return
     if unsent:
         with schema_context(schema), transaction.atomic():
-            OutboundEvent.objects.filter(event_id__in=unsent).update(published_at=None)
+            outbox_republish(event_ids=unsent)
             outbound_relay_soon()
 
 
@@ -368,12 +357,7 @@ def customer_export(*, customer: Customer, actor_label: str) -> dict[str, Any]:
     )
     score = CustomerScore.objects.filter(customer=customer).first()
     ids = [str(i) for i in everyone]
-    outbox = OutboundEvent.objects.filter(
-        Q(envelope__identity__customerId__in=ids)
-        | Q(envelope__payload__customerId__in=ids)
-        | Q(envelope__payload__winnerId__in=ids)
-        | Q(envelope__payload__loserId__in=ids)
-    ).order_by("id")
+    outbox = outbox_events_about(customer_ids=ids, payload_id_keys=PAYLOAD_CUSTOMER_KEYS)
     profiles_section = {
         "mergedFrom": [str(c.id) for c in customers if c.id != customer.id],
         "identities": customer_identities(customers=[customer])[customer.id],

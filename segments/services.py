@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import uuid
 from dataclasses import dataclass, field
@@ -30,10 +31,12 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from crm.accounts.services import audit_record
+from crm.outbox.services import outbox_insert_sql, outbox_sql_params
 from crm.tenants.selectors import tenant_current
 from crm.transport.outbound import outbound_relay_soon
 from profiles.models import Activity, Customer, CustomerStatus
 from profiles.normalise import normalise_phone
+from profiles.outbound import customer_identity_sql
 from segments.compiler import Compiler, base_customers
 from segments.fields import FIELDS, Source, activity_types_of
 from segments.models import (
@@ -217,6 +220,8 @@ def _segment_refs(rules: Any) -> set[str]:
 
 # --- materialisation ---------------------------------------------------------------------------
 
+MEMBERSHIP_CHANGED = "crm.segment.membership.changed"
+
 _MEMBERSHIP_SQL = """
 WITH target AS (SELECT id FROM segment_target),
 entered AS (
@@ -243,27 +248,31 @@ changes AS (
     RETURNING customer_id, kind
 ),
 published AS (
-    INSERT INTO profiles_outboundevent (event_id, type, envelope, created_at)
-    SELECT e.event_id, 'crm.segment.membership.changed', jsonb_build_object(
-        'id', e.event_id::text, 'type', 'crm.segment.membership.changed', 'version', 1,
-        'timestamp', %(now_text)s, 'tenantId', %(tenant_id)s, 'tenantSlug', %(tenant_slug)s,
-        'source', 'crm',
-        'identity', jsonb_strip_nulls(jsonb_build_object(
-            'customerId', c.id::text, 'email', NULLIF(c.email, ''),
-            'phoneNumber', NULLIF(c.phone_number, ''), 'sclMemberId', c.scl_member_id,
-            'teetimePlayerId', c.teetime_player_id,
-            'messagingContactId', c.messaging_contact_id, 'authUserId', c.auth_user_id)),
-        'payload', jsonb_build_object(
-            'segmentId', %(segment_text)s, 'segmentName', %(segment_name)s,
-            'customerId', c.id::text, 'change', e.kind),
-        'metadata', '{}'::jsonb), %(now)s
-    FROM (SELECT gen_random_uuid() AS event_id, customer_id, kind FROM changes) AS e
-    JOIN profiles_customer AS c ON c.id = e.customer_id
+    {published}
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM entered), (SELECT count(*) FROM exited),
        (SELECT count(*) FROM published)
 """
+
+
+@functools.cache
+def _membership_sql() -> str:
+    """`_MEMBERSHIP_SQL` with one `crm.segment.membership.changed` event per change, written by
+    the outbox's SQL form (the same envelope as every other event)."""
+    published = outbox_insert_sql(
+        rows=(
+            "(SELECT gen_random_uuid() AS event_id, customer_id, kind FROM changes) AS e "
+            "JOIN profiles_customer AS c ON c.id = e.customer_id"
+        ),
+        event_id="e.event_id",
+        identity=customer_identity_sql("c"),
+        payload=(
+            "jsonb_build_object('segmentId', %(segment_text)s, 'segmentName', "
+            "%(segment_name)s, 'customerId', c.id::text, 'change', e.kind)"
+        ),
+    )
+    return _MEMBERSHIP_SQL.replace("{published}", published)
 
 
 @dataclass
@@ -293,9 +302,7 @@ def _membership_apply(
         "segment_name": segment.name,
         "source": source,
         "now": now,
-        "now_text": now.isoformat().replace("+00:00", "Z"),
-        "tenant_id": str(tenant.id),
-        "tenant_slug": tenant.slug,
+        **outbox_sql_params(event_type=MEMBERSHIP_CHANGED, now=now, tenant=tenant),
         "diff_exits": diff_exits,
         "scope": [str(customer_id) for customer_id in scope] if scope is not None else None,
     }
@@ -306,7 +313,7 @@ def _membership_apply(
         cursor.execute("CREATE TEMP TABLE segment_target (id uuid PRIMARY KEY) ON COMMIT DROP")
         cursor.execute(f"INSERT INTO segment_target {target_sql}", target_params)
         cursor.execute("ANALYZE segment_target")
-        cursor.execute(_MEMBERSHIP_SQL, params)
+        cursor.execute(_membership_sql(), params)
         entered, exited, published = cursor.fetchone()
         cursor.execute("DROP TABLE segment_target")
     if published:

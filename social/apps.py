@@ -8,6 +8,7 @@ class SocialConfig(AppConfig):
 
     def ready(self) -> None:
         from profiles.erasure import erasure_hook_register, export_hook_register
+        from social import checks  # noqa: F401 - registers the checks
         from social.privacy import EXPORT_MODELS, social_customer_export, social_mentions_erase
         from social.promotion_services import promotion_customer_erase
 

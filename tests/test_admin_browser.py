@@ -95,7 +95,8 @@ def _cleanup(customer_ids: list, started: dt.datetime) -> None:
     from django.contrib.sessions.models import Session
 
     from crm.accounts.models import AuditEntry, User
-    from profiles.models import Activity, Customer, DuplicateCandidate, OutboundEvent, SourceRecord
+    from crm.outbox.models import OutboundEvent
+    from profiles.models import Activity, Customer, DuplicateCandidate, SourceRecord
 
     run_all(
         [

@@ -222,14 +222,8 @@ def job_for(event: dict[str, Any], **opts: Any) -> dict[str, Any]:
 
 
 def wipe_club(schema: str) -> None:
-    from profiles.models import (
-        Activity,
-        Customer,
-        DuplicateCandidate,
-        OutboundEvent,
-        RawEvent,
-        SourceRecord,
-    )
+    from crm.outbox.models import OutboundEvent
+    from profiles.models import Activity, Customer, DuplicateCandidate, RawEvent, SourceRecord
 
     with schema_context(schema):
         for model in (Activity, RawEvent, DuplicateCandidate, SourceRecord, OutboundEvent):

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.usefixtures("bull", "node_ready")
 
 
 def test_the_outbox_goes_to_crm_outbound_once_whatever_happens_to_the_relay(clubs, ingest):
-    from profiles.models import OutboundEvent
+    from crm.outbox.models import OutboundEvent
 
     ingest(
         [
@@ -79,8 +79,8 @@ def test_an_apply_that_writes_the_outbox_queues_the_relay_on_commit(committed): 
     outbox relayed (on commit) -> a Node worker reads the CRM's events."""
     from django.conf import settings
 
+    from crm.outbox.models import OutboundEvent
     from profiles.ingestion import events_ingest
-    from profiles.models import OutboundEvent
 
     alpha = committed["alpha-golf"]
     worker = subprocess.Popen(

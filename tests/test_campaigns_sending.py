@@ -34,7 +34,8 @@ from campaigns.services import (
     run_finish_if_done,
 )
 from campaigns.testing import MessagingPeer
-from profiles.models import Customer, OutboundEvent
+from crm.outbox.models import OutboundEvent
+from profiles.models import Customer
 from segments.models import Segment, SegmentMembership
 
 TOKEN = "peer-token"

@@ -102,7 +102,8 @@ def _seed(schema: str) -> tuple[str, str]:
 
 def _wipe(schema: str) -> None:
     from campaigns.models import Campaign, CampaignSettings
-    from profiles.models import Customer, OutboundEvent
+    from crm.outbox.models import OutboundEvent
+    from profiles.models import Customer
     from segments.models import Segment
 
     with schema_context(schema):

@@ -8,14 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_context
 
-from profiles.models import (
-    Customer,
-    CustomerStatus,
-    EventStatus,
-    OutboundEvent,
-    RawEvent,
-    SourceRecord,
-)
+from crm.outbox.models import OutboundEvent
+from profiles.models import Customer, CustomerStatus, EventStatus, RawEvent, SourceRecord
 from tests.conftest import STAFF_PASSWORD, error_of
 from tests.events import contact, envelope, member, player
 

@@ -13,10 +13,11 @@ from django.core import signing
 from django.test import Client
 from django_tenants.utils import schema_context
 
+from crm.outbox.models import OutboundEvent
 from journeys.models import RoundSurveyAnswer, StaffTask
 from journeys.presets import TEMPLATES
 from journeys.surveys import club_nps, feedback_settings
-from profiles.models import Activity, Customer, OutboundEvent, SourceRecord
+from profiles.models import Activity, Customer, SourceRecord
 from profiles.rounds import (
     booking_guests,
     capture_rate_weekly,

@@ -65,6 +65,7 @@ def _stop(worker: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
 def _wipe(schema: str) -> None:
     from campaigns.models import Campaign, CampaignSettings
     from crm.accounts.models import AuditEntry
+    from crm.outbox.models import OutboundEvent
     from journeys.models import (
         Enrolment,
         EnrolmentEvent,
@@ -79,7 +80,6 @@ def _wipe(schema: str) -> None:
         Customer,
         CustomerNote,
         DuplicateCandidate,
-        OutboundEvent,
         RawEvent,
         SourceRecord,
     )

@@ -18,15 +18,9 @@ from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from crm.outbox.models import OutboundEvent
 from crm.transport.inbound import InboundJob, event_jobs_ingest
-from profiles.models import (
-    Customer,
-    CustomerStatus,
-    EventStatus,
-    OutboundEvent,
-    RawEvent,
-    SourceRecord,
-)
+from profiles.models import Customer, CustomerStatus, EventStatus, RawEvent, SourceRecord
 from tests.conftest import error_of
 from tests.events import envelope
 from tests.test_bullmq_inbound import bull  # noqa: F401

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from crm.db import copy_rows
+from crm.outbox.models import OutboundEvent
 from profiles.churn import FEATURE_NAMES, churn_train, feature_matrix
 from profiles.features import snapshot, timeline_load, to_days
 from profiles.models import (
@@ -32,7 +33,6 @@ from profiles.models import (
     ChurnModelStatus,
     Customer,
     CustomerScore,
-    OutboundEvent,
 )
 from profiles.scoring import ScoringParams
 from profiles.scoring_services import (

@@ -8,7 +8,7 @@ import json
 import pytest
 from django_tenants.utils import schema_context
 
-from profiles.models import OutboundEvent
+from crm.outbox.models import OutboundEvent
 from segments.models import Segment, SegmentMembership, SegmentMembershipChange
 from segments.services import segment_refresh, segments_refresh_touched
 from tests.conftest import error_of

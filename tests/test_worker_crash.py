@@ -23,14 +23,8 @@ pytestmark = pytest.mark.integration
 
 
 def _wipe_customer_data(schema: str) -> None:
-    from profiles.models import (
-        Activity,
-        Customer,
-        DuplicateCandidate,
-        OutboundEvent,
-        RawEvent,
-        SourceRecord,
-    )
+    from crm.outbox.models import OutboundEvent
+    from profiles.models import Activity, Customer, DuplicateCandidate, RawEvent, SourceRecord
 
     with schema_context(schema):
         for model in (

@@ -4,8 +4,9 @@ back in `errors` naming each field; a state change the state forbids has code
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import graphene
-from django.core.exceptions import ValidationError
 from graphene.types.generic import GenericScalar
 
 from campaigns.graphql.types import CampaignNode
@@ -21,8 +22,9 @@ from campaigns.services import (
     campaign_update,
 )
 from crm.accounts.scopes import Scope
-from crm.graphql.errors import MutationError, errors_from, refuse
-from crm.graphql.permissions import actor_label, require_scope_for_mutation
+from crm.graphql.errors import MutationError
+from crm.graphql.mutations import BaseMutation, Refused
+from crm.graphql.permissions import actor_label
 
 
 def _not_found() -> MutationError:
@@ -31,79 +33,71 @@ def _not_found() -> MutationError:
     )
 
 
-class CreateCampaign(graphene.Mutation):
+class _CampaignMutation(BaseMutation):
+    class Meta:
+        abstract = True
+
+    scopes: ClassVar[tuple[str, ...]] = (Scope.CAMPAIGNS,)
+    state_errors = (CampaignStateError,)
+
+
+class CreateCampaign(_CampaignMutation):
     """Create a DRAFT campaign; `input` is the REST body of segments.md (camelCase)."""
 
     class Arguments:
         input = GenericScalar(required=True)
 
     campaign = graphene.Field(CampaignNode)
-    errors = graphene.List(graphene.NonNull(MutationError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, input):
-        require_scope_for_mutation(info, Scope.CAMPAIGNS)
+    def validate(cls, info, input):
         if not isinstance(input, dict):
-            return cls(errors=refuse(info, [MutationError(field="input", message="Give an object.",
-                                                           code="invalid")]))  # fmt: skip
-        try:
-            campaign = campaign_create(data=input, actor_label=actor_label(info))
-        except ValidationError as exc:
-            return cls(errors=refuse(info, errors_from(exc)))
+            return [MutationError(field="input", message="Give an object.", code="invalid")]
+        return []
+
+    @classmethod
+    def perform(cls, root, info, input):
+        campaign = campaign_create(data=input, actor_label=actor_label(info))
         return cls(campaign=campaign_get(campaign_id=campaign.id), errors=[])
 
 
-class UpdateCampaign(graphene.Mutation):
+class UpdateCampaign(_CampaignMutation):
     class Arguments:
         id = graphene.UUID(required=True)
         input = GenericScalar(required=True)
 
     campaign = graphene.Field(CampaignNode)
-    errors = graphene.List(graphene.NonNull(MutationError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, id, input):
-        require_scope_for_mutation(info, Scope.CAMPAIGNS)
+    def perform(cls, root, info, id, input):
         campaign = campaign_get(campaign_id=id)
         if campaign is None:
-            return cls(errors=refuse(info, [_not_found()]))
-        try:
-            campaign = campaign_update(
-                campaign=campaign, data=dict(input or {}), actor_label=actor_label(info)
-            )
-        except CampaignStateError as exc:
-            return cls(errors=refuse(info, [MutationError(message=str(exc), code="invalid_state")]))
-        except ValidationError as exc:
-            return cls(errors=refuse(info, errors_from(exc)))
+            raise Refused(_not_found())
+        campaign = campaign_update(
+            campaign=campaign, data=dict(input or {}), actor_label=actor_label(info)
+        )
         return cls(campaign=campaign_get(campaign_id=campaign.id), errors=[])
 
 
-def _state_mutation(name: str, action, doc: str) -> type[graphene.Mutation]:
+def _state_mutation(name: str, action, doc: str) -> type[BaseMutation]:
     class Arguments:
         id = graphene.UUID(required=True)
 
-    def mutate(cls, root, info, id):
-        require_scope_for_mutation(info, Scope.CAMPAIGNS)
+    def perform(cls, root, info, id):
         campaign = campaign_get(campaign_id=id)
         if campaign is None:
-            return cls(errors=refuse(info, [_not_found()]))
-        try:
-            campaign = action(campaign=campaign, actor_label=actor_label(info))
-        except CampaignStateError as exc:
-            return cls(errors=refuse(info, [MutationError(message=str(exc), code="invalid_state")]))
-        except ValidationError as exc:
-            return cls(errors=refuse(info, errors_from(exc)))
+            raise Refused(_not_found())
+        campaign = action(campaign=campaign, actor_label=actor_label(info))
         return cls(campaign=campaign_get(campaign_id=campaign.id), errors=[])
 
     return type(
         name,
-        (graphene.Mutation,),
+        (_CampaignMutation,),
         {
             "__doc__": doc,
             "Arguments": Arguments,
             "campaign": graphene.Field(CampaignNode),
-            "errors": graphene.List(graphene.NonNull(MutationError), required=True),
-            "mutate": classmethod(mutate),
+            "perform": classmethod(perform),
         },
     )
 

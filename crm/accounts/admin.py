@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm
 
@@ -13,8 +18,22 @@ from crm.accounts.services import api_key_create, api_key_revoke
 from crm.admin_base import ReadOnlyAdmin
 from crm.admin_sites import club_admin_site, platform_admin_site
 
+if TYPE_CHECKING:  # Django's classes are generic in its stubs only
+    _UserAdmin = UserAdmin[User]
+    _ApiKeyModelForm = forms.ModelForm[ApiKey]
+else:
+    _UserAdmin = UserAdmin
+    _ApiKeyModelForm = forms.ModelForm
 
-class StaffUserAdmin(UserAdmin, ModelAdmin):
+
+def _staff(request: HttpRequest) -> User:
+    """The signed-in staff user (the admin lets no one else in)."""
+    if not isinstance(request.user, User):
+        raise PermissionDenied
+    return request.user
+
+
+class StaffUserAdmin(_UserAdmin, ModelAdmin):
     change_password_form = AdminPasswordChangeForm
     ordering = ("email",)
     list_display = ("email", "first_name", "last_name", "is_active", "is_staff", "role_names")
@@ -34,15 +53,17 @@ class StaffUserAdmin(UserAdmin, ModelAdmin):
     def role_names(self, obj: User) -> str:
         return ", ".join(group.name for group in obj.groups.all())
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         return super().get_queryset(request).prefetch_related("groups")
 
-    def save_model(self, request, obj, form, change) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: User, form: forms.ModelForm[User], change: bool
+    ) -> None:
         obj.is_staff = True if not change else obj.is_staff
         super().save_model(request, obj, form, change)
 
 
-class ApiKeyAddForm(forms.ModelForm):
+class ApiKeyAddForm(_ApiKeyModelForm):
     scopes = forms.MultipleChoiceField(
         choices=[(scope, scope) for scope in sorted(ALL_SCOPES)],
         widget=forms.CheckboxSelectMultiple,
@@ -60,12 +81,17 @@ class ApiKeyAdmin(ModelAdmin):
     search_fields = ("name", "prefix")
     actions = ("revoke_keys",)
 
-    def get_form(self, request, obj=None, **kwargs):
+    def get_form(
+        self, request: HttpRequest, obj: ApiKey | None = None, **kwargs: Any
+    ) -> type[forms.ModelForm[ApiKey]]:
         if obj is None:
             kwargs["form"] = ApiKeyAddForm
-        return super().get_form(request, obj, **kwargs)
+        form: type[forms.ModelForm[ApiKey]] = super().get_form(request, obj, **kwargs)
+        return form
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: ApiKey | None = None
+    ) -> tuple[str, ...]:
         if obj is None:
             return ()
         return (
@@ -78,25 +104,27 @@ class ApiKeyAdmin(ModelAdmin):
             "revoked_at",
         )
 
-    def get_fields(self, request, obj=None):
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> tuple[str, ...]:
         if obj is None:
             return ("name", "scopes")
         return self.get_readonly_fields(request, obj)
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
         return False  # revoke instead: the audit trail keeps pointing at the key
 
     @admin.display(description="Scopes")
     def scope_list(self, obj: ApiKey) -> str:
         return ", ".join(obj.scopes)
 
-    def save_model(self, request, obj: ApiKey, form, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: ApiKey, form: forms.ModelForm[ApiKey], change: bool
+    ) -> None:
         if change:
             return  # keys are immutable; revoke and create a new one
         key, raw_key = api_key_create(
             name=form.cleaned_data["name"],
             scopes=form.cleaned_data["scopes"],
-            created_by=request.user,
+            created_by=_staff(request),
         )
         for field in ApiKey._meta.concrete_fields:
             setattr(obj, field.attname, getattr(key, field.attname))
@@ -108,9 +136,9 @@ class ApiKeyAdmin(ModelAdmin):
         )
 
     @admin.action(description="Revoke selected keys")
-    def revoke_keys(self, request, queryset) -> None:
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for key in queryset:
-            api_key_revoke(api_key=key, revoked_by=request.user)
+            api_key_revoke(api_key=key, revoked_by=_staff(request))
         messages.success(request, f"Revoked {queryset.count()} key(s).")
 
 

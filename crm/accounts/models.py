@@ -4,6 +4,7 @@ in public, for platform operators): a login or key of one club is unknown in eve
 from __future__ import annotations
 
 import uuid
+from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.contrib.postgres.fields import ArrayField
@@ -11,12 +12,14 @@ from django.db import models
 from django.utils import timezone
 
 
-class StaffUserManager(UserManager):
+class StaffUserManager(UserManager["User"]):
     """Users sign in with their email address; there is no separate username."""
 
     use_in_migrations = True
 
-    def _create_user(self, email, password, **extra_fields):  # type: ignore[override]
+    def _create_user(  # by email: Django's takes a username first
+        self, email: str | None, password: str | None, **extra_fields: Any
+    ) -> User:
         if not email:
             raise ValueError("An email address is required.")
         user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
@@ -24,12 +27,16 @@ class StaffUserManager(UserManager):
         user.save(using=self._db)
         return user
 
-    def create_user(self, email=None, password=None, **extra_fields):  # type: ignore[override]
+    def create_user(  # type: ignore[override]  # by email: Django's takes a username first
+        self, email: str | None = None, password: str | None = None, **extra_fields: Any
+    ) -> User:
         extra_fields.setdefault("is_staff", False)
         extra_fields.setdefault("is_superuser", False)
         return self._create_user(email, password, **extra_fields)
 
-    def create_superuser(self, email=None, password=None, **extra_fields):  # type: ignore[override]
+    def create_superuser(  # type: ignore[override]  # by email, as create_user
+        self, email: str | None = None, password: str | None = None, **extra_fields: Any
+    ) -> User:
         extra_fields.setdefault("is_staff", True)
         extra_fields.setdefault("is_superuser", True)
         return self._create_user(email, password, **extra_fields)
@@ -43,9 +50,9 @@ class User(AbstractUser):
     email = models.EmailField("email address", unique=True)
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = StaffUserManager()  # type: ignore[misc]
+    objects: ClassVar[StaffUserManager] = StaffUserManager()
 
     class Meta:
         ordering = ["email"]

@@ -11,9 +11,10 @@ from typing import Any
 from django.apps import apps
 from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
-from django.db import connection, transaction
+from django.db import transaction
 
 from crm.accounts.scopes import Role
+from crm.db import tenant_connection
 
 # Apps whose data a role may touch, and how. "view" = read only, "all" = add/change/delete/view.
 _MARKETING_APPS = ("segments", "campaigns", "journeys", "social")
@@ -60,6 +61,6 @@ def roles_sync() -> None:
 
 
 def sync_roles_after_migrate(**kwargs: Any) -> None:
-    if connection.schema_name == "public":
+    if tenant_connection().schema_name == "public":
         return  # platform operators are superusers; roles belong to clubs
     roles_sync()

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import Group
@@ -24,6 +28,30 @@ def hash_api_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a staff member (`user`) or an integration's key (`api_key`), and the
+    label audit rows show for them (their email, the key's name)."""
+
+    label: str
+    user: User | None = None
+    api_key: ApiKey | None = None
+
+
+_ACTING: ContextVar[Actor | None] = ContextVar("crm_acting", default=None)
+
+
+@contextmanager
+def acting_as(actor: Actor) -> Iterator[Actor]:
+    """Within this block, audit rows written without an explicit actor name `actor`'s user or
+    key: the API layer knows who calls, the services it calls take only a label."""
+    token = _ACTING.set(actor)
+    try:
+        yield actor
+    finally:
+        _ACTING.reset(token)
+
+
 def audit_record(
     *,
     action: str,
@@ -34,6 +62,9 @@ def audit_record(
     object_id: str = "",
     details: dict[str, Any] | None = None,
 ) -> AuditEntry:
+    acting = _ACTING.get()
+    if acting is not None and actor_user is None and actor_api_key is None:
+        actor_user, actor_api_key = acting.user, acting.api_key
     return AuditEntry.objects.create(
         action=action,
         actor_user=actor_user,

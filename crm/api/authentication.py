@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
@@ -36,7 +37,7 @@ class ServicePrincipal:
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
-    def authenticate(self, request: Request):
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
             return None
@@ -59,7 +60,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 class StaffSessionAuthentication(authentication.SessionAuthentication):
     """The admin's session, for staff using the API from the browser. CSRF is enforced."""
 
-    def authenticate(self, request: Request):
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         result = super().authenticate(request)
         if result is None or not result[0].is_staff:
             return None
@@ -76,7 +77,7 @@ class SignedWebhookAuthentication(authentication.BaseAuthentication):
 
     header = "HTTP_X_CRM_SIGNATURE"
 
-    def authenticate(self, request: Request):
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         raw = request.META.get(self.header)
         if not raw:
             return None

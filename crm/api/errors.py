@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.views import set_rollback
@@ -145,25 +145,25 @@ def _is_admin_path(request: HttpRequest) -> bool:
     return "/admin/" in request.path or request.path.endswith("/admin")
 
 
-def handler404(request: HttpRequest, exception: Exception | None = None):
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_admin_path(request):
         return defaults.page_not_found(request, exception)
     return error_response(404, "not_found", "Not found.")
 
 
-def handler403(request: HttpRequest, exception: Exception | None = None):
+def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_admin_path(request):
-        return defaults.permission_denied(request, exception)
+        return defaults.permission_denied(request, exception or PermissionDenied())
     return error_response(403, "permission_denied", "You may not do that.")
 
 
-def handler400(request: HttpRequest, exception: Exception | None = None):
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_admin_path(request):
-        return defaults.bad_request(request, exception)
+        return defaults.bad_request(request, exception or SuspiciousOperation())
     return error_response(400, "bad_request", "The request could not be understood.")
 
 
-def handler500(request: HttpRequest):
+def handler500(request: HttpRequest) -> HttpResponse:
     if _is_admin_path(request):
         return defaults.server_error(request)
     return error_response(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import is_list_serializer, is_serializer
@@ -21,7 +21,7 @@ from rest_framework import serializers
 from crm.api.pagination import SkipTakePagination
 
 
-class ErrorDetailSerializer(serializers.Serializer):
+class ErrorDetailSerializer(serializers.Serializer[Any]):
     code = serializers.CharField()
     message = serializers.CharField()
     requestId = serializers.CharField()
@@ -30,7 +30,7 @@ class ErrorDetailSerializer(serializers.Serializer):
     )
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[Any]):
     """Every error, on every endpoint (api.md)."""
 
     error = ErrorDetailSerializer()
@@ -84,25 +84,32 @@ def _already_enveloped(serializer: Any) -> bool:
 
 
 class EnvelopeAutoSchema(AutoSchema):
-    def _get_pagination_parameters(self):
+    def _get_pagination_parameters(self) -> list[dict[str, Any]]:
         # Our views are APIViews that page by hand (TenantAPIView.paginate): drf-spectacular
         # sees no paginator, so `skip` and `take` are added here.
-        if self.method == "GET" and _paginates(self.view.__class__, "get"):
+        view_class: Any = self.view.__class__
+        if self.method == "GET" and _paginates(view_class, "get"):
             return SkipTakePagination().get_schema_operation_parameters(self.view)
-        return super()._get_pagination_parameters()
+        parameters: list[dict[str, Any]] = AutoSchema._get_pagination_parameters(self)
+        return parameters
 
     def _get_response_for_code(
-        self, serializer, status_code, media_types=None, direction="response"
-    ):
-        response = super()._get_response_for_code(serializer, status_code, media_types, direction)
+        self,
+        serializer: Any,
+        status_code: str | int,
+        media_types: list[str] | None = None,
+        direction: str = "response",
+    ) -> dict[str, Any]:
+        response: dict[str, Any] = AutoSchema._get_response_for_code(
+            self, serializer, status_code, media_types, direction
+        )
         if not str(status_code).startswith("2") or "content" not in response:
             return response
         inner = getattr(serializer, "response", serializer)  # an OpenApiResponse's serializer
         if _already_enveloped(inner) or getattr(self.view, "unwrapped_response", False):
             return response
-        paginated = is_list_serializer(inner) and _paginates(
-            self.view.__class__, self.method.lower()
-        )
+        view_class: Any = self.view.__class__
+        paginated = is_list_serializer(inner) and _paginates(view_class, self.method.lower())
         for media_type, body in response["content"].items():
             if "json" not in media_type or "schema" not in body:
                 continue
@@ -114,8 +121,10 @@ class EnvelopeAutoSchema(AutoSchema):
             body["schema"] = {"type": "object", "required": required, "properties": properties}
         return response
 
-    def _get_response_bodies(self, direction="response"):
-        responses = super()._get_response_bodies(direction)
+    def _get_response_bodies(
+        self, direction: Literal["request", "response"] = "response"
+    ) -> dict[str, Any]:
+        responses: dict[str, Any] = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
         error = self.resolve_serializer(ErrorSerializer, "response").ref

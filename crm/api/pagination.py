@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.db.models import QuerySet
 from rest_framework import serializers
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+
+if TYPE_CHECKING:  # DRF's views read the settings that name this module
+    from rest_framework.views import APIView
 
 DEFAULT_TAKE = 25
 MAX_TAKE = 100
@@ -16,13 +20,15 @@ MAX_TAKE = 100
 MAX_SKIP = 1_000_000_000
 
 
-class _PageParams(serializers.Serializer):
+class _PageParams(serializers.Serializer[Any]):
     skip = serializers.IntegerField(min_value=0, max_value=MAX_SKIP, default=0)
     take = serializers.IntegerField(min_value=1, max_value=MAX_TAKE, default=DEFAULT_TAKE)
 
 
 class SkipTakePagination(BasePagination):
-    def paginate_queryset(self, queryset, request: Request, view=None) -> list[Any]:
+    def paginate_queryset(
+        self, queryset: QuerySet[Any], request: Request, view: APIView | None = None
+    ) -> list[Any]:
         params = _PageParams(data=request.query_params)
         params.is_valid(raise_exception=True)
         self.skip = params.validated_data["skip"]
@@ -61,7 +67,7 @@ class SkipTakePagination(BasePagination):
             },
         }
 
-    def get_schema_operation_parameters(self, view) -> list[dict[str, Any]]:
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
         return [
             {
                 "name": "skip",

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from django.http import HttpRequest
 from rest_framework import permissions
 from rest_framework.request import Request
 
 from crm.accounts.selectors import user_scopes
 from crm.api.authentication import ServicePrincipal
 
+if TYPE_CHECKING:  # DRF's views read the settings that name this module
+    from rest_framework.views import APIView
 
-def caller_scopes(request: Request) -> frozenset[str]:
+
+def caller_scopes(request: HttpRequest | Request) -> frozenset[str]:
     user = getattr(request, "user", None)
     if isinstance(user, ServicePrincipal):
         return user.scopes
@@ -17,7 +23,7 @@ def caller_scopes(request: Request) -> frozenset[str]:
         cached = getattr(request, "_crm_scopes", None)
         if cached is None:
             cached = user_scopes(user=user)
-            request._crm_scopes = cached  # type: ignore[attr-defined]
+            request._crm_scopes = cached  # type: ignore[union-attr]  # our cache on the request
         return cached
     return frozenset()
 
@@ -31,7 +37,7 @@ class HasScope(permissions.BasePermission):
 
     message = "Your key or role does not allow this."
 
-    def has_permission(self, request: Request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         user = getattr(request, "user", None)
         if user is None or not getattr(user, "is_authenticated", False):
             return False

@@ -6,19 +6,24 @@ middleware chose for this request (prefixed with `t/<tenant>/`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 
 @extend_schema(exclude=True)
 class TenantSchemaView(SpectacularAPIView):
     permission_classes = [AllowAny]
 
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         self.urlconf = getattr(request, "urlconf", None)
-        return super().get(request, *args, **kwargs)
+        response: Response = SpectacularAPIView.get(self, request, *args, **kwargs)
+        return response
 
 
 @extend_schema(exclude=True)
@@ -30,7 +35,7 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "crm.api.authentication.ApiKeyAuthentication"
     name = "apiKey"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {
             "type": "http",
             "scheme": "bearer",
@@ -42,7 +47,7 @@ class StaffSessionScheme(OpenApiAuthenticationExtension):
     target_class = "crm.api.authentication.StaffSessionAuthentication"
     name = "staffSession"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {"type": "apiKey", "in": "cookie", "name": "sessionid"}
 
 
@@ -50,7 +55,7 @@ class SignedWebhookScheme(OpenApiAuthenticationExtension):
     target_class = "crm.api.authentication.SignedWebhookAuthentication"
     name = "signedWebhook"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {
             "type": "apiKey",
             "in": "header",

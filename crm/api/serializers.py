@@ -18,7 +18,7 @@ from django.http import QueryDict
 from rest_framework import serializers
 
 
-def _type_error(field: serializers.Field, value: Any) -> str | None:
+def _type_error(field: serializers.Field[Any, Any, Any, Any], value: Any) -> str | None:
     if value is None:
         return None  # allow_null and required decide
     if isinstance(field, serializers.BooleanField):
@@ -40,7 +40,7 @@ def _type_error(field: serializers.Field, value: Any) -> str | None:
     return None
 
 
-class InputSerializer(serializers.Serializer):
+class InputSerializer(serializers.Serializer[Any]):
     """Subclass this (not `serializers.Serializer`) for anything read from a request body."""
 
     def to_internal_value(self, data: Any) -> Any:

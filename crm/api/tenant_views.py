@@ -10,9 +10,11 @@ from rest_framework.response import Response
 
 from crm.api.permissions import caller_scopes
 from crm.api.views import TenantAPIView
+from crm.tenants.models import Tenant
+from crm.tenants.selectors import tenant_of_request
 
 
-class TenantOutputSerializer(serializers.Serializer):
+class TenantOutputSerializer(serializers.Serializer[Tenant]):
     id = serializers.UUIDField()
     slug = serializers.CharField()
     name = serializers.CharField()
@@ -39,7 +41,7 @@ class TenantView(TenantAPIView):
     def get(self, request: Request) -> Response:
         return Response(
             {
-                "data": TenantOutputSerializer(request.tenant).data,
+                "data": TenantOutputSerializer(tenant_of_request(request)).data,
                 # The caller's own scopes: what a key may do here, without trial and error.
                 "meta": {"scopes": sorted(caller_scopes(request))},
             }

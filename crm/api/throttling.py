@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.core.cache import cache
 from django.http import HttpRequest
@@ -23,6 +24,9 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from crm.api.authentication import ServicePrincipal
+
+if TYPE_CHECKING:  # DRF's views read the settings that name this module
+    from rest_framework.views import APIView
 
 _PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 
@@ -91,10 +95,10 @@ class CallerRateThrottle(BaseThrottle):
         self._wait = 0.0
 
     @staticmethod
-    def scope_for(request: Request, view) -> str:
+    def scope_for(request: Request, view: APIView) -> str:
         explicit = getattr(view, "throttle_scope", None)
         if explicit:
-            return explicit
+            return str(explicit)
         return "read" if request.method in ("GET", "HEAD", "OPTIONS") else "write"
 
     def caller_ident(self, request: Request) -> str:
@@ -105,7 +109,7 @@ class CallerRateThrottle(BaseThrottle):
             return f"user:{user.pk}"
         return f"ip:{self.get_ident(request)}"
 
-    def allow_request(self, request: Request, view) -> bool:
+    def allow_request(self, request: Request, view: APIView) -> bool:
         scope = self.scope_for(request, view)
         rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
         if not rate:

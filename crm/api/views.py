@@ -7,14 +7,19 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import (
     AuthenticationFailed,
     MethodNotAllowed,
     NotFound,
     ValidationError,
 )
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from crm.api.pagination import SkipTakePagination
@@ -24,6 +29,7 @@ from crm.api.throttling import (
     auth_failures_wait,
 )
 from crm.jsonsafe import text_problem
+from crm.tenants.selectors import tenant_of_request
 
 
 class TenantAPIView(APIView):
@@ -43,7 +49,7 @@ class TenantAPIView(APIView):
     # they did before a failure (a message already sent) set this to False.
     atomic_writes: bool = True
 
-    def dispatch(self, request, *args, **kwargs):
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if self.atomic_writes and request.method not in ("GET", "HEAD", "OPTIONS"):
             with transaction.atomic():
                 response = super().dispatch(request, *args, **kwargs)
@@ -69,11 +75,12 @@ class TenantAPIView(APIView):
         # one without the write scope, hiding that the method does not exist at all. Strangers
         # still get their 401 first.
         authenticated = getattr(request.user, "is_authenticated", False)
-        if authenticated and not hasattr(self, request.method.lower()):
-            raise MethodNotAllowed(request.method)
+        method = request.method or ""
+        if authenticated and not hasattr(self, method.lower()):
+            raise MethodNotAllowed(method)
         super().check_permissions(request)
 
-    def initial(self, request: Request, *args, **kwargs) -> None:
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         # A NUL in `?q=` would reach PostgreSQL (which refuses it) as a 500: refuse it here, for
         # every query parameter of every endpoint, naming the parameter.
@@ -86,7 +93,7 @@ class TenantAPIView(APIView):
 
     def output_context(self) -> dict[str, Any]:
         """What output serializers may rely on: the request and the active club."""
-        return {"request": self.request, "tenant": self.request.tenant}
+        return {"request": self.request, "tenant": tenant_of_request(self.request)}
 
     def actor_label(self) -> str:
         """Who is acting, for audit rows: the staff member's email or the key's name."""
@@ -96,10 +103,17 @@ class TenantAPIView(APIView):
     def respond(self, data: Any, status: int = 200) -> Response:
         return Response({"data": data}, status=status)
 
-    def respond_object(self, instance: Any, serializer_class, status: int = 200) -> Response:
+    def respond_object(
+        self, instance: Any, serializer_class: type[BaseSerializer[Any]], status: int = 200
+    ) -> Response:
         return self.respond(serializer_class(instance, context=self.output_context()).data, status)
 
-    def paginate(self, request: Request, queryset: QuerySet, serializer_class) -> Response:
+    def paginate(
+        self,
+        request: Request,
+        queryset: QuerySet[Any],
+        serializer_class: type[BaseSerializer[Any]],
+    ) -> Response:
         paginator = SkipTakePagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
         data = serializer_class(page, many=True, context=self.output_context()).data
@@ -112,9 +126,9 @@ class ApiNotFoundView(TenantAPIView):
 
     read_scope = None
     write_scope = None
-    authentication_classes: list = []
-    permission_classes: list = []
+    authentication_classes: list[type[BaseAuthentication]] = []
+    permission_classes: list[type[BasePermission]] = []
     schema = None
 
-    def initial(self, request: Request, *args, **kwargs) -> None:
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         raise NotFound("No such endpoint.")

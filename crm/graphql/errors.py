@@ -5,6 +5,7 @@ from __future__ import annotations
 import graphene
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from graphene_django.constants import MUTATION_ERRORS_FLAG
+from graphql import GraphQLResolveInfo
 
 
 class MutationError(graphene.ObjectType):
@@ -28,7 +29,7 @@ def errors_from(exc: ValidationError, *, code: str = "invalid") -> list[Mutation
     ]
 
 
-def refuse(info, errors: list) -> list:
+def refuse(info: GraphQLResolveInfo, errors: list[MutationError]) -> list[MutationError]:
     """Answer with payload errors and roll the operation's transaction back."""
     setattr(info.context, MUTATION_ERRORS_FLAG, True)
     return errors

@@ -17,7 +17,7 @@ limit, sized to fit the standard introspection query GraphiQL sends.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
     DocumentNode,
@@ -36,8 +36,8 @@ from graphql import (
     visit,
 )
 from graphql.execution.execute import get_field_def
-from graphql.language import Visitor
-from graphql.type import is_non_null_type
+from graphql.language import SelectionSetNode, Visitor
+from graphql.type import GraphQLField, GraphQLNamedType, GraphQLNonNull, GraphQLObjectType
 
 from crm.jsonsafe import text_problem
 
@@ -73,7 +73,7 @@ class _Measure:
         self.limits = limits
         self.cost = 0
 
-    def page_size(self, node: FieldNode, field_def) -> int | None:
+    def page_size(self, node: FieldNode, field_def: GraphQLField) -> int | None:
         for name in PAGE_ARGUMENTS:
             if name not in field_def.args:
                 continue
@@ -94,8 +94,8 @@ class _Measure:
 
     def selections(
         self,
-        selection_set,
-        parent_type,
+        selection_set: SelectionSetNode,
+        parent_type: GraphQLNamedType,
         *,
         depth: int,
         weight: int,
@@ -138,7 +138,7 @@ class _Measure:
     def field(
         self,
         node: FieldNode,
-        parent_type,
+        parent_type: GraphQLNamedType,
         *,
         depth: int,
         weight: int,
@@ -169,11 +169,12 @@ class _Measure:
         if node.selection_set is None:
             return
         # graphql-core's own lookup: knows __schema/__type/__typename, objects and interfaces.
-        field_def = get_field_def(self.schema, parent_type, node)
+        # (typed for objects only, it takes interfaces as well)
+        field_def = get_field_def(self.schema, cast(GraphQLObjectType, parent_type), node)
         if field_def is None:
             return
         field_type = field_def.type
-        while is_non_null_type(field_type):
+        while isinstance(field_type, GraphQLNonNull):
             field_type = field_type.of_type
         page = self.page_size(node, field_def)
         size = 1
@@ -196,7 +197,7 @@ class _BadText(Visitor):
         super().__init__()
         self.errors: list[GraphQLError] = []
 
-    def enter_string_value(self, node: StringValueNode, *_args) -> None:
+    def enter_string_value(self, node: StringValueNode, *_args: Any) -> None:
         problem = text_problem(node.value)
         if problem:
             self.errors.append(GraphQLError(problem, node, extensions={"code": "invalid_text"}))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import graphene
+from graphql import GraphQLResolveInfo
 
 from campaigns.graphql.schema import Mutation as CampaignsMutation
 from campaigns.graphql.schema import Query as CampaignsQuery
 from crm.graphql.permissions import require_scope
 from crm.graphql.types import DashboardType, TenantType
+from crm.tenants.models import Tenant
+from crm.tenants.selectors import tenant_of_request
 from journeys.graphql.schema import Mutation as JourneysMutation
 from journeys.graphql.schema import Query as JourneysQuery
 from profiles.graphql.schema import Mutation as ProfilesMutation
@@ -28,11 +33,11 @@ class CoreQuery(graphene.ObjectType):
     )
 
     @staticmethod
-    def resolve_tenant(root, info):
-        return info.context.tenant
+    def resolve_tenant(root: Any, info: GraphQLResolveInfo) -> Tenant:
+        return tenant_of_request(info.context)
 
     @staticmethod
-    def resolve_dashboard(root, info):
+    def resolve_dashboard(root: Any, info: GraphQLResolveInfo) -> dict[str, Any]:
         from crm.dashboard import dashboard_build
 
         require_scope(info, "crm:read")

@@ -20,12 +20,14 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse, QueryDict
+from django.http.response import HttpResponseBase
 from drf_spectacular.utils import extend_schema
 from graphene_django.settings import graphene_settings
 from graphene_django.views import GraphQLView
 from graphql import (
     DocumentNode,
     GraphQLError,
+    GraphQLSchema,
     GraphQLSyntaxError,
     OperationType,
     get_operation_ast,
@@ -33,6 +35,7 @@ from graphql import (
     specified_rules,
     validate,
 )
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 
 from crm.api.errors import error_response
@@ -55,8 +58,9 @@ class _Executor(GraphQLView):
         self.validation_rules = tuple(specified_rules)
 
     @classmethod
-    def schema_for_validation(cls):
-        return graphene_settings.SCHEMA.graphql_schema
+    def schema_for_validation(cls) -> GraphQLSchema:
+        schema: GraphQLSchema = graphene_settings.SCHEMA.graphql_schema
+        return schema
 
     @staticmethod
     def format_error(error: Exception) -> dict[str, Any]:
@@ -74,7 +78,8 @@ class _Executor(GraphQLView):
                 "path": error.path,
                 "extensions": {"code": "server_error", "requestId": current_request_id()},
             }
-        return GraphQLView.format_error(error)
+        formatted: dict[str, Any] = GraphQLView.format_error(error)
+        return formatted
 
 
 _execute = _Executor.as_view()
@@ -88,7 +93,7 @@ class _Refused(Exception):
         status: int,
         code: str,
         message: str,
-        details: dict | None = None,
+        details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
@@ -134,7 +139,7 @@ def _json_value(raw: Any, name: str) -> Any:
 def _params(request: Request) -> dict[str, Any]:
     """`query`, `variables` and `operationName` from whichever transport the caller used,
     parsed once per request. Raises _Refused for a body that is not what it says."""
-    cached = getattr(request, "_graphql_params", None)
+    cached: dict[str, Any] | None = getattr(request, "_graphql_params", None)
     if cached is not None:
         return cached
     django_request = request._request
@@ -185,7 +190,7 @@ def _params(request: Request) -> dict[str, Any]:
 
 def _document(request: Request) -> DocumentNode:
     """The parsed query, within the length limit, once per request."""
-    cached = getattr(request, "_graphql_document", None)
+    cached: DocumentNode | None = getattr(request, "_graphql_document", None)
     if cached is not None:
         return cached
     query = _params(request)["query"]
@@ -247,7 +252,9 @@ class GraphQLAPIView(TenantAPIView):
     write_scope = None
     atomic_writes = False  # graphene-django runs each mutation in its own transaction
 
-    def perform_content_negotiation(self, request: Request, force: bool = False):
+    def perform_content_negotiation(
+        self, request: Request, force: bool = False
+    ) -> tuple[BaseRenderer, str]:
         # GraphiQL asks for text/html; errors before it are still JSON.
         return super().perform_content_negotiation(request, force=True)
 
@@ -259,17 +266,18 @@ class GraphQLAPIView(TenantAPIView):
         self.throttle_scope = "write" if mutation else "read"
         super().check_throttles(request)
 
-    def get(self, request: Request):
+    def get(self, request: Request) -> HttpResponseBase:
         return self._run(request)
 
-    def post(self, request: Request):
+    def post(self, request: Request) -> HttpResponseBase:
         return self._run(request)
 
-    def _run(self, request: Request):
+    def _run(self, request: Request) -> HttpResponseBase:
         django_request = request._request
         wants_graphiql = request.method == "GET" and "query" not in django_request.GET
         if wants_graphiql and _Executor.request_wants_html(django_request):
-            return _execute(django_request)  # GraphiQL, for signed-in staff
+            graphiql: HttpResponseBase = _execute(django_request)  # for signed-in staff
+            return graphiql
         try:
             self._check(request)
         except _Refused as refused:

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import zoneinfo
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import (
     ClockedSchedule,
@@ -18,6 +21,12 @@ from unfold.admin import ModelAdmin, TabularInline
 from crm.admin_sites import platform_admin_site
 from crm.tenants import services
 from crm.tenants.models import Domain, PlatformAuditEntry, Tenant, TenantSlug, TenantStatus
+
+
+def _actor(request: HttpRequest) -> str:
+    """The operator's email (the platform admin is behind login: never anonymous)."""
+    email: str = getattr(request.user, "email", "")
+    return email
 
 
 class DomainInline(TabularInline):
@@ -34,11 +43,17 @@ class TenantSlugInline(TabularInline):
     can_delete = False
     verbose_name_plural = "Slugs (old ones keep working as aliases)"
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Tenant | None = None) -> bool:
         return False
 
 
-class TenantForm(forms.ModelForm):
+if TYPE_CHECKING:  # Django's classes are generic in its stubs only
+    _TenantModelForm = forms.ModelForm[Tenant]
+else:
+    _TenantModelForm = forms.ModelForm
+
+
+class TenantForm(_TenantModelForm):
     timezone = forms.ChoiceField(
         choices=[(tz, tz) for tz in sorted(zoneinfo.available_timezones())]
     )
@@ -47,8 +62,8 @@ class TenantForm(forms.ModelForm):
         model = Tenant
         fields = ("slug", "name", "status", "country", "timezone", "currency")
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         try:
             services.validate_slug(data.get("slug") or "")
             services.validate_settings(
@@ -71,14 +86,16 @@ class TenantAdmin(ModelAdmin):
     inlines = (DomainInline, TenantSlugInline)
     actions = ("disable_tenants", "enable_tenants")
 
-    def get_inlines(self, request, obj):
+    def get_inlines(self, request: HttpRequest, obj: Tenant | None) -> tuple[type, ...]:
         return self.inlines if obj else ()
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Tenant | None = None) -> bool:
         return False  # clubs are disabled, not deleted: their data stays recoverable
 
-    def save_model(self, request, obj: Tenant, form, change: bool) -> None:
-        actor = request.user.email
+    def save_model(
+        self, request: HttpRequest, obj: Tenant, form: forms.ModelForm[Tenant], change: bool
+    ) -> None:
+        actor = _actor(request)
         try:
             if not change:
                 tenant, _ = services.tenant_create(
@@ -105,17 +122,17 @@ class TenantAdmin(ModelAdmin):
             messages.error(request, "; ".join(exc.messages))
 
     @admin.action(description="Disable selected clubs")
-    def disable_tenants(self, request, queryset) -> None:
+    def disable_tenants(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
             services.tenant_set_status(
-                tenant=tenant, status=TenantStatus.DISABLED, actor=request.user.email
+                tenant=tenant, status=TenantStatus.DISABLED, actor=_actor(request)
             )
 
     @admin.action(description="Enable selected clubs")
-    def enable_tenants(self, request, queryset) -> None:
+    def enable_tenants(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
             services.tenant_set_status(
-                tenant=tenant, status=TenantStatus.ACTIVE, actor=request.user.email
+                tenant=tenant, status=TenantStatus.ACTIVE, actor=_actor(request)
             )
 
 
@@ -125,10 +142,12 @@ class PlatformAuditEntryAdmin(ModelAdmin):
     list_filter = ("action",)
     readonly_fields = ("created_at", "action", "tenant", "actor", "details")
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: PlatformAuditEntry | None = None
+    ) -> bool:
         return False
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Callable
 from functools import cache
 from importlib import import_module
 from types import ModuleType
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -21,6 +23,7 @@ from django.utils import timezone
 from django_tenants.middleware.main import TenantMainMiddleware
 
 from crm.api.errors import error_response
+from crm.db import tenant_connection
 from crm.tenants.selectors import UUID_RE, tenant_get_by_hostname, tenant_get_by_reference
 
 SUBFOLDER = "/t/"
@@ -51,7 +54,7 @@ def tenant_urlconf(reference: str) -> ModuleType:
     class TenantUrlConf(ModuleType):
         urlpatterns = [path(f"t/{reference}/", include(root.urlpatterns))]
 
-        def __getattr__(self, attr: str):  # handler404 and friends come from the root conf
+        def __getattr__(self, attr: str) -> Any:  # handler404 and friends: the root conf's
             return getattr(root, attr)
 
     return TenantUrlConf(f"{settings.ROOT_URLCONF}_t_{reference}")
@@ -63,7 +66,7 @@ def tenant_not_found() -> HttpResponse:
 
 class TenantMiddleware(TenantMainMiddleware):
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
-        connection.set_schema_to_public()
+        tenant_connection().set_schema_to_public()
         if request.path in PROBE_PATHS:
             return self._use_public(request)
         if request.path.startswith(SUBFOLDER):
@@ -86,9 +89,9 @@ class TenantMiddleware(TenantMainMiddleware):
                 return tenant_not_found()
             urlconf = settings.ROOT_URLCONF
         request.tenant = tenant  # type: ignore[attr-defined]
-        connection.set_tenant(tenant)
+        tenant_connection().set_tenant(tenant)
         request.urlconf = urlconf  # type: ignore[attr-defined]
-        set_urlconf(urlconf)
+        set_urlconf(urlconf)  # type: ignore[arg-type]  # Django takes a module; stubs say str
         return None
 
     @staticmethod
@@ -105,7 +108,7 @@ class ClubAdminTimezoneMiddleware:
     """A club's admin pages show times in the club's own time zone (a Dublin club reads 09:00,
     not 08:00 UTC). The API keeps answering in UTC: only admin pages are switched."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

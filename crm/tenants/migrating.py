@@ -56,7 +56,7 @@ def schemas_behind(schemas: list[str]) -> list[str]:
                 "HAVING count(*) = %s"
                 for schema in chunk
             )
-            params: list = []
+            params: list[str | list[str] | int] = []
             for schema in chunk:
                 params += [schema, apps, names, len(leaves)]
             cursor.execute(union, params)
@@ -68,7 +68,7 @@ def get_executor(codename: str | None = None) -> type:
     base = tenants_get_executor(codename)
 
     class OnlyClubsBehind(base):  # type: ignore[misc, valid-type]
-        def run_migrations(self, tenants=None):
+        def run_migrations(self, tenants: list[str] | None = None) -> None:
             tenants = list(tenants or [])
             plain = not any(self.options.get(option) for option in _PASS_THROUGH_OPTIONS)
             if plain and len(tenants) > 1 and "public" not in tenants:

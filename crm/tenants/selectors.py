@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 from django.db.models import QuerySet
 
+from crm.db import tenant_connection
 from crm.tenants.models import Domain, Tenant, TenantSlug, TenantStatus
 
 # Lower-case only: one spelling per tenant keeps the per-reference URL conf cache bounded.
@@ -42,6 +44,14 @@ def tenant_list_active() -> QuerySet[Tenant]:
     return Tenant.objects.filter(status=TenantStatus.ACTIVE).order_by("created_at")
 
 
+def tenant_of_request(request: Any) -> Tenant:
+    """The club a request (Django's or DRF's) was routed to by `crm.tenants.middleware`."""
+    tenant = getattr(request, "tenant", None)
+    if not isinstance(tenant, Tenant):
+        raise LookupError("This request was not routed to a club.")
+    return tenant
+
+
 def tenant_current() -> Tenant:
     """The club whose schema the connection is in (web request or Celery task alike)."""
     from django.db import connection
@@ -49,4 +59,4 @@ def tenant_current() -> Tenant:
     tenant = getattr(connection, "tenant", None)
     if isinstance(tenant, Tenant):
         return tenant
-    return Tenant.objects.get(schema_name=connection.schema_name)
+    return Tenant.objects.get(schema_name=tenant_connection().schema_name)

@@ -38,8 +38,8 @@ class TenantSessionCookieMiddleware:
                 expires=morsel["expires"] or None,
                 path=morsel["path"] or "/",
                 domain=morsel["domain"] or None,
-                secure=bool(morsel["secure"]) or None,
-                httponly=bool(morsel["httponly"]) or None,
+                secure=bool(morsel["secure"]),
+                httponly=bool(morsel["httponly"]),
                 samesite=morsel["samesite"] or None,
             )
         return response

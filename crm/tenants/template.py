@@ -40,6 +40,8 @@ from django.db import connection, transaction
 from django.db.migrations.loader import MigrationLoader
 from django_tenants.utils import schema_exists
 
+from crm.db import tenant_connection
+
 # Any fixed 64-bit number: the lock that makes template refreshes and copies take turns.
 _TEMPLATE_LOCK = 0x0C1_0B7E_4A7E
 
@@ -98,7 +100,7 @@ def _refresh_locked(*, verbosity: int) -> bool:
         interactive=False,
         verbosity=verbosity,
     )
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     return True
 
 
@@ -108,7 +110,7 @@ def schema_create_from_template(*, schema_name: str) -> None:
         _refresh_locked(verbosity=0)
         with transaction.atomic():
             _copy(source=template_schema_name(), target=schema_name)
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
 
 
 class _template_lock:
@@ -247,7 +249,7 @@ def _copy(*, source: str, target: str) -> None:
                 )
         if statements:
             cursor.execute(";\n".join(statements))
-    connection.set_schema_to_public()  # the next cursor sets django-tenants' path again
+    tenant_connection().set_schema_to_public()  # the next cursor sets django-tenants' path again
 
 
 def _rename(schema: str, table: str, index: str, contype: str | None, new: str) -> str:

@@ -4,13 +4,14 @@
 Inbound (`inbound.py`, `consumer.py`, `manage.py consume_events`)
     A long-running consumer reads `crm-events` with the Python `bullmq` package. Job name = event
     type, job data = the envelope, which names the club (`tenantId` or `tenantSlug`). Every job
-    is handed to `profiles.ingestion.events_ingest` inside that club's schema, the very function
-    behind `POST /events`, so validation, dedup (`RawEvent` unique on source and id) and the
-    batched apply are the REST endpoint's, not a copy. Jobs that arrive together are stored with
-    one `events_ingest` call per club (one INSERT, one apply trigger); urgent types are written
-    the moment they arrive, bulk engagement waits up to a quarter second to share a batch
-    (`priorities.py`). A job is tried 3 times (backoff 1 s, 2 s); one that still fails, and one
-    whose envelope is rejected (no retries: it would be rejected again), moves to
+    is handed, inside that club's schema, to the handler the app that stores events registered
+    at start-up (`handlers.py`): profiles registers `profiles.ingestion.events_ingest`, the very
+    function behind `POST /events`, so validation, dedup (`RawEvent` unique on source and id)
+    and the batched apply are the REST endpoint's, not a copy. Jobs that arrive together are
+    stored with one `events_ingest` call per club (one INSERT, one apply trigger); urgent types
+    are written the moment they arrive, bulk engagement waits up to a quarter second to share
+    a batch (`priorities.py`). A job is tried 3 times (backoff 1 s, 2 s); one that still fails,
+    and one whose envelope is rejected (no retries: it would be rejected again), moves to
     `crm-events-dlq` with its reason and is kept 7 days.
 
 Dead letters (`models.DeadLetter`, `services.py`, `admin.py`)
@@ -23,8 +24,8 @@ Dead letters (`models.DeadLetter`, `services.py`, `admin.py`)
     every row; a club's admin lists only rows whose `tenant` is that club.
 
 Outbound (`outbound.py`)
-    The outbox `profiles.OutboundEvent` is relayed to `crm-outbound` in batches (job id = the
-    event id, so a relay that crashes after adding and before marking re-adds nothing) by
+    The outbox (`crm.outbox`, every app's events) is relayed to `crm-outbound` in batches (job
+    id = the event id, so a relay that crashes after adding and before marking re-adds nothing) by
     `transport.relay_outbound_events`, queued when an apply batch that wrote outbox rows commits
     and swept per club by beat every minute. `messaging_send_enqueue` adds send requests to
     `messaging-send` with the idempotency key as the job id, for the Messaging adapter's BullMQ
@@ -32,7 +33,8 @@ Outbound (`outbound.py`)
 
 Why a Django app in SHARED_APPS: it has a management command, a model and admin pages, and its
 one table (`DeadLetter`) must be in the public schema (see above). It has no per-club tables:
-inbound events land in each club's `profiles_rawevent` through `events_ingest`.
+inbound events land in each club's `profiles_rawevent` through `events_ingest`, and the outbox
+it relays is crm.outbox's.
 
 Queue keys use `settings.BULLMQ_PREFIX` (BullMQ's default `bull`, what the NestJS services use
 unless configured otherwise) on `settings.BULLMQ_REDIS_URL` (default: `REDIS_URL`).

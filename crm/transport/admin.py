@@ -11,13 +11,14 @@ replay events (ADMIN), as they are the events that did not make it into the log.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from crm.admin_base import ReadOnlyAdmin
@@ -33,12 +34,12 @@ class _DeadLetterAdmin(ReadOnlyAdmin):
     """Kept as they failed (retry is the one write); they expire after 7 days with the
     queue's copy."""
 
-    list_display = (
+    list_display: tuple[str, ...] = (
         "failed_at", "event_type", "event_id", "source", "short_reason", "attempts",
         "permanent", "status",
     )  # fmt: skip
     list_display_links = ("event_type",)
-    list_filter = ("status", "permanent", "source")
+    list_filter: tuple[str, ...] = ("status", "permanent", "source")
     search_fields = ("=event_id", "=source_job_id", "event_type", "reason")
     search_help_text = "Exact event or job id, or part of the event type or the reason."
     ordering = ("-failed_at", "-id")
@@ -46,14 +47,14 @@ class _DeadLetterAdmin(ReadOnlyAdmin):
     actions = ("retry_selected",)
     change_list_template = "admin/transport/deadletter/change_list.html"
     change_form_template = "admin/transport/deadletter/change_form.html"
-    fieldsets = (
+    fieldsets: tuple[tuple[str, dict[str, tuple[str, ...]]], ...] = (
         ("Job", {"fields": ("event_type", "event_id", "source", "source_job_id", "job_id",
                             "tenant_reference")}),
         ("Failure", {"fields": ("reason", "permanent", "attempts", "failed_at")}),
         ("Retry", {"fields": ("status", "retried_at", "retried_by")}),
         ("Job data, as received", {"fields": ("pretty_envelope", "raw_data")}),
     )  # fmt: skip
-    readonly_fields = (
+    readonly_fields: tuple[str, ...] = (
         "event_type", "event_id", "source", "source_job_id", "job_id", "tenant_reference",
         "reason", "permanent", "attempts", "failed_at", "status", "retried_at", "retried_by",
         "pretty_envelope", "raw_data",
@@ -71,8 +72,9 @@ class _DeadLetterAdmin(ReadOnlyAdmin):
         return format_html("<pre>{}</pre>", text)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[DeadLetter]:
-        queryset = super().get_queryset(request)
-        if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
+        queryset: QuerySet[DeadLetter] = super().get_queryset(request)
+        url_name = request.resolver_match.url_name if request.resolver_match else None
+        if url_name and url_name.endswith("changelist"):
             queryset = queryset.defer("envelope", "raw_data")
         return queryset
 
@@ -100,7 +102,7 @@ class _DeadLetterAdmin(ReadOnlyAdmin):
     def retry_selected(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
         self._retry(request, queryset)
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         info = self.opts.app_label, self.opts.model_name
         return [
             path(
@@ -116,7 +118,9 @@ class _DeadLetterAdmin(ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
-    def _confirm(self, request: HttpRequest, queryset: QuerySet[DeadLetter], title: str):
+    def _confirm(
+        self, request: HttpRequest, queryset: QuerySet[DeadLetter], title: str
+    ) -> HttpResponse:
         if not self.has_retry_permission(request):
             raise PermissionDenied
         waiting = queryset.filter(status=DeadLetterStatus.DEAD)
@@ -141,19 +145,29 @@ class _DeadLetterAdmin(ReadOnlyAdmin):
         return self._confirm(request, self.get_queryset(request), "Retry all dead letters")
 
     def retry_one_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        obj = self.get_object(request, object_id)
+        obj: DeadLetter | None = self.get_object(request, object_id)
         if obj is None:
             raise Http404("No such dead letter here.")
         queryset = self.get_queryset(request).filter(pk=obj.pk)
         return self._confirm(request, queryset, f"Retry {obj}")
 
-    def changelist_view(self, request: HttpRequest, extra_context=None):
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         extra_context = {**(extra_context or {}), "can_retry": self.has_retry_permission(request)}
-        return super().changelist_view(request, extra_context)
+        response: HttpResponse = super().changelist_view(request, extra_context)
+        return response
 
-    def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         extra_context = {**(extra_context or {}), "can_retry": self.has_retry_permission(request)}
-        return super().change_view(request, object_id, form_url, extra_context)
+        response: HttpResponse = super().change_view(request, object_id, form_url, extra_context)
+        return response
 
 
 @admin.register(DeadLetter, site=platform_admin_site)
@@ -168,7 +182,7 @@ class PlatformDeadLetterAdmin(_DeadLetterAdmin):
 
     @admin.display(description="Club", ordering="tenant__slug")
     def club(self, obj: DeadLetter) -> str:
-        return obj.tenant.slug if obj.tenant_id else f"unknown ({obj.tenant_reference or '—'})"
+        return obj.tenant.slug if obj.tenant else f"unknown ({obj.tenant_reference or '—'})"
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("transport.change_deadletter")
@@ -187,7 +201,7 @@ class ClubDeadLetterAdmin(_DeadLetterAdmin):
     def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(VIEW_EVENTS)
 
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_view_permission(self, request: HttpRequest, obj: DeadLetter | None = None) -> bool:
         return request.user.has_perm(VIEW_EVENTS)
 
     def has_retry_permission(self, request: HttpRequest) -> bool:

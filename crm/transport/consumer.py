@@ -84,7 +84,7 @@ class _EventWorker(Worker):
 
     async def nextJobFromJobData(
         self,
-        job_data: dict | None = None,
+        job_data: dict[str, Any] | None = None,
         job_id: str | None = None,
         limit_until: int = 0,
         delay_until: int = 0,
@@ -98,8 +98,8 @@ class _EventWorker(Worker):
                 job_data = {**job_data, "data": "null"}
         job = await super().nextJobFromJobData(job_data, job_id, limit_until, delay_until, token)
         if job is not None and unreadable:
-            job.crm_unreadable = unreadable  # type: ignore[attr-defined]
-            job.crm_raw_data = raw  # type: ignore[attr-defined]
+            job.crm_unreadable = unreadable
+            job.crm_raw_data = raw
         return job
 
     async def take(self, count: int) -> list[Job]:
@@ -181,7 +181,8 @@ class _InHand:
 
 def _priority_of(job: Job) -> int:
     data = job.data if isinstance(job.data, dict) else {}
-    event_type = data.get("type") if isinstance(data.get("type"), str) else job.name or ""
+    received = data.get("type")
+    event_type = received if isinstance(received, str) else str(job.name or "")
     source = data.get("source") if isinstance(data.get("source"), str) else None
     return event_priority(event_type, source)
 
@@ -228,9 +229,9 @@ class EventConsumer:
         self._stopping = False
         self._forced = False
         self._held = 0
-        self._waiting: asyncio.Future | None = None
-        self._force_task: asyncio.Task | None = None
-        self._finishing: set[asyncio.Task] = set()
+        self._waiting: asyncio.Future[None] | None = None
+        self._force_task: asyncio.Task[None] | None = None
+        self._finishing: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
 

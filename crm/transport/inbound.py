@@ -1,9 +1,11 @@
 """Taking in jobs of `crm-events`: the synchronous, database side of the consumer.
 
 `event_jobs_ingest` gets the jobs the consumer has in hand and answers one `Outcome` per job.
-Everything a job's envelope means is decided by `profiles.ingestion.events_ingest`, run in the
-schema of the club the envelope names, exactly as `POST /t/<club>/api/v1/events` runs it: the
-same validation (errors by field), the same dedup, the same stored `RawEvent` and apply trigger.
+Everything a job's envelope means is decided by the handler the app that stores events registered
+for `crm-events` (`handlers.py`; profiles registers `profiles.ingestion.events_ingest`), run in
+the schema of the club the envelope names, exactly as `POST /t/<club>/api/v1/events` runs it:
+the same validation (errors by field), the same dedup, the same stored `RawEvent` and apply
+trigger.
 What is particular to this transport is only what REST gets from its URL:
 
 - the club: the envelope's `tenantId` (a UUID) or else its `tenantSlug` (current or old slug);
@@ -26,10 +28,11 @@ from typing import Any
 from django.db import close_old_connections, connection
 from django_tenants.utils import schema_context
 
+from crm.db import tenant_connection
 from crm.tenants.models import Tenant, TenantStatus
 from crm.tenants.selectors import SLUG_RE, UUID_RE, tenant_get_by_reference
-from profiles.envelope import canonical_type
-from profiles.ingestion import MAX_BATCH, events_ingest
+from crm.transport.handlers import inbound_handler
+from crm.transport.queues import EVENTS_QUEUE
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +105,7 @@ def _name_problem(job: InboundJob) -> str:
     if not isinstance(received, str) or not job.name or not isinstance(source, str):
         return ""  # events_ingest names what is missing or malformed
     source = source.strip().lower()
+    canonical_type = inbound_handler(EVENTS_QUEUE).canonical_type
     if canonical_type(job.name, source) != canonical_type(received, source):
         return f"The job's name {job.name!r} does not match the envelope's type {received!r}."
     return ""
@@ -116,7 +120,7 @@ def event_jobs_ingest(*, jobs: list[InboundJob]) -> list[Outcome]:
     """Take in a batch of jobs; one Outcome per job, in order. Never raises: a failure of one
     club's write fails that club's jobs only, as transient."""
     _drop_dead_connection()
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     outcomes: list[Outcome | None] = [None] * len(jobs)
     try:
         references = {tenant_reference_of(job.data) for job in jobs if not job.unreadable}
@@ -153,12 +157,13 @@ def event_jobs_ingest(*, jobs: list[InboundJob]) -> list[Outcome]:
         assert tenant is not None
         by_tenant[tenant].append(index)
 
+    handler = inbound_handler(EVENTS_QUEUE)
     for tenant, indexes in by_tenant.items():
         try:
             with schema_context(tenant.schema_name):
-                for start in range(0, len(indexes), MAX_BATCH):
-                    chunk = indexes[start : start + MAX_BATCH]
-                    results = events_ingest(
+                for start in range(0, len(indexes), handler.max_batch):
+                    chunk = indexes[start : start + handler.max_batch]
+                    results = handler.ingest(
                         tenant=tenant,
                         envelopes=[jobs[index].data for index in chunk],
                         transport=TRANSPORT,

@@ -1,7 +1,7 @@
 """What the CRM puts on BullMQ queues: its own events (`crm-outbound`, from the outbox) and
 send requests for the Messaging Service (`messaging-send`).
 
-Relay. `profiles.OutboundEvent` rows are written in the transaction that decided them, with
+Relay. `crm.outbox` rows (`OutboundEvent`) are written in the transaction that decided them, with
 `published_at` NULL. `outbound_events_relay` takes unpublished rows of the current club in id
 order (`FOR UPDATE SKIP LOCKED`, so two relays never take the same rows), adds them to
 `crm-outbound` in one call per batch (name = event type, data = the envelope, job id = the
@@ -20,9 +20,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from crm.db import tenant_connection
+from crm.outbox.models import OutboundEvent
 from crm.transport.queues import (
     MESSAGING_QUEUE,
     OUTBOUND_QUEUE,
@@ -44,7 +46,7 @@ MAX_SEND_BATCH = 500  # messaging.md: the batch size of the HTTP transport, kept
 def outbound_relay_soon() -> None:
     """Queue a relay of the current club's outbox once the current transaction commits (the
     hook the outbox's writers call; beat sweeps up every minute in any case)."""
-    if connection.schema_name == "public":
+    if tenant_connection().schema_name == "public":
         return
     transaction.on_commit(_queue_relay)
 
@@ -59,8 +61,6 @@ def outbound_events_relay(
     *, batch_size: int = RELAY_BATCH, max_batches: int = RELAY_MAX_BATCHES
 ) -> int:
     """Relay the current club's unpublished outbox rows to `crm-outbound`. Returns how many."""
-    from profiles.models import OutboundEvent
-
     total = 0
     for _ in range(max_batches):
         with transaction.atomic():
@@ -122,12 +122,6 @@ def outbound_jobs_withdraw(*, event_ids: list[str]) -> list[str]:
         return unsent
 
     return run_async(withdraw)
-
-
-def outbound_pending_exists() -> bool:
-    from profiles.models import OutboundEvent
-
-    return OutboundEvent.objects.filter(published_at__isnull=True).exists()
 
 
 class SendRequestError(ValueError):

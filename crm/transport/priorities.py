@@ -12,7 +12,8 @@ bulk of engagement (opens, clicks, scores) gathers for up to a quarter of a seco
 
 from __future__ import annotations
 
-from profiles.envelope import canonical_type
+from crm.transport.handlers import inbound_handler
+from crm.transport.queues import EVENTS_QUEUE
 
 URGENT = 1
 NORMAL = 5
@@ -40,6 +41,7 @@ LINGER_SECONDS = {URGENT: 0.0, NORMAL: 0.005, BULK: 0.25}
 
 def event_priority(event_type: str, source: str | None = None) -> int:
     """The BullMQ priority of an event type, aliases and unprefixed messaging types included."""
+    canonical_type = inbound_handler(EVENTS_QUEUE).canonical_type
     canonical = canonical_type(event_type, (source or event_type.split(".", 1)[0]).lower())
     if canonical in URGENT_TYPES:
         return URGENT

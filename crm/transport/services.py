@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bullmq import Queue
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from crm.db import tenant_connection
 from crm.tenants.models import PlatformAuditEntry, Tenant
 from crm.tenants.selectors import UUID_RE, tenant_get_by_reference
 from crm.transport.inbound import read_job_data, tenant_reference_of
@@ -106,7 +107,7 @@ def _row_from(job_id: str, data: dict[str, Any]) -> DeadLetter:
 
 def dead_letter_mirror(*, job_id: str, data: dict[str, Any]) -> DeadLetter:
     """The admin's row for a DLQ job; written once whatever calls it how often."""
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     row = _row_from(job_id, data)
     DeadLetter.objects.bulk_create([row], ignore_conflicts=True)
     return DeadLetter.objects.get(job_id=job_id)
@@ -162,7 +163,7 @@ def dead_letters_retry(
             status=DeadLetterStatus.RETRIED, retried_at=timezone.now(), retried_by=actor_label
         )
         details = {"count": len(ids), "jobIds": [row.job_id for row in retryable][:1000]}
-        if connection.schema_name == "public":
+        if tenant_connection().schema_name == "public":
             tenants = {row.tenant_id for row in retryable}
             PlatformAuditEntry.objects.create(
                 tenant_id=next(iter(tenants)) if len(tenants) == 1 else None,
@@ -225,7 +226,7 @@ def dead_letters_sweep() -> dict[str, int]:
     consumer dead-lettering them (stalled more often than allowed, failed by some other worker)
     to the DLQ, mirror DLQ jobs the admin does not know yet, and drop dead letters older than
     DEAD_LETTER_DAYS from both. Redis work and database work alternate, never interleave."""
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     grace_ms = DEAD_LETTER_DAYS * 24 * 60 * 60 * 1000
 
     async def read_strays_and_expire() -> tuple[list[tuple[str, dict[str, str]]], int]:
@@ -244,7 +245,8 @@ def dead_letters_sweep() -> dict[str, int]:
             for (dlq_id, payload), (source_job_id, _raw) in zip(moved, strays, strict=True):
                 await dlq.add(payload["name"] or "event", payload, {"jobId": dlq_id})
                 await events.remove(source_job_id)
-            return await dlq.backend.getRanges(["wait"], 0, SWEEP_LIMIT - 1, True)
+            ids: list[str] = await dlq.backend.getRanges(["wait"], 0, SWEEP_LIMIT - 1, True)
+            return ids
 
     dlq_ids = run_async(move_strays_and_list)
     known: set[str] = set()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from crm.transport.outbound import outbound_events_relay, outbound_pending_exists
+from crm.outbox.selectors import outbox_pending_exists
+from crm.transport.outbound import outbound_events_relay
 from crm.transport.services import dead_letters_sweep
 
 
@@ -13,7 +14,7 @@ def relay_outbound_events() -> int:
     """Relay this club's outbox to `crm-outbound` (runs in the club's schema: queued on commit
     by the outbox's writers, and fanned out to every club by beat every minute)."""
     relayed = outbound_events_relay()
-    if outbound_pending_exists():
+    if outbox_pending_exists():
         relay_outbound_events.apply_async(countdown=1)  # a backlog: keep each task short
     return relayed
 

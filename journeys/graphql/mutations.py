@@ -5,14 +5,16 @@ journey's state forbids has code `invalid_state` and says why."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import graphene
-from django.core.exceptions import ValidationError
 from graphene.types.generic import GenericScalar
 
 from crm.accounts.scopes import NOTES, Scope
 from crm.api.authentication import ServicePrincipal
-from crm.graphql.errors import MutationError, errors_from, refuse
-from crm.graphql.permissions import actor_label, require_scope_for_mutation
+from crm.graphql.errors import MutationError, refuse
+from crm.graphql.mutations import BaseMutation, Refused, unknown_keys
+from crm.graphql.permissions import actor_label
 from journeys.graphql.types import EnrolmentType, JourneyType, StaffTaskType
 from journeys.models import EnrolmentSource
 from journeys.selectors import (
@@ -45,25 +47,19 @@ def _not_found(what: str = "journey") -> MutationError:
     )
 
 
-def _state(exc: JourneyStateError) -> MutationError:
-    return MutationError(field=None, message=str(exc), code="invalid_state")
+class _JourneyMutation(BaseMutation):
+    class Meta:
+        abstract = True
 
-
-def _input_errors(input, allowed: set[str]) -> list[MutationError]:
-    if not isinstance(input, dict):
-        return [MutationError(field="input", message="Give an object.", code="invalid")]
-    return [
-        MutationError(field=f"input.{key}", message="Not a known key here.", code="invalid")
-        for key in sorted(set(input) - allowed)
-    ]
+    scopes: ClassVar[tuple[str, ...]] = (Scope.CAMPAIGNS,)
+    state_errors = (JourneyStateError,)
 
 
 class JourneyPayload:
     journey = graphene.Field(JourneyType)
-    errors = graphene.List(graphene.NonNull(MutationError), required=True)
 
 
-class CreateJourney(JourneyPayload, graphene.Mutation):
+class CreateJourney(JourneyPayload, _JourneyMutation):
     """Create a DRAFT journey; `input` is REST's body: name, description, definition,
     templateKey (camelCase). Without a definition it starts from an empty one."""
 
@@ -71,19 +67,16 @@ class CreateJourney(JourneyPayload, graphene.Mutation):
         input = GenericScalar(required=True)
 
     @classmethod
-    def mutate(cls, root, info, input):
-        require_scope_for_mutation(info, Scope.CAMPAIGNS)
-        bad = _input_errors(input, _INPUT_KEYS)
-        if bad:
-            return cls(errors=refuse(info, bad))
-        try:
-            journey = journey_create(data=dict(input), actor_label=actor_label(info))
-        except ValidationError as exc:
-            return cls(errors=refuse(info, errors_from(exc)))
+    def validate(cls, info, input):
+        return unknown_keys(input, _INPUT_KEYS)
+
+    @classmethod
+    def perform(cls, root, info, input):
+        journey = journey_create(data=dict(input), actor_label=actor_label(info))
         return cls(journey=journey_get(journey_id=journey.id), errors=[])
 
 
-class UpdateJourney(JourneyPayload, graphene.Mutation):
+class UpdateJourney(JourneyPayload, _JourneyMutation):
     """Change name, description or the draft definition (never a published version)."""
 
     class Arguments:
@@ -91,44 +84,32 @@ class UpdateJourney(JourneyPayload, graphene.Mutation):
         input = GenericScalar(required=True)
 
     @classmethod
-    def mutate(cls, root, info, id, input):
-        require_scope_for_mutation(info, Scope.CAMPAIGNS)
+    def perform(cls, root, info, id, input):
         journey = journey_get(journey_id=id)
         if journey is None:
-            return cls(errors=refuse(info, [_not_found()]))
-        bad = _input_errors(input, _INPUT_KEYS - {"templateKey"})
+            raise Refused(_not_found())
+        bad = unknown_keys(input, _INPUT_KEYS - {"templateKey"})
         if bad:
-            return cls(errors=refuse(info, bad))
-        try:
-            journey_update(journey=journey, data=dict(input), actor_label=actor_label(info))
-        except JourneyStateError as exc:
-            return cls(errors=refuse(info, [_state(exc)]))
-        except ValidationError as exc:
-            return cls(errors=refuse(info, errors_from(exc)))
+            raise Refused(*bad)
+        journey_update(journey=journey, data=dict(input), actor_label=actor_label(info))
         return cls(journey=journey_get(journey_id=journey.id), errors=[])
 
 
-def _state_mutation(name: str, action, doc: str) -> type[graphene.Mutation]:
+def _state_mutation(name: str, action, doc: str) -> type[BaseMutation]:
     class Arguments:
         id = graphene.UUID(required=True)
 
-    def mutate(cls, root, info, id):
-        require_scope_for_mutation(info, Scope.CAMPAIGNS)
+    def perform(cls, root, info, id):
         journey = journey_get(journey_id=id)
         if journey is None:
-            return cls(errors=refuse(info, [_not_found()]))
-        try:
-            action(journey=journey, actor_label=actor_label(info))
-        except JourneyStateError as exc:
-            return cls(errors=refuse(info, [_state(exc)]))
-        except ValidationError as exc:
-            return cls(errors=refuse(info, errors_from(exc)))
+            raise Refused(_not_found())
+        action(journey=journey, actor_label=actor_label(info))
         return cls(journey=journey_get(journey_id=journey.id), errors=[])
 
     return type(
         name,
-        (JourneyPayload, graphene.Mutation),
-        {"__doc__": doc, "Arguments": Arguments, "mutate": classmethod(mutate)},
+        (JourneyPayload, _JourneyMutation),
+        {"__doc__": doc, "Arguments": Arguments, "perform": classmethod(perform)},
     )
 
 
@@ -151,7 +132,7 @@ class EnrolSkip(graphene.ObjectType):
     reason = graphene.String(required=True)
 
 
-class EnrolInJourney(graphene.Mutation):
+class EnrolInJourney(_JourneyMutation):
     """Enrol customers by hand or by API (an ACTIVE journey only); each one not enrolled is
     listed with the reason. The same `key` never enrols a customer twice."""
 
@@ -163,14 +144,16 @@ class EnrolInJourney(graphene.Mutation):
 
     enrolled = graphene.List(graphene.NonNull(graphene.UUID), required=True)
     skipped = graphene.List(graphene.NonNull(EnrolSkip), required=True)
-    errors = graphene.List(graphene.NonNull(MutationError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, id, customer_ids, key, context=None):
-        require_scope_for_mutation(info, Scope.CAMPAIGNS)
+    def refuse(cls, info, errors):
+        return cls(enrolled=[], skipped=[], errors=refuse(info, errors))
+
+    @classmethod
+    def perform(cls, root, info, id, customer_ids, key, context=None):
         journey = journey_get(journey_id=id)
         if journey is None:
-            return cls(enrolled=[], skipped=[], errors=refuse(info, [_not_found()]))
+            raise Refused(_not_found())
         problems = []
         if not 1 <= len(customer_ids) <= 1000:
             problems.append(MutationError(field="customerIds", message="Give 1 to 1,000 ids.",
@@ -182,21 +165,16 @@ class EnrolInJourney(graphene.Mutation):
             problems.append(MutationError(field="context", message="Give an object.",
                                           code="invalid"))  # fmt: skip
         if problems:
-            return cls(enrolled=[], skipped=[], errors=refuse(info, problems))
+            raise Refused(*problems)
         by_key = isinstance(info.context.user, ServicePrincipal)
-        try:
-            result = journey_enrol(
-                journey=journey,
-                customer_ids=list(customer_ids),
-                key=key,
-                source=EnrolmentSource.API if by_key else EnrolmentSource.MANUAL,
-                context=context or None,
-                actor_label=actor_label(info),
-            )
-        except JourneyStateError as exc:
-            return cls(enrolled=[], skipped=[], errors=refuse(info, [_state(exc)]))
-        except ValidationError as exc:
-            return cls(enrolled=[], skipped=[], errors=refuse(info, errors_from(exc)))
+        result = journey_enrol(
+            journey=journey,
+            customer_ids=list(customer_ids),
+            key=key,
+            source=EnrolmentSource.API if by_key else EnrolmentSource.MANUAL,
+            context=context or None,
+            actor_label=actor_label(info),
+        )
         return cls(
             enrolled=list(result.enrolled),
             skipped=[EnrolSkip(customer_id=c, reason=r) for c, r in result.skipped.items()],
@@ -204,7 +182,7 @@ class EnrolInJourney(graphene.Mutation):
         )
 
 
-class MigrateJourney(JourneyPayload, graphene.Mutation):
+class MigrateJourney(JourneyPayload, _JourneyMutation):
     """Move customers still on `fromVersion` to the published version, at the step of the same
     key (those whose step is gone stay)."""
 
@@ -215,26 +193,22 @@ class MigrateJourney(JourneyPayload, graphene.Mutation):
     migrated = graphene.Int()
 
     @classmethod
-    def mutate(cls, root, info, id, from_version):
-        require_scope_for_mutation(info, Scope.CAMPAIGNS)
+    def perform(cls, root, info, id, from_version):
         journey = journey_get(journey_id=id)
         if journey is None:
-            return cls(errors=refuse(info, [_not_found()]))
+            raise Refused(_not_found())
         version = journey_version_get(journey=journey, number=from_version)
         if version is None:
-            return cls(errors=refuse(info, [MutationError(
+            raise Refused(MutationError(
                 field="fromVersion", message="No such version of this journey.", code="invalid",
-            )]))  # fmt: skip
-        try:
-            moved = journey_migrate(
-                journey=journey, from_version=version, actor_label=actor_label(info)
-            )
-        except JourneyStateError as exc:
-            return cls(errors=refuse(info, [_state(exc)]))
+            ))  # fmt: skip
+        moved = journey_migrate(
+            journey=journey, from_version=version, actor_label=actor_label(info)
+        )
         return cls(journey=journey_get(journey_id=journey.id), migrated=moved, errors=[])
 
 
-class CopyJourneyTemplate(JourneyPayload, graphene.Mutation):
+class CopyJourneyTemplate(JourneyPayload, _JourneyMutation):
     """Copy a ready-made journey into a new DRAFT (making the segments it needs)."""
 
     class Arguments:
@@ -243,18 +217,14 @@ class CopyJourneyTemplate(JourneyPayload, graphene.Mutation):
         description = graphene.String()
 
     @classmethod
-    def mutate(cls, root, info, key, name, description=None):
-        require_scope_for_mutation(info, Scope.CAMPAIGNS)
-        try:
-            journey = journey_template_copy(
-                key=key, name=name, description=description, actor_label=actor_label(info)
-            )
-        except ValidationError as exc:
-            return cls(errors=refuse(info, errors_from(exc)))
+    def perform(cls, root, info, key, name, description=None):
+        journey = journey_template_copy(
+            key=key, name=name, description=description, actor_label=actor_label(info)
+        )
         return cls(journey=journey_get(journey_id=journey.id), errors=[])
 
 
-class ExitEnrolment(graphene.Mutation):
+class ExitEnrolment(_JourneyMutation):
     """Take a customer out of a journey now."""
 
     class Arguments:
@@ -262,47 +232,35 @@ class ExitEnrolment(graphene.Mutation):
         reason = graphene.String(default_value="exited by staff")
 
     enrolment = graphene.Field(EnrolmentType)
-    errors = graphene.List(graphene.NonNull(MutationError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, id, reason):
-        require_scope_for_mutation(info, Scope.CAMPAIGNS)
+    def perform(cls, root, info, id, reason):
         enrolment = enrolment_get(enrolment_id=id)
         if enrolment is None:
-            return cls(errors=refuse(info, [_not_found("enrolment")]))
+            raise Refused(_not_found("enrolment"))
         if not reason.strip() or len(reason) > 200:
-            return cls(errors=refuse(info, [MutationError(
+            raise Refused(MutationError(
                 field="reason", message="Give a reason of 1-200 characters.", code="invalid",
-            )]))  # fmt: skip
-        try:
-            enrolment_exit(enrolment=enrolment, reason=reason, actor_label=actor_label(info))
-        except JourneyStateError as exc:
-            return cls(errors=refuse(info, [_state(exc)]))
-        except ValidationError as exc:
-            return cls(errors=refuse(info, errors_from(exc)))
+            ))  # fmt: skip
+        enrolment_exit(enrolment=enrolment, reason=reason, actor_label=actor_label(info))
         return cls(enrolment=enrolment_get(enrolment_id=enrolment.id), errors=[])
 
 
-class CompleteStaffTask(graphene.Mutation):
+class CompleteStaffTask(_JourneyMutation):
     """Mark a staff task done (or `dismiss` it)."""
+
+    scopes = (Scope.CAMPAIGNS, Scope.WRITE, NOTES)
 
     class Arguments:
         id = graphene.UUID(required=True)
         dismiss = graphene.Boolean(default_value=False)
 
     task = graphene.Field(StaffTaskType)
-    errors = graphene.List(graphene.NonNull(MutationError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, id, dismiss):
-        require_scope_for_mutation(info, Scope.CAMPAIGNS, Scope.WRITE, NOTES)
+    def perform(cls, root, info, id, dismiss):
         task = staff_task_get(task_id=id)
         if task is None:
-            return cls(errors=refuse(info, [_not_found("staff task")]))
-        try:
-            staff_task_complete(task=task, actor_label=actor_label(info), dismiss=dismiss)
-        except JourneyStateError as exc:
-            return cls(errors=refuse(info, [_state(exc)]))
-        except ValidationError as exc:
-            return cls(errors=refuse(info, errors_from(exc)))
+            raise Refused(_not_found("staff task"))
+        staff_task_complete(task=task, actor_label=actor_label(info), dismiss=dismiss)
         return cls(task=staff_task_get(task_id=task.id), errors=[])

@@ -13,14 +13,13 @@ from typing import Any
 
 import graphene
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from graphene_django.constants import MUTATION_ERRORS_FLAG
-from graphql import GraphQLError
 
 from crm.accounts.scopes import NOTES, Scope
 from crm.api.authentication import ServicePrincipal
-from crm.graphql.permissions import require_any_scope
+from crm.graphql.errors import MutationError
+from crm.graphql.mutations import BaseMutation, Refused
 from profiles.graphql.loaders import forget
-from profiles.graphql.types import CustomerError, CustomerNoteType, CustomerType
+from profiles.graphql.types import CustomerNoteType, CustomerType
 from profiles.models import Customer, CustomerStatus
 from profiles.selectors import customer_get, customer_get_current
 from profiles.services import (
@@ -32,14 +31,6 @@ from profiles.services import (
 )
 
 MAX_TAG_CHARS = 64
-
-
-def _require(info, *scopes: str) -> None:
-    try:
-        require_any_scope(info, *scopes)
-    except GraphQLError:
-        setattr(info.context, MUTATION_ERRORS_FLAG, True)
-        raise
 
 
 def _actor(info) -> str:
@@ -60,21 +51,21 @@ def _lookup(customer_id: Any, *, follow_merge: bool) -> Customer | None:
     return current if follow_merge else asked
 
 
-def _not_found(field: str) -> CustomerError:
-    return CustomerError(
+def _not_found(field: str) -> MutationError:
+    return MutationError(
         field=field, message="No customer with this id in this club.", code="not_found"
     )
 
 
 def _errors_of(
     exc: ValidationError, *, code: str, rename: dict[str, str] | None = None
-) -> list[CustomerError]:
-    """A Django ValidationError -> one CustomerError per message, named by argument."""
+) -> list[MutationError]:
+    """A Django ValidationError -> one MutationError per message, named by argument."""
     rename = rename or {}
     if not hasattr(exc, "error_dict"):
-        return [CustomerError(field=None, message=m, code=code) for m in exc.messages]
+        return [MutationError(field=None, message=m, code=code) for m in exc.messages]
     return [
-        CustomerError(
+        MutationError(
             field=None if field == NON_FIELD_ERRORS else rename.get(field, field),
             message=message,
             code=code,
@@ -84,25 +75,20 @@ def _errors_of(
     ]
 
 
-def _refused(info, errors: list[CustomerError]) -> list[CustomerError]:
-    setattr(info.context, MUTATION_ERRORS_FLAG, True)  # roll the operation back
-    return errors
-
-
-class MergeCustomers(graphene.Mutation):
+class MergeCustomers(BaseMutation):
     """Make two customers one, keeping the winner's id (scope crm:admin). The loser's id keeps
     answering with the winner's data; undone by unmergeCustomers."""
+
+    scopes = (Scope.ADMIN,)
 
     class Arguments:
         winner_id = graphene.UUID(required=True, description="The customer that stays.")
         loser_id = graphene.UUID(required=True, description="The customer merged into it.")
 
     customer = graphene.Field(CustomerType, description="The winner, now holding both.")
-    errors = graphene.List(graphene.NonNull(CustomerError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, winner_id, loser_id):
-        _require(info, Scope.ADMIN)
+    def perform(cls, root, info, winner_id, loser_id):
         winner = _lookup(winner_id, follow_merge=False)
         loser = _lookup(loser_id, follow_merge=False)
         missing = [
@@ -111,18 +97,20 @@ class MergeCustomers(graphene.Mutation):
             if found is None
         ]
         if missing:
-            return cls(errors=_refused(info, missing))
+            raise Refused(*missing)
         try:
             merged = customer_merge(winner=winner, loser=loser, actor_label=_actor(info))
         except ValidationError as exc:
             errors = _errors_of(exc, code="merge_refused", rename={"customer": "winnerId"})
-            return cls(errors=_refused(info, errors))
+            raise Refused(*errors) from exc
         forget(info)
         return cls(customer=merged, errors=[])
 
 
-class UnmergeCustomers(graphene.Mutation):
+class UnmergeCustomers(BaseMutation):
     """Undo a staff merge (scope crm:admin): both customers come back as before."""
+
+    scopes = (Scope.ADMIN,)
 
     class Arguments:
         winner_id = graphene.UUID(required=True)
@@ -130,52 +118,52 @@ class UnmergeCustomers(graphene.Mutation):
 
     customer = graphene.Field(CustomerType, description="The restored loser.")
     winner = graphene.Field(CustomerType, description="The winner, without the loser's data.")
-    errors = graphene.List(graphene.NonNull(CustomerError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, winner_id, loser_id):
-        _require(info, Scope.ADMIN)
+    def perform(cls, root, info, winner_id, loser_id):
         winner = _lookup(winner_id, follow_merge=False)
         if winner is None:
-            return cls(errors=_refused(info, [_not_found("winnerId")]))
+            raise Refused(_not_found("winnerId"))
         try:
             restored = customer_unmerge(winner=winner, loser_id=loser_id, actor_label=_actor(info))
         except ValidationError as exc:
             errors = _errors_of(exc, code="unmerge_refused", rename={"customer": "winnerId"})
-            return cls(errors=_refused(info, errors))
+            raise Refused(*errors) from exc
         forget(info)
         return cls(customer=restored, winner=customer_get(customer_id=str(winner.id)), errors=[])
 
 
-class AddCustomerNote(graphene.Mutation):
+class AddCustomerNote(BaseMutation):
     """A staff note on a customer (scope crm:write, or a staff role that may add notes). A
     merged-away id adds it to the customer it became."""
+
+    scopes = (Scope.WRITE, NOTES)
 
     class Arguments:
         customer_id = graphene.UUID(required=True)
         body = graphene.String(required=True, description="1 to 10,000 characters.")
 
     note = graphene.Field(CustomerNoteType)
-    errors = graphene.List(graphene.NonNull(CustomerError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, customer_id, body: str):
-        _require(info, Scope.WRITE, NOTES)
+    def perform(cls, root, info, customer_id, body: str):
         customer = _lookup(customer_id, follow_merge=True)
         if customer is None:
-            return cls(errors=_refused(info, [_not_found("customerId")]))
+            raise Refused(_not_found("customerId"))
         try:
             note = customer_note_add(customer=customer, body=body, author_label=_actor(info))
         except ValidationError as exc:
             errors = _errors_of(exc, code="invalid", rename={"customer": "customerId"})
-            return cls(errors=_refused(info, errors))
+            raise Refused(*errors) from exc
         forget(info)
         return cls(note=note, errors=[])
 
 
-class SetCustomerTags(graphene.Mutation):
+class SetCustomerTags(BaseMutation):
     """Add and remove tags (scope crm:write). Tags are stored lower case; at most 64 characters
     each and 50 per customer."""
+
+    scopes = (Scope.WRITE,)
 
     class Arguments:
         customer_id = graphene.UUID(required=True)
@@ -183,55 +171,53 @@ class SetCustomerTags(graphene.Mutation):
         remove = graphene.List(graphene.NonNull(graphene.String), default_value=[])
 
     customer = graphene.Field(CustomerType)
-    errors = graphene.List(graphene.NonNull(CustomerError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, customer_id, add: list[str], remove: list[str]):
-        _require(info, Scope.WRITE)
+    def perform(cls, root, info, customer_id, add: list[str], remove: list[str]):
         too_long = [
-            CustomerError(
+            MutationError(
                 field=name, message=f"Tags are at most {MAX_TAG_CHARS} characters.", code="invalid"
             )
             for name, tags in (("add", add), ("remove", remove))
             if any(len(tag) > MAX_TAG_CHARS for tag in tags)
         ]
         if too_long:
-            return cls(errors=_refused(info, too_long))
+            raise Refused(*too_long)
         customer = _lookup(customer_id, follow_merge=True)
         if customer is None:
-            return cls(errors=_refused(info, [_not_found("customerId")]))
+            raise Refused(_not_found("customerId"))
         try:
             customer = customer_tags_set(
                 customer=customer, add=add, remove=remove, actor_label=_actor(info)
             )
         except ValidationError as exc:
             errors = _errors_of(exc, code="invalid", rename={"customer": "customerId"})
-            return cls(errors=_refused(info, errors))
+            raise Refused(*errors) from exc
         forget(info)
         return cls(customer=customer, errors=[])
 
 
-class EraseCustomer(graphene.Mutation):
+class EraseCustomer(BaseMutation):
     """GDPR erasure (scope crm:admin): the person's data goes from every app in the club, and
     events about them that arrive later are kept only as anonymous facts. Audited; cannot be
     undone. A merged-away id erases the customer it became."""
+
+    scopes = (Scope.ADMIN,)
 
     class Arguments:
         customer_id = graphene.UUID(required=True)
         reason = graphene.String(description="Why (kept in the audit log); at most 200.")
 
     customer_id = graphene.UUID(description="The erased customer (now DELETED).")
-    errors = graphene.List(graphene.NonNull(CustomerError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, customer_id, reason: str | None = None):
-        _require(info, Scope.ADMIN)
+    def perform(cls, root, info, customer_id, reason: str | None = None):
         if reason is not None and len(reason) > 200:
-            error = CustomerError(field="reason", message="At most 200 characters.", code="invalid")
-            return cls(errors=_refused(info, [error]))
+            error = MutationError(field="reason", message="At most 200 characters.", code="invalid")
+            raise Refused(error)
         customer = _lookup(customer_id, follow_merge=True)
         if customer is None or customer.status == CustomerStatus.DELETED:
-            return cls(errors=_refused(info, [_not_found("customerId")]))
+            raise Refused(_not_found("customerId"))
         erased = customer_erase(customer=customer, actor_label=_actor(info), reason=reason or "")
         forget(info)
         return cls(customer_id=erased.id, errors=[])

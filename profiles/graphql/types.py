@@ -286,11 +286,3 @@ class CustomerList(graphene.ObjectType):
     skip = graphene.Int(required=True)
     take = graphene.Int(required=True)
     has_more = graphene.Boolean(required=True)
-
-
-class CustomerError(graphene.ObjectType):
-    """Why a mutation did not do what it was asked (Saleor-style payload errors)."""
-
-    field = graphene.String(description="The argument at fault (camelCase); null for all.")
-    message = graphene.String(required=True)
-    code = graphene.String(required=True, description="invalid, not_found, merge_refused, …")

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import graphene
-from django.core.exceptions import ValidationError
 from graphene.types.generic import GenericScalar
 
 from crm.accounts.scopes import Scope
-from crm.graphql.errors import MutationError, errors_from, refuse
-from crm.graphql.permissions import actor_label, require_scope_for_mutation
+from crm.graphql.errors import MutationError
+from crm.graphql.mutations import BaseMutation, Refused
+from crm.graphql.permissions import actor_label
 from segments.graphql.types import SegmentType
 from segments.models import RefreshSchedule
 from segments.models import SegmentType as Kind
@@ -33,7 +33,9 @@ SegmentKind = graphene.Enum.from_enum(Kind, name="SegmentKind")
 Refresh = graphene.Enum.from_enum(RefreshSchedule, name="SegmentRefresh")
 
 
-class CreateSegment(graphene.Mutation):
+class CreateSegment(BaseMutation):
+    scopes = (Scope.WRITE,)
+
     class Arguments:
         name = graphene.String(required=True)
         type = SegmentKind(default_value=Kind.DYNAMIC.value)
@@ -42,26 +44,23 @@ class CreateSegment(graphene.Mutation):
         description = graphene.String(default_value="")
 
     segment = graphene.Field(SegmentType)
-    errors = graphene.List(graphene.NonNull(MutationError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, name, type, refresh, description, rules=None):
-        require_scope_for_mutation(info, Scope.WRITE)
-        try:
-            segment = segment_create(
-                name=name,
-                type=getattr(type, "value", type),
-                rules=rules,
-                refresh=getattr(refresh, "value", refresh),
-                description=description,
-                actor_label=actor_label(info),
-            )
-        except ValidationError as exc:
-            return cls(errors=refuse(info, errors_from(exc)))
+    def perform(cls, root, info, name, type, refresh, description, rules=None):
+        segment = segment_create(
+            name=name,
+            type=getattr(type, "value", type),
+            rules=rules,
+            refresh=getattr(refresh, "value", refresh),
+            description=description,
+            actor_label=actor_label(info),
+        )
         return cls(segment=segment, errors=[])
 
 
-class UpdateSegment(graphene.Mutation):
+class UpdateSegment(BaseMutation):
+    scopes = (Scope.WRITE,)
+
     class Arguments:
         id = graphene.UUID(required=True)
         name = graphene.String()
@@ -70,44 +69,39 @@ class UpdateSegment(graphene.Mutation):
         description = graphene.String()
 
     segment = graphene.Field(SegmentType)
-    errors = graphene.List(graphene.NonNull(MutationError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, id, **changes):
-        require_scope_for_mutation(info, Scope.WRITE)
+    def perform(cls, root, info, id, **changes):
         segment = segment_get(segment_id=id)
         if segment is None:
-            return cls(errors=refuse(info, [_not_found()]))
+            raise Refused(_not_found())
         data = {key: getattr(value, "value", value) for key, value in changes.items()}
-        try:
-            segment = segment_update(segment=segment, data=data, actor_label=actor_label(info))
-        except ValidationError as exc:
-            return cls(errors=refuse(info, errors_from(exc)))
+        segment = segment_update(segment=segment, data=data, actor_label=actor_label(info))
         return cls(segment=segment, errors=[])
 
 
-class DeleteSegment(graphene.Mutation):
+class DeleteSegment(BaseMutation):
+    scopes = (Scope.WRITE,)
+    validation_code = "in_use"  # the one refusal: another segment's rule names it
+
     class Arguments:
         id = graphene.UUID(required=True)
 
     deleted_id = graphene.UUID()
-    errors = graphene.List(graphene.NonNull(MutationError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, id):
-        require_scope_for_mutation(info, Scope.WRITE)
+    def perform(cls, root, info, id):
         segment = segment_get(segment_id=id)
         if segment is None:
-            return cls(errors=refuse(info, [_not_found()]))
-        try:
-            segment_delete(segment=segment, actor_label=actor_label(info))
-        except ValidationError as exc:
-            return cls(errors=refuse(info, errors_from(exc, code="in_use")))
+            raise Refused(_not_found())
+        segment_delete(segment=segment, actor_label=actor_label(info))
         return cls(deleted_id=id, errors=[])
 
 
-class RefreshSegment(graphene.Mutation):
+class RefreshSegment(BaseMutation):
     """Re-evaluate a segment now."""
+
+    scopes = (Scope.WRITE,)
 
     class Arguments:
         id = graphene.UUID(required=True)
@@ -115,21 +109,21 @@ class RefreshSegment(graphene.Mutation):
     segment = graphene.Field(SegmentType)
     entered = graphene.Int()
     exited = graphene.Int()
-    errors = graphene.List(graphene.NonNull(MutationError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, id):
-        require_scope_for_mutation(info, Scope.WRITE)
+    def perform(cls, root, info, id):
         segment = segment_get(segment_id=id)
         if segment is None:
-            return cls(errors=refuse(info, [_not_found()]))
+            raise Refused(_not_found())
         result = segment_refresh(segment_id=segment.id)
         segment.refresh_from_db()
         return cls(segment=segment, entered=result.entered, exited=result.exited, errors=[])
 
 
-class AddSegmentMembers(graphene.Mutation):
+class AddSegmentMembers(BaseMutation):
     """Add customers to a STATIC segment."""
+
+    scopes = (Scope.WRITE,)
 
     class Arguments:
         id = graphene.UUID(required=True)
@@ -138,19 +132,14 @@ class AddSegmentMembers(graphene.Mutation):
     segment = graphene.Field(SegmentType)
     added = graphene.Int()
     not_found = graphene.List(graphene.NonNull(graphene.String))
-    errors = graphene.List(graphene.NonNull(MutationError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, id, customer_ids):
-        require_scope_for_mutation(info, Scope.WRITE)
+    def perform(cls, root, info, id, customer_ids):
         segment = segment_get(segment_id=id)
         if segment is None:
-            return cls(errors=refuse(info, [_not_found()]))
-        try:
-            result = segment_members_add(
-                segment=segment, customer_ids=customer_ids, actor_label=actor_label(info)
-            )
-        except ValidationError as exc:
-            return cls(errors=refuse(info, errors_from(exc)))
+            raise Refused(_not_found())
+        result = segment_members_add(
+            segment=segment, customer_ids=customer_ids, actor_label=actor_label(info)
+        )
         segment.refresh_from_db()
         return cls(segment=segment, added=result.added, not_found=result.not_found, errors=[])

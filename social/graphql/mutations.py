@@ -4,18 +4,14 @@ operation rolled back when there are any)."""
 from __future__ import annotations
 
 import graphene
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from graphene_django.constants import MUTATION_ERRORS_FLAG
-from graphql import GraphQLError
 
 from crm.api.authentication import ServicePrincipal
 from crm.api.permissions import caller_scopes
-from crm.graphql.errors import MutationError, errors_from, refuse
-from crm.graphql.permissions import require_scope, require_scope_for_mutation
+from crm.graphql.errors import MutationError
+from crm.graphql.mutations import BaseMutation, Refused
 from social.graphql.types import (
     CompetitionPromotionType,
     PromotionItemType,
-    SocialError,
     SocialPostType,
 )
 from social.models import PromotionItem, ScheduleMode
@@ -31,14 +27,6 @@ from social.services import (
 )
 
 
-def _require(info, scope: str) -> None:
-    try:
-        require_scope(info, scope)
-    except GraphQLError:
-        setattr(info.context, MUTATION_ERRORS_FLAG, True)
-        raise
-
-
 def _actor(info) -> Actor:
     user = info.context.user
     is_admin = "crm:admin" in caller_scopes(info.context)
@@ -47,20 +35,8 @@ def _actor(info) -> Actor:
     return Actor(user=user, label=user.email, is_admin=is_admin)
 
 
-def _refused(info, exc: ValidationError, code: str = "invalid") -> list[SocialError]:
-    setattr(info.context, MUTATION_ERRORS_FLAG, True)
-    if not hasattr(exc, "error_dict"):
-        return [SocialError(field=None, message=m, code=code) for m in exc.messages]
-    return [
-        SocialError(field=None if field == NON_FIELD_ERRORS else field, message=m, code=code)
-        for field, messages in exc.message_dict.items()
-        for m in messages
-    ]
-
-
-def _not_found(info) -> list[SocialError]:
-    setattr(info.context, MUTATION_ERRORS_FLAG, True)
-    return [SocialError(field="id", message="No post with this id in this club.", code="not_found")]
+def _not_found() -> MutationError:
+    return MutationError(field="id", message="No post with this id in this club.", code="not_found")
 
 
 class SocialVariantInput(graphene.InputObjectType):
@@ -75,8 +51,10 @@ ScheduleModeEnum = graphene.Enum(
 )
 
 
-class CreateSocialPost(graphene.Mutation):
+class CreateSocialPost(BaseMutation):
     """Compose a post (scope crm:social); with `mode`, schedule it too."""
+
+    scopes = ("crm:social",)
 
     class Arguments:
         title = graphene.String()
@@ -85,92 +63,81 @@ class CreateSocialPost(graphene.Mutation):
         at = graphene.DateTime(description="For mode AT; without offset: the club's time zone.")
 
     post = graphene.Field(SocialPostType)
-    errors = graphene.List(graphene.NonNull(SocialError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, variants, title="", mode=None, at=None):
-        _require(info, "crm:social")
+    def perform(cls, root, info, variants, title="", mode=None, at=None):
         actor = _actor(info)
-        try:
-            post = post_create(
-                actor=actor,
-                title=title or "",
-                variants=[
-                    VariantInput(
-                        account_id=v.account_id,
-                        text=v.text or "",
-                        link=v.link or "",
-                        image_ids=list(v.image_ids or []),
-                    )
-                    for v in variants
-                ],
-            )
-            if mode is not None:
-                value = mode.value if hasattr(mode, "value") else mode
-                post_schedule(actor=actor, post=post, mode=value, at=at)
-        except ValidationError as exc:
-            return cls(errors=_refused(info, exc))
+        post = post_create(
+            actor=actor,
+            title=title or "",
+            variants=[
+                VariantInput(
+                    account_id=v.account_id,
+                    text=v.text or "",
+                    link=v.link or "",
+                    image_ids=list(v.image_ids or []),
+                )
+                for v in variants
+            ],
+        )
+        if mode is not None:
+            value = mode.value if hasattr(mode, "value") else mode
+            post_schedule(actor=actor, post=post, mode=value, at=at)
         return cls(post=post_get(post_id=post.id), errors=[])
 
 
-class ScheduleSocialPost(graphene.Mutation):
+class ScheduleSocialPost(BaseMutation):
+    scopes = ("crm:social",)
+
     class Arguments:
         id = graphene.UUID(required=True)
         mode = ScheduleModeEnum(required=True)
         at = graphene.DateTime()
 
     post = graphene.Field(SocialPostType)
-    errors = graphene.List(graphene.NonNull(SocialError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, id, mode, at=None):
-        _require(info, "crm:social")
+    def perform(cls, root, info, id, mode, at=None):
         post = post_get(post_id=id)
         if post is None:
-            return cls(errors=_not_found(info))
-        try:
-            value = mode.value if hasattr(mode, "value") else mode
-            post_schedule(actor=_actor(info), post=post, mode=value, at=at)
-        except ValidationError as exc:
-            return cls(errors=_refused(info, exc))
+            raise Refused(_not_found())
+        value = mode.value if hasattr(mode, "value") else mode
+        post_schedule(actor=_actor(info), post=post, mode=value, at=at)
         return cls(post=post_get(post_id=id), errors=[])
 
 
-class ApproveSocialPost(graphene.Mutation):
+class ApproveSocialPost(BaseMutation):
     """An ADMIN lets a MARKETING post go out (scope crm:admin)."""
 
+    scopes = ("crm:admin",)
+
     class Arguments:
         id = graphene.UUID(required=True)
 
     post = graphene.Field(SocialPostType)
-    errors = graphene.List(graphene.NonNull(SocialError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, id):
-        _require(info, "crm:admin")
+    def perform(cls, root, info, id):
         post = post_get(post_id=id)
         if post is None:
-            return cls(errors=_not_found(info))
-        try:
-            post_approve(actor=_actor(info), post=post)
-        except ValidationError as exc:
-            return cls(errors=_refused(info, exc))
+            raise Refused(_not_found())
+        post_approve(actor=_actor(info), post=post)
         return cls(post=post_get(post_id=id), errors=[])
 
 
-class CancelSocialPost(graphene.Mutation):
+class CancelSocialPost(BaseMutation):
+    scopes = ("crm:social",)
+
     class Arguments:
         id = graphene.UUID(required=True)
 
     post = graphene.Field(SocialPostType)
-    errors = graphene.List(graphene.NonNull(SocialError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, id):
-        _require(info, "crm:social")
+    def perform(cls, root, info, id):
         post = post_get(post_id=id)
         if post is None:
-            return cls(errors=_not_found(info))
+            raise Refused(_not_found())
         post_cancel(actor=_actor(info), post=post)
         return cls(post=post_get(post_id=id), errors=[])
 
@@ -184,9 +151,11 @@ def _item_not_found() -> MutationError:
     )
 
 
-class UpdatePromotionItem(graphene.Mutation):
+class UpdatePromotionItem(BaseMutation):
     """Change an item of a promotion plan that has not gone out (scope crm:social). What is
     set here is kept through later competition updates."""
+
+    scopes = ("crm:social",)
 
     class Arguments:
         id = graphene.UUID(required=True)
@@ -195,63 +164,55 @@ class UpdatePromotionItem(graphene.Mutation):
         scheduled_at = graphene.DateTime(description="Without offset: the club's time zone.")
 
     item = graphene.Field(PromotionItemType)
-    errors = graphene.List(graphene.NonNull(MutationError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, id, text=None, subject=None, scheduled_at=None):
-        require_scope_for_mutation(info, "crm:social")
+    def perform(cls, root, info, id, text=None, subject=None, scheduled_at=None):
         item = PromotionItem.objects.filter(id=id).first()
         if item is None:
-            return cls(errors=refuse(info, [_item_not_found()]))
-        try:
-            item = promotion_item_update(
-                actor=_actor(info), item=item, text=text, subject=subject,
-                scheduled_for=scheduled_at,
-            )  # fmt: skip
-        except ValidationError as exc:
-            return cls(errors=refuse(info, errors_from(exc)))
+            raise Refused(_item_not_found())
+        item = promotion_item_update(
+            actor=_actor(info), item=item, text=text, subject=subject,
+            scheduled_for=scheduled_at,
+        )  # fmt: skip
         return cls(item=item, errors=[])
 
 
-class CancelPromotionItem(graphene.Mutation):
+class CancelPromotionItem(BaseMutation):
     """Cancel an item of a promotion plan, with its post or campaign (scope crm:social)."""
+
+    scopes = ("crm:social",)
 
     class Arguments:
         id = graphene.UUID(required=True)
 
     item = graphene.Field(PromotionItemType)
-    errors = graphene.List(graphene.NonNull(MutationError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, id):
-        require_scope_for_mutation(info, "crm:social")
+    def perform(cls, root, info, id):
         item = PromotionItem.objects.filter(id=id).first()
         if item is None:
-            return cls(errors=refuse(info, [_item_not_found()]))
-        try:
-            item = promotion_item_cancel(actor=_actor(info), item=item)
-        except ValidationError as exc:
-            return cls(errors=refuse(info, errors_from(exc)))
+            raise Refused(_item_not_found())
+        item = promotion_item_cancel(actor=_actor(info), item=item)
         return cls(item=item, errors=[])
 
 
-class StopCompetitionPromotion(graphene.Mutation):
+class StopCompetitionPromotion(BaseMutation):
     """Stop a whole plan: what has not gone out is cancelled (scope crm:social)."""
+
+    scopes = ("crm:social",)
 
     class Arguments:
         id = graphene.UUID(required=True)
 
     promotion = graphene.Field(CompetitionPromotionType)
-    errors = graphene.List(graphene.NonNull(MutationError), required=True)
 
     @classmethod
-    def mutate(cls, root, info, id):
-        require_scope_for_mutation(info, "crm:social")
+    def perform(cls, root, info, id):
         plan = promotion_get(promotion_id=id)
         if plan is None:
-            return cls(errors=refuse(info, [MutationError(
+            raise Refused(MutationError(
                 field="id", message="No promotion plan with this id in this club.",
                 code="not_found",
-            )]))  # fmt: skip
+            ))  # fmt: skip
         promotion_stop(actor=_actor(info), promotion=plan)
         return cls(promotion=promotion_get(promotion_id=id), errors=[])

@@ -96,12 +96,6 @@ class SocialPostList(graphene.ObjectType):
     has_more = graphene.Boolean(required=True)
 
 
-class SocialError(graphene.ObjectType):
-    field = graphene.String(description="What was at fault, e.g. variants.x.text; null for all.")
-    message = graphene.String(required=True)
-    code = graphene.String(required=True)
-
-
 class PromotionItemType(DjangoObjectType):
     """One dated item of a competition's promotion plan: a post or an email/SMS campaign."""
 

@@ -4,8 +4,10 @@ shown."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_tenants.utils import tenant_context
 
 from crm.accounts.scopes import ALL_SCOPES
@@ -16,14 +18,14 @@ from crm.tenants.cli import describe_validation_error, resolve_tenant
 class Command(BaseCommand):
     help = "Create an API key in a club; prints the key on the last line."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("tenant", help="The club's slug or UUID")
         parser.add_argument("--name", required=True, help="Who or what uses the key")
         parser.add_argument(
             "--scopes", required=True, help=f"Comma-separated: {','.join(sorted(ALL_SCOPES))}"
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         tenant = resolve_tenant(options["tenant"])
         try:
             with tenant_context(tenant):

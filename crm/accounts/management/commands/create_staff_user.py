@@ -6,9 +6,10 @@ password, if given) instead of failing, so scripts can re-run it."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_tenants.utils import tenant_context
 
 from crm.accounts.scopes import Role
@@ -19,13 +20,13 @@ from crm.tenants.cli import describe_validation_error, resolve_tenant
 class Command(BaseCommand):
     help = "Create (or update) a staff account in a club."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("tenant", help="The club's slug or UUID")
         parser.add_argument("--email", required=True)
         parser.add_argument("--role", required=True, choices=[role.value for role in Role])
         parser.add_argument("--password", help="Default: $CRM_STAFF_PASSWORD")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         tenant = resolve_tenant(options["tenant"])
         password = options["password"] or os.environ.get("CRM_STAFF_PASSWORD") or None
         try:

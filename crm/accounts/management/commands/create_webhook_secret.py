@@ -3,8 +3,10 @@ signing event webhooks (X-CRM-Signature) alone on the last line."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_tenants.utils import tenant_context
 
 from crm.accounts.services import webhook_secret_create
@@ -14,11 +16,11 @@ from crm.tenants.cli import describe_validation_error, resolve_tenant
 class Command(BaseCommand):
     help = "Create a webhook signing secret in a club; prints it on the last line."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("tenant", help="The club's slug or UUID")
         parser.add_argument("--name", required=True, help="The sending service")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         tenant = resolve_tenant(options["tenant"])
         try:
             with tenant_context(tenant):

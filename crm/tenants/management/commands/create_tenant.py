@@ -7,8 +7,10 @@ UUID. Replaces django-tenants' interactive command of the same name (this app is
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from crm.tenants.cli import describe_validation_error
 from crm.tenants.services import tenant_create
@@ -17,14 +19,14 @@ from crm.tenants.services import tenant_create
 class Command(BaseCommand):
     help = "Create a club (tenant) and its schema; prints the tenant's UUID on the last line."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--slug", required=True, help="URL slug, e.g. digiwedge")
         parser.add_argument("--name", required=True, help="Display name")
         parser.add_argument("--country", default="IE", help="ISO 3166-1 alpha-2 (default IE)")
         parser.add_argument("--timezone", default="Europe/Dublin", help="IANA time zone")
         parser.add_argument("--currency", default="EUR", help="ISO 4217 code (default EUR)")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             tenant, created = tenant_create(
                 slug=options["slug"],

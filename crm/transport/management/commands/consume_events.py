@@ -7,10 +7,11 @@ jobs in hand first. See crm/transport/consumer.py.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import connection
 
+from crm.db import tenant_connection
 from crm.transport.consumer import EventConsumer
 
 
@@ -39,8 +40,8 @@ class Command(BaseCommand):
         )  # fmt: skip
         parser.add_argument("--name", default="", help="Worker name shown in Redis CLIENT LIST.")
 
-    def handle(self, *args, **options) -> None:
-        connection.set_schema_to_public()
+    def handle(self, *args: Any, **options: Any) -> None:
+        tenant_connection().set_schema_to_public()
         consumer = EventConsumer(
             concurrency=options["concurrency"],
             batch_size=options["batch_size"],

@@ -1,0 +1,106 @@
+"""The base of every app's GraphQL mutation (Saleor style): what each one used to repeat.
+
+A subclass sets `scopes` (any one of them will do, as REST's `write_scope`), its `Arguments`
+and its payload fields, and writes `perform` (the mutation proper). `mutate` then:
+
+- checks the scope first: a caller without it gets a GraphQL error `permission_denied`, and
+  the operation is rolled back;
+- checks the input (`validate`, e.g. `unknown_keys` for an object argument): refusals come back
+  in `errors` before anything runs;
+- runs `perform` with the actor known (`crm.accounts.services.acting_as`), so the audit rows its
+  services write carry the staff member's or the key's foreign key, not only a label;
+- answers a `ValidationError` (by field), a `Refused` raised by `perform` and any of the
+  subclass's `state_errors` (code `invalid_state`) in `errors`, the one `MutationError` type,
+  and rolls the operation back (ATOMIC_MUTATIONS): a document with several mutations is all or
+  nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import graphene
+from django.core.exceptions import ValidationError
+from graphql import GraphQLResolveInfo
+
+from crm.accounts.models import User
+from crm.accounts.services import Actor, acting_as
+from crm.api.authentication import ServicePrincipal
+from crm.graphql.errors import MutationError, errors_from, refuse
+from crm.graphql.permissions import actor_label, require_scope_for_mutation
+
+
+class Refused(Exception):
+    """Raised by `perform`: answer with these payload errors (and roll back)."""
+
+    def __init__(self, *errors: MutationError) -> None:
+        super().__init__("; ".join(str(error.message) for error in errors))
+        self.errors = list(errors)
+
+
+def actor_of(info: GraphQLResolveInfo) -> Actor:
+    """The caller of this operation as an audit actor: a key or a staff member."""
+    user = info.context.user
+    if isinstance(user, ServicePrincipal):
+        return Actor(label=actor_label(info), api_key=user.api_key)
+    return Actor(label=actor_label(info), user=user if isinstance(user, User) else None)
+
+
+def unknown_keys(value: Any, allowed: set[str], *, field: str = "input") -> list[MutationError]:
+    """An object argument's keys that the mutation does not know (a misspelt key must not be
+    dropped silently), or that it is not an object at all."""
+    if not isinstance(value, dict):
+        return [MutationError(field=field, message="Give an object.", code="invalid")]
+    return [
+        MutationError(field=f"{field}.{key}", message="Not a known key here.", code="invalid")
+        for key in sorted(set(value) - allowed)
+    ]
+
+
+class BaseMutation(graphene.Mutation):
+    class Meta:
+        abstract = True
+
+    errors = graphene.List(graphene.NonNull(MutationError), required=True)
+
+    # Any one of these scopes lets the caller run the mutation.
+    scopes: ClassVar[tuple[str, ...]] = ()
+    # The app's "not in a state for that" errors, answered with the code `invalid_state`.
+    state_errors: ClassVar[tuple[type[Exception], ...]] = ()
+    # The code a ValidationError from `perform` is answered with.
+    validation_code: ClassVar[str] = "invalid"
+
+    @classmethod
+    def validate(cls, info: GraphQLResolveInfo, **arguments: Any) -> list[MutationError]:
+        """Refusals of the arguments themselves, before anything runs (none by default)."""
+        return []
+
+    # The mutation proper: `perform(cls, root, info, <its arguments>)`, a classmethod that
+    # returns the payload or raises (Refused, ValidationError, a state error). Each mutation
+    # names its own arguments, hence the loose type.
+    perform: ClassVar[Callable[..., BaseMutation]]
+
+    @classmethod
+    def refuse(cls, info: GraphQLResolveInfo, errors: list[MutationError]) -> BaseMutation:
+        """The payload that refuses, with the operation rolled back."""
+        return cls(errors=refuse(info, errors))
+
+    @classmethod
+    def mutate(cls, root: Any, info: GraphQLResolveInfo, **arguments: Any) -> BaseMutation:
+        if not cls.scopes:
+            raise TypeError(f"{cls.__name__} names no scope")
+        require_scope_for_mutation(info, *cls.scopes)
+        problems = cls.validate(info, **arguments)
+        if problems:
+            return cls.refuse(info, problems)
+        try:
+            with acting_as(actor_of(info)):
+                return cls.perform(root, info, **arguments)
+        except Refused as refused:
+            return cls.refuse(info, refused.errors)
+        except cls.state_errors as exc:  # before ValidationError: a state error may be one
+            state = MutationError(field=None, message=str(exc), code="invalid_state")
+            return cls.refuse(info, [state])
+        except ValidationError as exc:
+            return cls.refuse(info, errors_from(exc, code=cls.validation_code))
