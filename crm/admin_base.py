@@ -28,12 +28,14 @@ class _ScopedRead:
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         if self.read_scope is None:
-            return super().has_module_permission(request)  # type: ignore[misc]
+            may: bool = super().has_module_permission(request)  # type: ignore[misc]
+            return may
         return self.read_scope in caller_scopes(request)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if self.read_scope is None:
-            return super().has_view_permission(request, obj)  # type: ignore[misc]
+            may: bool = super().has_view_permission(request, obj)  # type: ignore[misc]
+            return may
         return self.read_scope in caller_scopes(request)
 
 
@@ -67,7 +69,8 @@ class SettingsAdmin(_ScopedRead, ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if self.edit_scope is None:
-            return super().has_change_permission(request, obj)
+            may: bool = super().has_change_permission(request, obj)
+            return may
         return self.edit_scope in caller_scopes(request)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -83,7 +86,7 @@ class SettingsAdmin(_ScopedRead, ModelAdmin):
         super().save_model(request, obj, form, change)
         audit_record(
             action=self.audit_action,
-            actor_label=request.user.email,
+            actor_label=getattr(request.user, "email", ""),
             object_type=self.audit_object_type,
             object_id="1",
             details={"changed": form.changed_data},

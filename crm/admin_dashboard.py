@@ -194,7 +194,9 @@ def _week_label(monday: str) -> str:
     return f"{day.day} {day:%b}"
 
 
-def _bars(weeks: list[dict], key: str, *, top: float | None = None) -> list[dict]:
+def _bars(
+    weeks: list[dict[str, Any]], key: str, *, top: float | None = None
+) -> list[dict[str, Any]]:
     """A week's bar for the tile's small CSS chart: height in % of the highest (or `top`)."""
     values = [w[key] for w in weeks if w[key] is not None]
     highest = top or (max(values) if values else 0) or 1
@@ -206,7 +208,7 @@ def _bars(weeks: list[dict], key: str, *, top: float | None = None) -> list[dict
     ]  # fmt: skip
 
 
-def _first_active(weeks: list[dict]) -> int:
+def _first_active(weeks: list[dict[str, Any]]) -> int:
     """Where the filler's chart starts: its first week with offers (weeks before the club
     turned it on are not weeks it recovered nothing in)."""
     return next((n for n, w in enumerate(weeks) if w["offers"] or w["heldOut"]), 0)
@@ -216,7 +218,7 @@ def _signed(value: int) -> str:
     return f"+{value}" if value > 0 else str(value)
 
 
-def _tee_sheet_tile(t: dict[str, Any], tl: dict[str, Any], ctx: DashboardContext) -> dict:
+def _tee_sheet_tile(t: dict[str, Any], tl: dict[str, Any], ctx: DashboardContext) -> dict[str, Any]:
     """The teeSheet section: the next 7 days' sheet, the gap filler's recovered green fees,
     capture rate and NPS after the round, each part saying which data has not arrived."""
     health, hl = t["health"], tl.get("health", {})

@@ -38,7 +38,7 @@ class LimitedAuthenticationForm(AuthenticationForm):
     (`RATE_LIMIT_AUTH_FAILURES`, crm.api.throttling): each wrong password counts, and an address
     over the limit is told to wait before any password is checked."""
 
-    def clean(self) -> dict:
+    def clean(self) -> dict[str, Any]:
         wait = auth_failures_wait(self.request)
         if wait is not None:
             self.retry_after = wait
@@ -48,10 +48,11 @@ class LimitedAuthenticationForm(AuthenticationForm):
                 params={"seconds": wait},
             )
         try:
-            return super().clean()
+            cleaned: dict[str, Any] = super().clean()
         except forms.ValidationError:
             auth_failure_record(self.request)
             raise
+        return cleaned
 
 
 _View = TypeVar("_View", bound=Callable[..., HttpResponseBase])

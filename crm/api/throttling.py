@@ -114,7 +114,7 @@ class CallerRateThrottle(BaseThrottle):
         rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
         if not rate:
             return True
-        limit, period = parse_rate(rate)
+        limit, period = parse_rate(str(rate))
         window = SlidingWindow(f"throttle:{scope}:{self.caller_ident(request)}", limit, period)
         wait = window.hit(time.time())
         if wait is None:
@@ -141,14 +141,15 @@ AUTH_FAILURES_SCOPE = "auth_failures"
 def client_address(request: HttpRequest | Request) -> str:
     """The caller's address as DRF's throttles see it: REMOTE_ADDR, or X-Forwarded-For as far
     as `NUM_PROXIES` trusted proxies vouch for it (with 0, a client cannot choose its own)."""
-    return BaseThrottle().get_ident(request)
+    # get_ident reads only META, which a Django request and DRF's wrapper both have.
+    return BaseThrottle().get_ident(request)  # type: ignore[arg-type]
 
 
 def _auth_failures_window(request: HttpRequest | Request) -> SlidingWindow | None:
     rate = api_settings.DEFAULT_THROTTLE_RATES.get(AUTH_FAILURES_SCOPE)
     if not rate:
         return None
-    limit, period = parse_rate(rate)
+    limit, period = parse_rate(str(rate))
     return SlidingWindow(
         f"throttle:{AUTH_FAILURES_SCOPE}:ip:{client_address(request)}", limit, period
     )
