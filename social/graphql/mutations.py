@@ -27,6 +27,8 @@ from social.services import (
     post_approve,
     post_cancel,
     post_create,
+    post_request_approval,
+    post_reschedule,
     post_schedule,
 )
 
@@ -64,7 +66,8 @@ def _not_found(info) -> list[SocialError]:
 
 
 class SocialVariantInput(graphene.InputObjectType):
-    account_id = graphene.UUID(required=True)
+    account_id = graphene.UUID(description="Or only `network`: a draft needs no account.")
+    network = graphene.String(description="facebook, instagram or x (with no accountId).")
     text = graphene.String()
     link = graphene.String()
     image_ids = graphene.List(graphene.NonNull(graphene.UUID))
@@ -98,6 +101,7 @@ class CreateSocialPost(graphene.Mutation):
                 variants=[
                     VariantInput(
                         account_id=v.account_id,
+                        network=v.network or "",
                         text=v.text or "",
                         link=v.link or "",
                         image_ids=list(v.image_ids or []),
@@ -153,6 +157,52 @@ class ApproveSocialPost(graphene.Mutation):
             return cls(errors=_not_found(info))
         try:
             post_approve(actor=_actor(info), post=post)
+        except ValidationError as exc:
+            return cls(errors=_refused(info, exc))
+        return cls(post=post_get(post_id=id), errors=[])
+
+
+class RequestSocialPostApproval(graphene.Mutation):
+    """Send a draft for an ADMIN's approval; no connected account is needed (crm:social)."""
+
+    class Arguments:
+        id = graphene.UUID(required=True)
+
+    post = graphene.Field(SocialPostType)
+    errors = graphene.List(graphene.NonNull(SocialError), required=True)
+
+    @classmethod
+    def mutate(cls, root, info, id):
+        _require(info, "crm:social")
+        post = post_get(post_id=id)
+        if post is None:
+            return cls(errors=_not_found(info))
+        try:
+            post_request_approval(actor=_actor(info), post=post)
+        except ValidationError as exc:
+            return cls(errors=_refused(info, exc))
+        return cls(post=post_get(post_id=id), errors=[])
+
+
+class RescheduleSocialPost(graphene.Mutation):
+    """Move a post that has not gone out, as dragging on the calendar does (crm:social)."""
+
+    class Arguments:
+        id = graphene.UUID(required=True)
+        at = graphene.DateTime(required=True, description="Without offset: the club's time.")
+        networks = graphene.List(graphene.NonNull(graphene.String))
+
+    post = graphene.Field(SocialPostType)
+    errors = graphene.List(graphene.NonNull(SocialError), required=True)
+
+    @classmethod
+    def mutate(cls, root, info, id, at, networks=None):
+        _require(info, "crm:social")
+        post = post_get(post_id=id)
+        if post is None:
+            return cls(errors=_not_found(info))
+        try:
+            post_reschedule(actor=_actor(info), post=post, at=at, networks=networks or None)
         except ValidationError as exc:
             return cls(errors=_refused(info, exc))
         return cls(post=post_get(post_id=id), errors=[])
