@@ -562,6 +562,8 @@ class PostAdmin(ModelAdmin):
             "kinds": CalendarKind.LABELS,
             "network_states": network_states(),
             "can_move": self.has_change_permission(request),
+            # How the club writes dates: US clubs month first, everyone else day first.
+            "locale_code": "en-US" if tenant_current().country == "US" else "en-GB",
         }
         return TemplateResponse(request, "admin/social/calendar.html", context)
 

@@ -131,9 +131,15 @@ def _how_to_connect(network: str, configured: bool) -> str:
             f"app credentials ({settings_names}). Until then posts for {label} can be written, "
             "planned and approved as drafts."
         )
+    if network == Network.X:
+        return (
+            f"A club ADMIN opens Social accounts, chooses 'Connect {label}', signs in to X "
+            "and allows the club's app to post."
+        )
     return (
-        f"A club ADMIN opens Social accounts and chooses 'Connect {label}', then signs in to "
-        f"{label} and allows the club's app to post."
+        f"A club ADMIN opens Social accounts, chooses 'Connect {label}', signs in with "
+        "Facebook and picks the club's Page"
+        + (" (with its Instagram Business account linked)." if network == "instagram" else ".")
     )
 
 

@@ -780,8 +780,9 @@ def _daily_limit_errors(variants: list[PostVariant], at: datetime) -> dict[str, 
         if max(before, after) >= limit:
             label = RULES[variant.network].label
             errors.setdefault(f"variants.{variant.network}.at", []).append(
-                f"{label}: {variant.account.name} already has {limit} posts within 24 hours "
-                f"of that time, the most {label} allows."
+                f"{label}: {variant.account.name} already has {limit} "
+                f"post{'s' if limit != 1 else ''} within 24 hours of that time, the most "
+                f"{label} allows."
             )
     return errors
 

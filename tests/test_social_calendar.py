@@ -272,7 +272,7 @@ def test_reschedule_moves_drafts_and_scheduled_posts_within_the_rules(clubs):
             post_reschedule(actor=ADMIN, post=other, at=_future(5, 12))
         assert limited.value.message_dict == {
             "variants.x.at": [
-                "X: @club already has 1 posts within 24 hours of that time, the most X allows."
+                "X: @club already has 1 post within 24 hours of that time, the most X allows."
             ]
         }
         # A published post does not move.

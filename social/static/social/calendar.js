@@ -26,6 +26,16 @@
     var canMove = el.dataset.canMove === "1";
     var calendar = new FullCalendar.Calendar(el, {
       timeZone: "UTC",
+      // Dates written the way the club writes them (en-GB: "Tue 8 Dec"; en-US: "Tue, Dec 8").
+      locales: [{ code: el.dataset.locale || "en-GB", week: { dow: 1, doy: 4 } }],
+      locale: el.dataset.locale || "en-GB",
+      views: {
+        timeGridWeek: { dayHeaderFormat: { weekday: "short", day: "numeric", month: "short" } },
+        dayGridMonth: { dayHeaderFormat: { weekday: "short" } }
+      },
+      // The day or time under the pointer is where it goes (not under the event's centre).
+      useEventCenter: false,
+      defaultTimedEventDuration: "01:00",
       initialView: "timeGridWeek",
       firstDay: 1,
       height: "auto",
@@ -43,16 +53,29 @@
       eventDurationEditable: false,
       snapDuration: "00:15:00",
       events: { url: el.dataset.feed, failure: function () { show(box, "The calendar could not be loaded; try again.", false); } },
+      eventContent: function (arg) {
+        // Time and title on top, then what it is and its state, in words.
+        var p = arg.event.extendedProps;
+        var box = document.createElement("div");
+        box.className = "sc-ev";
+        var head = document.createElement("div");
+        head.className = "sc-ev-head";
+        var time = document.createElement("b");
+        time.textContent = arg.timeText + " ";
+        head.appendChild(time);
+        head.appendChild(document.createTextNode(arg.event.title));
+        var status = document.createElement("div");
+        status.className = "sc-status";
+        status.textContent = p.kindLabel + " · " + p.statusLabel;
+        box.appendChild(head);
+        box.appendChild(status);
+        return { domNodes: [box] };
+      },
       eventDidMount: function (info) {
         var p = info.event.extendedProps;
-        info.el.title = p.kindLabel + " · " + p.statusLabel + "\n" + info.event.title;
+        info.el.title = info.event.title + "\n" + p.kindLabel + " · " + p.statusLabel;
         info.el.dataset.kind = p.kind;
         info.el.dataset.objectId = p.objectId;
-        var status = document.createElement("span");
-        status.className = "sc-status";
-        status.textContent = p.statusLabel;
-        var main = info.el.querySelector(".fc-event-title-container, .fc-event-title") || info.el;
-        main.appendChild(status);
       },
       eventDrop: function (info) {
         var p = info.event.extendedProps;
