@@ -321,6 +321,39 @@ class ComposeForm(forms.ModelForm):
         return value.replace(tzinfo=None) if value else None
 
 
+class PostEditForm(forms.ModelForm):
+    """The title, and while every network's part is a draft, each network's text (saved
+    through post_update, with or without a connected account)."""
+
+    class Meta:
+        model = Post
+        fields = ("title",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.draft_variants: list[PostVariant] = []
+        if self.instance.pk:
+            variants = list(self.instance.variants.order_by("network"))
+            if variants and all(v.status == VariantStatus.DRAFT for v in variants):
+                self.draft_variants = variants
+        for variant in self.draft_variants:
+            self.fields[f"text_{variant.network}"] = forms.CharField(
+                label=f"Text for {variant.get_network_display()}",
+                widget=forms.Textarea(attrs={"rows": 3}),
+                required=False,
+                initial=variant.text,
+            )
+
+
+def _draft_networks(post: Post | None) -> list[str]:
+    if post is None:
+        return []
+    variants = list(post.variants.order_by("network"))
+    if variants and all(v.status == VariantStatus.DRAFT for v in variants):
+        return [v.network for v in variants]
+    return []
+
+
 class VariantInline(TabularInline):
     model = PostVariant
     extra = 0
@@ -388,6 +421,9 @@ class PostAdmin(ModelAdmin):
         if obj is None:
             kwargs["form"] = ComposeForm
             kwargs["fields"] = None
+        else:
+            kwargs["form"] = PostEditForm
+            kwargs["fields"] = ["title"]  # the texts are the form's own fields
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None):
@@ -397,7 +433,11 @@ class PostAdmin(ModelAdmin):
                 ("Per network", {"fields": ("x_text", "facebook_text", "instagram_text")}),
                 ("When", {"fields": ("mode", "at")}),
             ]
-        return [(None, {"fields": ("title", *self.readonly_fields)})]
+        texts = [f"text_{network}" for network in _draft_networks(obj)]
+        return [
+            (None, {"fields": ("title", *self.readonly_fields)}),
+            *([("Texts (draft)", {"fields": texts})] if texts else []),
+        ]
 
     def get_inlines(self, request: HttpRequest, obj: Any = None):
         return [VariantInline] if obj is not None else []
@@ -407,8 +447,29 @@ class PostAdmin(ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Post, form: forms.Form, change: bool) -> None:
         if change:
+            data = form.cleaned_data
+            drafts = getattr(form, "draft_variants", [])
+            texts_changed = any(
+                (data.get(f"text_{v.network}") or "").strip() != v.text for v in drafts
+            )
+            variants = (
+                [
+                    VariantInput(
+                        account_id=v.account_id,
+                        network=v.network,
+                        link=v.link,
+                        image_ids=list(v.image_ids),
+                        text=data.get(f"text_{v.network}") or "",
+                    )
+                    for v in drafts
+                ]
+                if texts_changed
+                else None
+            )
             try:
-                post_update(actor=actor_of(request), post=obj, title=obj.title or "", variants=None)
+                post_update(
+                    actor=actor_of(request), post=obj, title=obj.title or "", variants=variants
+                )
             except ValidationError as exc:
                 raise _FormInvalid(exc) from exc
             return

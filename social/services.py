@@ -383,11 +383,14 @@ def post_create(
 def post_update(
     *, actor: Actor, post: Post, title: str | None = None, variants: list[VariantInput] | None
 ) -> Post:
-    """Change a post that has not started going out. Replaces its variants (and so takes it
-    back to DRAFT: it must be scheduled, and approved, again)."""
+    """Change a post. Its title (for staff only) can always change; its variants only before
+    it starts going out, and replacing them takes it back to DRAFT (it must be scheduled, and
+    approved, again)."""
     post = Post.objects.select_for_update().get(id=post.id)
     locked = list(post.variants.select_for_update())
-    if any(v.status not in (*EDITABLE_STATUSES, VariantStatus.CANCELLED) for v in locked):
+    if variants is not None and any(
+        v.status not in (*EDITABLE_STATUSES, VariantStatus.CANCELLED) for v in locked
+    ):
         raise ValidationError("This post has started going out; it can no longer be changed.")
     if title is not None:
         post.title = title.strip()[:200]

@@ -531,3 +531,42 @@ def test_the_demo_week_is_planned_once(clubs):
         assert variants.count() == 14
         assert not variants.exclude(status="DRAFT").exists()
         assert not variants.filter(scheduled_at__isnull=True).exists()
+
+
+def test_the_admin_edits_a_drafts_texts_with_no_account(clubs, api, make_staff):
+    with schema_context(clubs.alpha.schema_name):
+        post = post_create(
+            actor=ADMIN, title="Pro shop sale",
+            variants=[VariantInput(network="x", text="Sale"),
+                      VariantInput(network="facebook", text="Sale")],
+            planned_at=_future(2, 13),
+        )  # fmt: skip
+    client = login(api, make_staff, clubs.alpha, "MARKETING")
+    url = f"/t/alpha-golf/admin/social/post/{post.id}/change/"
+    page = client.get(url)
+    assert "Text for X" in page.content.decode()
+    assert "Text for Facebook Page" in page.content.decode()
+    inline = page.context["inline_admin_formsets"][0].formset
+    management = {
+        f"{inline.prefix}-{key}": value for key, value in inline.management_form.initial.items()
+    }
+    forms_data = {
+        f"{inline.prefix}-{index}-id": str(form.instance.pk)
+        for index, form in enumerate(inline.forms)
+    }
+    response = client.post(
+        url,
+        {
+            "title": "Winter sale", "text_x": "Winter sale: 20% off", "text_facebook": "Sale",
+            **management, **forms_data, f"{inline.prefix}-{0}-post": str(post.id),
+            f"{inline.prefix}-{1}-post": str(post.id),
+        },
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:3000]
+    with schema_context(clubs.alpha.schema_name):
+        post.refresh_from_db()
+        texts = dict(PostVariant.objects.filter(post=post).values_list("network", "text"))
+        planned = {v.scheduled_at for v in PostVariant.objects.filter(post=post)}
+    assert post.title == "Winter sale"
+    assert texts == {"x": "Winter sale: 20% off", "facebook": "Sale"}
+    assert planned == {_future(2, 13).replace(tzinfo=DUBLIN)}  # keeps its calendar place
