@@ -285,3 +285,22 @@ def campaign_send_series(*, campaign: Campaign) -> list[dict[str, Any]]:
 
 def campaign_sends(*, campaign: Campaign) -> QuerySet[Send]:
     return Send.objects.filter(campaign=campaign).select_related("customer")
+
+
+def campaign_sends_between(*, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+    """Campaign runs due (scheduled) or started in [start, end), for the social content
+    calendar: one row per campaign, at its start if it started, else its scheduled time."""
+    from django.db.models import F, Q
+    from django.db.models.functions import Coalesce
+
+    from campaigns.models import CampaignStatus
+
+    rows = (
+        Campaign.objects.exclude(type__in=HIDDEN_TYPES)
+        .exclude(status__in=[CampaignStatus.CANCELLED, CampaignStatus.DRAFT])
+        .annotate(at=Coalesce(F("started_at"), F("scheduled_at")))
+        .filter(Q(at__gte=start) & Q(at__lt=end))
+        .order_by("at", "id")
+        .values("id", "name", "status", "channels", "at")
+    )
+    return [{**row, "status_label": CampaignStatus(row["status"]).label} for row in rows]

@@ -73,6 +73,18 @@ def _changelist(label: str, query: str = "") -> Callable[[HttpRequest], str]:
     return link
 
 
+def _named(name: str) -> Callable[[HttpRequest], str]:
+    """A page of the club admin by its URL name (a custom view, not a model's list)."""
+
+    def link(request: HttpRequest) -> str:
+        try:
+            return reverse(f"{SITE}:{name}")
+        except NoReverseMatch:
+            return "#"
+
+    return link
+
+
 def _active(label: str) -> Callable[[HttpRequest], bool]:
     app_label, model_name = label.lower().split(".")
 
@@ -152,7 +164,12 @@ NAVIGATION: list[dict[str, Any]] = [
               permission=_manages("journeys.Journey")),
     ]},
     {"title": "Social", "items": [
-        _item("Posts", "share", "social.Post", permission=_manages("social.Post")),
+        {**_item("Posts", "share", "social.Post", permission=_manages("social.Post")),
+         "active": lambda request: _active("social.Post")(request)
+         and not request.path.startswith(_named("social_calendar")(request))},
+        {"title": "Content calendar", "icon": "calendar_month",
+         "link": _named("social_calendar"), "permission": _manages("social.Post"),
+         "active": lambda request: request.path.startswith(_named("social_calendar")(request))},
         _item("Competition promotions", "emoji_events", "social.CompetitionPromotion",
               permission=_manages("social.CompetitionPromotion")),
     ]},

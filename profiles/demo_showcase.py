@@ -65,4 +65,7 @@ def demo_showcase() -> dict[str, Any]:
     """Run every step; each adds only what is missing."""
     scores = demo_scores()
     segments = demo_segments()
+    from social.demo import demo_social_week
+
+    demo_social_week()  # a week of planned posts, so the content calendar is not empty
     return {**scores, "segmentsCreated": segments}

@@ -8,6 +8,7 @@ connects or disconnects accounts and approves posts; MARKETING composes and sche
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,10 +17,11 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Prefetch, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin, TabularInline
@@ -36,7 +38,6 @@ from social.models import (
     CompetitionPromotion,
     ItemChannel,
     ItemStatus,
-    Network,
     Post,
     PostVariant,
     PromotionItem,
@@ -54,6 +55,13 @@ from social.promotion_services import (
     promotion_stop,
 )
 from social.publishing import account_check
+from social.selectors import (
+    CalendarKind,
+    best_posting_times,
+    calendar_entries,
+    calendar_range,
+    network_states,
+)
 from social.services import (
     Actor,
     VariantInput,
@@ -63,7 +71,10 @@ from social.services import (
     post_cancel,
     post_create,
     post_reject,
+    post_request_approval,
+    post_reschedule,
     post_schedule,
+    post_update,
     settings_update,
     variant_resolve_review,
 )
@@ -75,6 +86,15 @@ def is_club_admin(request: HttpRequest) -> bool:
 
 def actor_of(request: HttpRequest) -> Actor:
     return Actor(user=request.user, label=request.user.email, is_admin=is_club_admin(request))
+
+
+def _uuid(value: str):
+    import uuid
+
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
 
 
 def _errors_text(exc: ValidationError) -> str:
@@ -136,7 +156,7 @@ class SocialAccountAdmin(ModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "can_connect": is_club_admin(request),
-            "networks": Network.choices,
+            "network_states": network_states(),
         }
         return super().changelist_view(request, extra_context)
 
@@ -240,12 +260,28 @@ class MultipleFileField(forms.FileField):
         return [super(MultipleFileField, self).clean(item, initial) for item in files]
 
 
-class ComposeForm(forms.ModelForm):
-    """Compose once: shared text, link and images, with optional per-network text."""
+def _target_choices() -> list[tuple[str, str]]:
+    """Each connected account, and each network with none connected (a draft for it)."""
+    choices = []
+    for state in network_states():
+        for account in state.accounts:
+            choices.append((f"account:{account.id}", f"{state.label}: {account.name}"))
+        if not state.accounts:
+            choices.append(
+                (f"network:{state.network}", f"{state.label} (not connected: draft only)")
+            )
+    return choices
 
-    accounts = forms.ModelMultipleChoiceField(
-        queryset=SocialAccount.objects.none(), widget=forms.CheckboxSelectMultiple
-    )
+
+class ComposeForm(forms.ModelForm):
+    """Compose once: shared text, link and images, with optional per-network text. Networks
+    with no connected account can be chosen too: the post is then kept as a draft."""
+
+    targets = forms.MultipleChoiceField(
+        label="Post to", choices=(), widget=forms.CheckboxSelectMultiple,
+        help_text="A network with no connected account can be written for and approved; it is "
+        "scheduled once an account is connected.",
+    )  # fmt: skip
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
     link = forms.URLField(required=False, assume_scheme="https")
     images = MultipleFileField(required=False, help_text="JPEG for Instagram; up to 10 MB.")
@@ -260,10 +296,18 @@ class ComposeForm(forms.ModelForm):
         label="Text for Instagram", widget=forms.Textarea(attrs={"rows": 3}), required=False
     )
     mode = forms.ChoiceField(
-        choices=[("draft", "Keep as draft"), *ScheduleMode.choices], initial="draft"
+        choices=[
+            ("draft", "Keep as draft"),
+            ("approval", "Keep as draft and send for approval"),
+            *ScheduleMode.choices,
+        ],
+        initial="draft",
     )
     at = forms.DateTimeField(
-        required=False, help_text="For 'At a time': the club's local time (YYYY-MM-DD HH:MM)."
+        label="When (club time)",
+        required=False,
+        help_text="YYYY-MM-DD HH:MM. For 'At a time'; for a draft, the planned time shown on "
+        "the calendar.",
     )
 
     class Meta:
@@ -272,9 +316,45 @@ class ComposeForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["accounts"].queryset = SocialAccount.objects.filter(
-            status=AccountStatus.CONNECTED
-        )
+        self.fields["targets"].choices = _target_choices()
+
+    def clean_at(self):
+        value = self.cleaned_data.get("at")
+        # Django reads the field in the active time zone (UTC): it is the club's wall time.
+        return value.replace(tzinfo=None) if value else None
+
+
+class PostEditForm(forms.ModelForm):
+    """The title, and while every network's part is a draft, each network's text (saved
+    through post_update, with or without a connected account)."""
+
+    class Meta:
+        model = Post
+        fields = ("title",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.draft_variants: list[PostVariant] = []
+        if self.instance.pk:
+            variants = list(self.instance.variants.order_by("network"))
+            if variants and all(v.status == VariantStatus.DRAFT for v in variants):
+                self.draft_variants = variants
+        for variant in self.draft_variants:
+            self.fields[f"text_{variant.network}"] = forms.CharField(
+                label=f"Text for {variant.get_network_display()}",
+                widget=forms.Textarea(attrs={"rows": 3}),
+                required=False,
+                initial=variant.text,
+            )
+
+
+def _draft_networks(post: Post | None) -> list[str]:
+    if post is None:
+        return []
+    variants = list(post.variants.order_by("network"))
+    if variants and all(v.status == VariantStatus.DRAFT for v in variants):
+        return [v.network for v in variants]
+    return []
 
 
 class VariantInline(TabularInline):
@@ -344,16 +424,23 @@ class PostAdmin(ModelAdmin):
         if obj is None:
             kwargs["form"] = ComposeForm
             kwargs["fields"] = None
+        else:
+            kwargs["form"] = PostEditForm
+            kwargs["fields"] = ["title"]  # the texts are the form's own fields
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None):
         if obj is None:
             return [
-                (None, {"fields": ("title", "accounts", "text", "link", "images")}),
+                (None, {"fields": ("title", "targets", "text", "link", "images")}),
                 ("Per network", {"fields": ("x_text", "facebook_text", "instagram_text")}),
                 ("When", {"fields": ("mode", "at")}),
             ]
-        return [(None, {"fields": ("title", *self.readonly_fields)})]
+        texts = [f"text_{network}" for network in _draft_networks(obj)]
+        return [
+            (None, {"fields": ("title", *self.readonly_fields)}),
+            *([("Texts (draft)", {"fields": texts})] if texts else []),
+        ]
 
     def get_inlines(self, request: HttpRequest, obj: Any = None):
         return [VariantInline] if obj is not None else []
@@ -363,7 +450,31 @@ class PostAdmin(ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Post, form: forms.Form, change: bool) -> None:
         if change:
-            super().save_model(request, obj, form, change)
+            data = form.cleaned_data
+            drafts = getattr(form, "draft_variants", [])
+            texts_changed = any(
+                (data.get(f"text_{v.network}") or "").strip() != v.text for v in drafts
+            )
+            variants = (
+                [
+                    VariantInput(
+                        account_id=v.account_id,
+                        network=v.network,
+                        link=v.link,
+                        image_ids=list(v.image_ids),
+                        text=data.get(f"text_{v.network}") or "",
+                    )
+                    for v in drafts
+                ]
+                if texts_changed
+                else None
+            )
+            try:
+                post_update(
+                    actor=actor_of(request), post=obj, title=obj.title or "", variants=variants
+                )
+            except ValidationError as exc:
+                raise _FormInvalid(exc) from exc
             return
         actor = actor_of(request)
         data = form.cleaned_data
@@ -372,24 +483,41 @@ class PostAdmin(ModelAdmin):
                 image_upload(actor=actor, filename=upload.name, content=upload.read())
                 for upload in data.get("images") or []
             ]
-            variants = [
-                VariantInput(
-                    account_id=account.id,
-                    text=data.get(f"{account.network}_text") or data.get("text") or "",
-                    link=data.get("link") or "",
-                    image_ids=[image.id for image in images],
+            variants = []
+            accounts = SocialAccount.objects.in_bulk(
+                [t.split(":", 1)[1] for t in data["targets"] if t.startswith("account:")]
+            )
+            for target in data["targets"]:
+                kind, value = target.split(":", 1)
+                account = accounts.get(_uuid(value)) if kind == "account" else None
+                network = account.network if account else value
+                variants.append(
+                    VariantInput(
+                        account_id=account.id if account else None,
+                        network=network,
+                        text=data.get(f"{network}_text") or data.get("text") or "",
+                        link=data.get("link") or "",
+                        image_ids=[image.id for image in images],
+                    )
                 )
-                for account in data["accounts"]
-            ]
-            post = post_create(actor=actor, title=data.get("title") or "", variants=variants)
-            if data["mode"] != "draft":
-                post_schedule(actor=actor, post=post, mode=data["mode"], at=data.get("at"))
+            mode = data["mode"]
+            post = post_create(
+                actor=actor,
+                title=data.get("title") or "",
+                variants=variants,
+                planned_at=data.get("at") if mode in ("draft", "approval") else None,
+            )
+            if mode == "approval":
+                post_request_approval(actor=actor, post=post)
+            elif mode != "draft":
+                post_schedule(actor=actor, post=post, mode=mode, at=data.get("at"))
         except ValidationError as exc:
             raise _FormInvalid(exc) from exc
         obj.pk = post.pk
         obj.id = post.id
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None):
+        extra_context = {**(extra_context or {}), "network_states": network_states()}
         try:
             return super().add_view(request, form_url, extra_context)
         except _FormInvalid as exc:
@@ -411,6 +539,13 @@ class PostAdmin(ModelAdmin):
                 wrap(require_POST(self.act_view)),
                 name="social_post_act",
             ),
+            path("calendar/", wrap(self.calendar_view), name="social_calendar"),
+            path("calendar/feed/", wrap(self.calendar_feed_view), name="social_calendar_feed"),
+            path(
+                "calendar/move/",
+                wrap(require_POST(self.calendar_move_view)),
+                name="social_calendar_move",
+            ),
             *super().get_urls(),
         ]
 
@@ -422,6 +557,10 @@ class PostAdmin(ModelAdmin):
         try:
             if action == "approve":
                 post_approve(actor=actor, post=post)
+            elif action == "request_approval":
+                post_request_approval(actor=actor, post=post)
+            elif action == "schedule_planned":
+                post_schedule(actor=actor, post=post, mode="at")
             elif action == "reject":
                 post_reject(actor=actor, post=post, note=request.POST.get("note", ""))
             elif action == "cancel":
@@ -459,8 +598,113 @@ class PostAdmin(ModelAdmin):
                 if v.status == VariantStatus.NEEDS_REVIEW
             ],
             "statuses": {v.status for v in post.variants.all()} if post else set(),
+            "planned": any(v.scheduled_at for v in post.variants.all()) if post else False,
+            "network_states": network_states(),
         }
-        return super().change_view(request, object_id, form_url, extra_context)
+        try:
+            return super().change_view(request, object_id, form_url, extra_context)
+        except _FormInvalid as exc:
+            self.message_user(request, f"Not saved: {_errors_text(exc.error)}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        extra_context = {**(extra_context or {}), "network_states": network_states()}
+        return super().changelist_view(request, extra_context)
+
+    # --- The content calendar ---------------------------------------------------------------
+
+    def calendar_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        tz = _club_tz()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Content calendar",
+            "opts": self.model._meta,
+            "timezone_name": str(tz),
+            "best_times": best_posting_times(tz=tz),
+            "kinds": CalendarKind.LABELS,
+            "network_states": network_states(),
+            "can_move": self.has_change_permission(request),
+            # How the club writes dates: US clubs month first, everyone else day first.
+            "locale_code": "en-US" if tenant_current().country == "US" else "en-GB",
+        }
+        return TemplateResponse(request, "admin/social/calendar.html", context)
+
+    def calendar_feed_view(self, request: HttpRequest) -> HttpResponse:
+        """FullCalendar's event source. It runs in 'UTC' mode and gets the club's wall times
+        without an offset, so it shows the club's time whatever the browser's zone."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        tz = _club_tz()
+        try:
+            start, end = calendar_range(
+                start=_wall(request.GET.get("start")),
+                end=_wall(request.GET.get("end")),
+                tz=tz,
+                names=("start", "end"),
+            )
+        except ValidationError as exc:
+            return JsonResponse({"error": _errors_text(exc)}, status=400)
+        can_move = self.has_change_permission(request)
+        events = [
+            {
+                "id": f"{entry.kind}:{entry.id}:{entry.start.isoformat()}",
+                "title": entry.title,
+                "start": entry.start.astimezone(tz).replace(tzinfo=None).isoformat(),
+                "url": entry.link,
+                "editable": bool(can_move and entry.movable),
+                "classNames": [f"sc-{entry.kind}", f"sc-status-{entry.status.lower()}"],
+                "extendedProps": {
+                    "kind": entry.kind,
+                    "kindLabel": entry.kind_label,
+                    "status": entry.status,
+                    "statusLabel": entry.status_label,
+                    "objectId": entry.id,
+                    "networks": list(entry.networks),
+                },
+            }
+            for entry in calendar_entries(start=start, end=end)
+        ]
+        return JsonResponse(events, safe=False)
+
+    def calendar_move_view(self, request: HttpRequest) -> HttpResponse:
+        """A drag on the calendar: the same service as every other reschedule, so limits and
+        approval apply; a refusal comes back as a message and the calendar snaps back."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return JsonResponse({"message": "Send a JSON object."}, status=400)
+        post = Post.objects.filter(id=_uuid(str(body.get("postId", "")))).first()
+        if post is None:
+            return JsonResponse({"message": "No such post in this club."}, status=404)
+        networks = body.get("networks") or None
+        if networks is not None and not (
+            isinstance(networks, list) and all(isinstance(n, str) for n in networks)
+        ):
+            return JsonResponse({"message": "networks: give a list of networks."}, status=400)
+        start = _wall(body.get("start")) if isinstance(body.get("start"), str) else None
+        moment = parse_datetime(start) if start else None
+        if moment is None:
+            return JsonResponse({"message": "start: give the new date and time."}, status=400)
+        try:
+            post_reschedule(actor=actor_of(request), post=post, at=moment, networks=networks)
+        except ValidationError as exc:
+            return JsonResponse({"message": _errors_text(exc)}, status=400)
+        post = Post.objects.get(id=post.id)
+        waiting = post.approval_status == "PENDING"
+        when = moment.strftime("%a %d %b %H:%M")
+        return JsonResponse(
+            {
+                "message": f"Moved to {when} (club time)."
+                + (" It waits for an ADMIN's approval again." if waiting else ""),
+                "waitsForApproval": waiting,
+            }
+        )
 
     @admin.action(description="Approve (ADMIN)")
     def approve_selected(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
@@ -720,6 +964,17 @@ class CompetitionPromotionAdmin(ModelAdmin):
         for plan in queryset:
             promotion_stop(actor=actor, promotion=plan)
         self.message_user(request, f"Stopped {queryset.count()} plan(s).")
+
+
+def _wall(value: str | None) -> str | None:
+    """FullCalendar in 'UTC' mode stands for the club's wall time: drop its 'Z' or offset."""
+    if not value:
+        return value
+    value = value.strip().replace(" ", "+")
+    for suffix in ("Z", "+00:00"):
+        if value.endswith(suffix):
+            return value[: -len(suffix)]
+    return value
 
 
 def _club_tz() -> ZoneInfo:

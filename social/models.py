@@ -189,11 +189,23 @@ EDITABLE_STATUSES = (VariantStatus.DRAFT, VariantStatus.PENDING_APPROVAL, Varian
 
 
 class PostVariant(models.Model):
-    """What one network gets of a post, and how far it got. At most one per (post, network)."""
+    """What one network gets of a post, and how far it got. At most one per (post, network).
+
+    A DRAFT may carry a planned `scheduled_at` (the calendar shows it; nothing publishes a
+    draft) and may have no account yet: drafts and approval work before any account is
+    connected; scheduling needs one."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="variants")
-    account = models.ForeignKey(SocialAccount, on_delete=models.PROTECT, related_name="variants")
+    account = models.ForeignKey(
+        SocialAccount,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="variants",
+        help_text="Empty: a draft for a network with no account connected yet; scheduling "
+        "attaches the network's connected account.",
+    )
     network = models.CharField(max_length=16, choices=Network.choices)
     text = models.TextField(blank=True)
     link = models.URLField(max_length=1000, blank=True)

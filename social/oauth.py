@@ -24,6 +24,7 @@ from social.clients import x as x_client
 from social.clients.base import TokenSet
 from social.crypto import token_decrypt, token_encrypt
 from social.models import Network, SocialAccount
+from social.selectors import network_configured, network_states
 from social.services import Actor, account_connect
 
 SESSION_KEY = "social_oauth"
@@ -48,6 +49,10 @@ def oauth_start(*, session: Any, network: str) -> str:
     """The URL to send the staff member to."""
     if network not in Network.values:
         raise ValidationError(f"Unknown network {network!r}.")
+    if not network_configured(network=network):
+        # Never send the person to the network with an empty client id.
+        state = next(s for s in network_states() if s.network == network)
+        raise ValidationError(state.how_to_connect)
     _allow_http_in_development()
     pending = {
         state: entry

@@ -193,6 +193,8 @@ def _publish_locked(variant_id: Any) -> Outcome:
         return Outcome("waiting")
 
     account = variant.account
+    if account is None:  # scheduling attaches one; this guards rows changed by hand
+        return _fail(variant, None, f"{RULES[variant.network].label}: no account is connected.")
     if account.status != AccountStatus.CONNECTED:
         reason = _needs_reconnect_message(account, account.status_reason)
         if open_attempt or (last and last.state == AttemptState.IN_DOUBT):

@@ -26,6 +26,7 @@ from social.models import (
     EDITABLE_STATUSES,
     AccountStatus,
     ApprovalStatus,
+    Network,
     Post,
     PostImage,
     PostVariant,
@@ -244,21 +245,37 @@ def image_id_from_token(*, token: str) -> str | None:
 
 @dataclass(frozen=True)
 class VariantInput:
-    account_id: Any
+    """One network's part of a post: an account, or only a network while none is connected
+    (a draft; scheduling attaches the network's connected account)."""
+
+    account_id: Any = None
     text: str = ""
     link: str = ""
     image_ids: list[Any] = field(default_factory=list)
+    network: str = ""
+
+
+def _connected_accounts(networks: set[str]) -> dict[str, list[SocialAccount]]:
+    found: dict[str, list[SocialAccount]] = {network: [] for network in networks}
+    for account in SocialAccount.objects.filter(
+        network__in=networks, status=AccountStatus.CONNECTED
+    ).order_by("name"):
+        found[account.network].append(account)
+    return found
 
 
 def _variants_from(inputs: list[VariantInput]) -> list[PostVariant]:
-    """Build (unsaved) variants, checking what any draft must satisfy: known, connected
-    accounts, one per network, known images."""
+    """Build (unsaved) variants, checking what any draft must satisfy: a known account or
+    network, one per network, known images. No connected account is needed for a draft."""
     if not inputs:
-        raise ValidationError({"variants": "Choose at least one account to post to."})
-    accounts = SocialAccount.objects.in_bulk([value.account_id for value in inputs])
+        raise ValidationError({"variants": "Choose at least one network to post to."})
+    accounts = SocialAccount.objects.in_bulk(
+        [a for a in (_uuid_or_none(v.account_id) for v in inputs if v.account_id) if a]
+    )
+    connected = _connected_accounts({v.network for v in inputs if v.network in Network.values})
     known_images = set(
         PostImage.objects.filter(
-            id__in=[image for value in inputs for image in value.image_ids]
+            id__in=[i for i in (_uuid_or_none(i) for v in inputs for i in v.image_ids) if i]
         ).values_list("id", flat=True)
     )
     errors: dict[str, list[str]] = {}
@@ -266,15 +283,34 @@ def _variants_from(inputs: list[VariantInput]) -> list[PostVariant]:
     variants = []
     for index, value in enumerate(inputs):
         key = f"variants[{index}]"
-        account = accounts.get(_uuid_or_none(value.account_id))
-        if account is None:
-            errors.setdefault(f"{key}.accountId", []).append("No such social account.")
-            continue
-        if account.network in seen:
-            errors.setdefault(f"{key}.accountId", []).append(
-                f"{RULES[account.network].label}: only one account per network in a post."
+        network = (value.network or "").strip().lower()
+        account = None
+        if value.account_id not in (None, ""):
+            account = accounts.get(_uuid_or_none(value.account_id))
+            if account is None:
+                errors.setdefault(f"{key}.accountId", []).append("No such social account.")
+                continue
+            if network and network != account.network:
+                errors.setdefault(f"{key}.network", []).append(
+                    f"The account {account.name} is on {RULES[account.network].label}, "
+                    f"not {network}."
+                )
+                continue
+            network = account.network
+        elif network not in Network.values:
+            errors.setdefault(f"{key}.network", []).append(
+                f"Give an accountId or a network ({', '.join(Network.values)})."
+                if not network
+                else f"Unknown network '{network}'; use one of {', '.join(Network.values)}."
             )
-        seen.add(account.network)
+            continue
+        elif len(connected.get(network, [])) == 1:
+            account = connected[network][0]
+        if network in seen:
+            errors.setdefault(f"{key}.network", []).append(
+                f"{RULES[network].label}: only one account per network in a post."
+            )
+        seen.add(network)
         missing = [str(i) for i in value.image_ids if _uuid_or_none(i) not in known_images]
         if missing:
             errors.setdefault(f"{key}.imageIds", []).append(
@@ -283,7 +319,7 @@ def _variants_from(inputs: list[VariantInput]) -> list[PostVariant]:
         variants.append(
             PostVariant(
                 account=account,
-                network=account.network,
+                network=network,
                 text=(value.text or "").strip(),
                 link=(value.link or "").strip(),
                 image_ids=[_uuid_or_none(i) for i in value.image_ids],
@@ -311,14 +347,21 @@ def post_create(
     variants: list[VariantInput],
     origin: str = "staff",
     origin_key: str = "",
+    planned_at: datetime | None = None,
 ) -> Post:
-    """A draft post with one variant per chosen account. With `origin_key`, creating the same
-    post twice returns the first (machine-made posts)."""
+    """A draft post with one variant per chosen account or network, optionally planned for a
+    time (the club's time zone when naive; shown on the calendar, published by nothing until
+    scheduled). With `origin_key`, creating the same post twice returns the first
+    (machine-made posts)."""
     if origin_key:
         existing = Post.objects.filter(origin_key=origin_key).first()
         if existing is not None:
             return existing
     built = _variants_from(variants)
+    if planned_at is not None:
+        planned_at = _local_to_utc(planned_at, ZoneInfo(tenant_current().timezone))
+        for variant in built:
+            variant.scheduled_at = planned_at
     post = Post.objects.create(
         title=title.strip()[:200],
         created_by=actor.user,
@@ -340,16 +383,22 @@ def post_create(
 def post_update(
     *, actor: Actor, post: Post, title: str | None = None, variants: list[VariantInput] | None
 ) -> Post:
-    """Change a post that has not started going out. Replaces its variants (and so takes it
-    back to DRAFT: it must be scheduled, and approved, again)."""
+    """Change a post. Its title (for staff only) can always change; its variants only before
+    it starts going out, and replacing them takes it back to DRAFT (it must be scheduled, and
+    approved, again)."""
     post = Post.objects.select_for_update().get(id=post.id)
     locked = list(post.variants.select_for_update())
-    if any(v.status not in (*EDITABLE_STATUSES, VariantStatus.CANCELLED) for v in locked):
+    if variants is not None and any(
+        v.status not in (*EDITABLE_STATUSES, VariantStatus.CANCELLED) for v in locked
+    ):
         raise ValidationError("This post has started going out; it can no longer be changed.")
     if title is not None:
         post.title = title.strip()[:200]
     if variants is not None:
         built = _variants_from(variants)
+        planned = min((v.scheduled_at for v in locked if v.scheduled_at), default=None)
+        for variant in built:
+            variant.scheduled_at = planned  # a draft keeps its place on the calendar
         post.variants.all().delete()
         for variant in built:
             variant.post = post
@@ -362,9 +411,37 @@ def post_update(
     return post
 
 
-def post_validate(*, post: Post) -> dict[str, list[str]]:
-    """Every network's complaints about this post, keyed `variants[i].text` etc."""
-    variants = list(post.variants.select_related("account").order_by("network"))
+def no_account_message(network: str) -> str:
+    label = RULES[network].label
+    return (
+        f"{label}: no {label} account is connected, so this post can be saved, planned and "
+        f"approved as a draft but not scheduled or published. A club ADMIN connects one under "
+        f"Social accounts > Connect {Network(network).label}."
+    )
+
+
+def _attach_accounts(variants: list[PostVariant]) -> dict[str, list[str]]:
+    """Give each account-less variant its network's connected account; errors where there
+    is none, or more than one to choose from."""
+    missing = [v for v in variants if v.account_id is None]
+    if not missing:
+        return {}
+    connected = _connected_accounts({v.network for v in missing})
+    errors: dict[str, list[str]] = {}
+    for variant in missing:
+        choices = connected[variant.network]
+        if len(choices) == 1:
+            variant.account = choices[0]
+            variant.save(update_fields=["account", "updated_at"])
+        elif choices:
+            errors.setdefault(f"variants.{variant.network}.accountId", []).append(
+                f"{RULES[variant.network].label}: {len(choices)} accounts are connected; "
+                "edit the post and choose one."
+            )
+    return errors
+
+
+def _content_errors(variants: list[PostVariant]) -> dict[str, list[str]]:
     images = {
         image.id: ImageInfo(str(image.id), image.filename, image.content_type, image.size)
         for image in PostImage.objects.filter(
@@ -381,7 +458,20 @@ def post_validate(*, post: Post) -> dict[str, list[str]]:
         )
         for name, messages in found.items():
             errors.setdefault(f"variants.{variant.network}.{name}", []).extend(messages)
-        if variant.account.status != AccountStatus.CONNECTED:
+    return errors
+
+
+def post_validate(*, post: Post) -> dict[str, list[str]]:
+    """Every network's complaints about this post, keyed `variants.<network>.text` etc.,
+    including a missing or disconnected account (what scheduling needs)."""
+    variants = list(post.variants.select_related("account").order_by("network"))
+    errors = _content_errors(variants)
+    for variant in variants:
+        if variant.account is None:
+            errors.setdefault(f"variants.{variant.network}.accountId", []).append(
+                no_account_message(variant.network)
+            )
+        elif variant.account.status != AccountStatus.CONNECTED:
             errors.setdefault(f"variants.{variant.network}.accountId", []).append(
                 f"{RULES[variant.network].label}: the account {variant.account.name} "
                 f"{variant.account.get_status_display().lower()}."
@@ -431,8 +521,10 @@ def _taken_slots(account_ids: list[Any], after: datetime) -> dict[Any, set[datet
     return taken
 
 
-def _approval_needed(actor: Actor) -> bool:
-    if actor.is_admin:
+def _approval_needed(actor: Actor, post: Post | None = None) -> bool:
+    """With approval on, a non-ADMIN's post waits for an ADMIN, unless an ADMIN already
+    approved it as a draft (and it has not changed since: a change resets the approval)."""
+    if actor.is_admin or (post is not None and post.approval_status == ApprovalStatus.APPROVED):
         return False
     row = SocialSettings.objects.filter(id=1).only("approval_required").first()
     return bool(row and row.approval_required)
@@ -444,11 +536,19 @@ def post_schedule(*, actor: Actor, post: Post, mode: str, at: datetime | None = 
     when no offset is given) or into each account's next free queue slot. With approval on,
     a non-ADMIN's post waits for an ADMIN instead (its times are kept)."""
     post = Post.objects.select_for_update().get(id=post.id)
-    variants = list(post.variants.select_for_update().select_related("account").order_by("network"))
+    variants = list(
+        post.variants.select_for_update(of=("self",)).select_related("account").order_by("network")
+    )
     if any(v.status not in (VariantStatus.DRAFT, VariantStatus.FAILED) for v in variants):
         raise ValidationError("Only a draft (or a failed post) can be scheduled.")
     if mode not in ScheduleMode.values:
         raise ValidationError({"mode": f"Use one of {', '.join(ScheduleMode.values)}."})
+    if mode == ScheduleMode.AT and at is None:
+        # A draft planned on the calendar is scheduled for its planned time.
+        at = next((v.scheduled_at for v in variants if v.scheduled_at), None)
+    errors = _attach_accounts(variants)
+    if errors:
+        raise ValidationError(errors)
     errors = post_validate(post=post)
     if errors:
         raise ValidationError(errors)
@@ -461,7 +561,7 @@ def post_schedule(*, actor: Actor, post: Post, mode: str, at: datetime | None = 
         if at < now - timedelta(minutes=1):
             raise ValidationError({"at": "That time has passed."})
     taken = _taken_slots([v.account_id for v in variants], now)
-    waiting = _approval_needed(actor)
+    waiting = _approval_needed(actor, post)
     for variant in variants:
         if mode == ScheduleMode.NOW:
             variant.scheduled_at = now
@@ -480,7 +580,10 @@ def post_schedule(*, actor: Actor, post: Post, mode: str, at: datetime | None = 
         variants,
         ["scheduled_at", "schedule_mode", "status", "error", "next_attempt_at", "attempt_count"],
     )
-    post.approval_status = ApprovalStatus.PENDING if waiting else ApprovalStatus.NOT_NEEDED
+    if waiting:
+        post.approval_status = ApprovalStatus.PENDING
+    elif post.approval_status != ApprovalStatus.APPROVED:
+        post.approval_status = ApprovalStatus.NOT_NEEDED
     post.save(update_fields=["approval_status", "updated_at"])
     actor.audit(
         action="social_post.submitted" if waiting else "social_post.scheduled",
@@ -519,6 +622,8 @@ def post_approve(*, actor: Actor, post: Post) -> Post:
         raise ValidationError("Only a club ADMIN can approve posts.")
     post = Post.objects.select_for_update().get(id=post.id)
     variants = list(post.variants.select_for_update().filter(status=VariantStatus.PENDING_APPROVAL))
+    if not variants and post.approval_status == ApprovalStatus.PENDING:
+        return _approve_draft(actor, post)
     if not variants:
         raise ValidationError("This post is not waiting for approval.")
     now = timezone.now()
@@ -536,6 +641,50 @@ def post_approve(*, actor: Actor, post: Post) -> Post:
     return post
 
 
+def _approve_draft(actor: Actor, post: Post) -> Post:
+    """The content is approved; the draft stays a draft (no account needed) and later goes
+    out when someone schedules it, without waiting again."""
+    post.approval_status = ApprovalStatus.APPROVED
+    post.approved_by = actor.user
+    post.approved_at = timezone.now()
+    post.approval_note = ""
+    post.save(
+        update_fields=[
+            "approval_status", "approved_by", "approved_at", "approval_note", "updated_at",
+        ]
+    )  # fmt: skip
+    actor.audit(
+        action="social_post.approved", object_type="social_post", object_id=str(post.id),
+        details={"draft": True},
+    )  # fmt: skip
+    return post
+
+
+@transaction.atomic
+def post_request_approval(*, actor: Actor, post: Post) -> Post:
+    """Send a draft for an ADMIN's approval before it is scheduled; no account is needed.
+    Each network's content rules are checked first."""
+    post = Post.objects.select_for_update().get(id=post.id)
+    variants = list(post.variants.select_for_update().order_by("network"))
+    if any(v.status != VariantStatus.DRAFT for v in variants):
+        raise ValidationError("Only a draft can be sent for approval; this post is scheduled.")
+    if post.approval_status == ApprovalStatus.PENDING:
+        raise ValidationError("This post is already waiting for approval.")
+    if post.approval_status == ApprovalStatus.APPROVED:
+        raise ValidationError("This post is already approved.")
+    errors = _content_errors(variants)
+    if errors:
+        raise ValidationError(errors)
+    post.approval_status = ApprovalStatus.PENDING
+    post.approval_note = ""
+    post.save(update_fields=["approval_status", "approval_note", "updated_at"])
+    actor.audit(
+        action="social_post.approval_requested", object_type="social_post",
+        object_id=str(post.id),
+    )  # fmt: skip
+    return post
+
+
 @transaction.atomic
 def post_reject(*, actor: Actor, post: Post, note: str = "") -> Post:
     if not actor.is_admin:
@@ -544,6 +693,10 @@ def post_reject(*, actor: Actor, post: Post, note: str = "") -> Post:
     updated = post.variants.filter(status=VariantStatus.PENDING_APPROVAL).update(
         status=VariantStatus.DRAFT, scheduled_at=None, error=f"Rejected: {note}".strip(": ")
     )
+    if not updated and post.approval_status == ApprovalStatus.PENDING:
+        updated = post.variants.filter(status=VariantStatus.DRAFT).update(
+            error=f"Rejected: {note}".strip(": ")
+        )
     if not updated:
         raise ValidationError("This post is not waiting for approval.")
     post.approval_status = ApprovalStatus.REJECTED
@@ -601,3 +754,103 @@ def variant_resolve_review(
     if not posted:
         _enqueue_due([variant], now)
     return variant
+
+
+MOVABLE_STATUSES = (VariantStatus.DRAFT, VariantStatus.PENDING_APPROVAL, VariantStatus.SCHEDULED)
+
+
+def _daily_limit_errors(variants: list[PostVariant], at: datetime) -> dict[str, list[str]]:
+    """A move may not put more than the network's daily limit of this account's posts into
+    any 24 hours around the new time (the limit publishing itself enforces)."""
+    from django.conf import settings
+
+    errors: dict[str, list[str]] = {}
+    for variant in variants:
+        limit = settings.SOCIAL_DAILY_LIMITS.get(variant.network)
+        if not limit or variant.account_id is None:
+            continue
+        others = PostVariant.objects.filter(account_id=variant.account_id).exclude(id=variant.id)
+        planned = VariantStatus.SCHEDULED, VariantStatus.PENDING_APPROVAL, VariantStatus.PUBLISHING
+        before = others.filter(
+            status__in=planned, scheduled_at__gt=at - timedelta(days=1), scheduled_at__lte=at
+        ).count() + others.filter(
+            status=VariantStatus.PUBLISHED, published_at__gt=at - timedelta(days=1),
+            published_at__lte=at,
+        ).count()  # fmt: skip
+        after = others.filter(
+            status__in=planned, scheduled_at__gte=at, scheduled_at__lt=at + timedelta(days=1)
+        ).count()
+        if max(before, after) >= limit:
+            label = RULES[variant.network].label
+            errors.setdefault(f"variants.{variant.network}.at", []).append(
+                f"{label}: {variant.account.name} already has {limit} "
+                f"post{'s' if limit != 1 else ''} within 24 hours of that time, the most "
+                f"{label} allows."
+            )
+    return errors
+
+
+@transaction.atomic
+def post_reschedule(
+    *, actor: Actor, post: Post, at: datetime | None, networks: list[str] | None = None
+) -> Post:
+    """Move a post that has not gone out to another time (the calendar's drag; naive times
+    are the club's). A draft just moves its planned time. A scheduled post must still have a
+    connected account and stay within the network's daily limit; moved by a non-ADMIN while
+    approval is on, it waits for an ADMIN's approval again. `networks` moves only those
+    networks' parts."""
+    post = Post.objects.select_for_update().get(id=post.id)
+    variants = list(
+        post.variants.select_for_update(of=("self",)).select_related("account").order_by("network")
+    )
+    if networks:
+        unknown = sorted(set(networks) - {v.network for v in variants})
+        if unknown:
+            raise ValidationError({"networks": f"This post has no part for {', '.join(unknown)}."})
+        variants = [v for v in variants if v.network in networks]
+    stuck = [v for v in variants if v.status not in MOVABLE_STATUSES]
+    if stuck:
+        raise ValidationError(
+            {
+                "at": " ".join(
+                    f"{RULES[v.network].label}: {v.get_status_display().lower()}, so it can no "
+                    "longer be moved."
+                    for v in stuck
+                )
+            }
+        )
+    if at is None:
+        raise ValidationError({"at": "Give the new time."})
+    at = _local_to_utc(at, ZoneInfo(tenant_current().timezone))
+    now = timezone.now()
+    if at < now - timedelta(minutes=1):
+        raise ValidationError({"at": "That time has passed; choose a time from now on."})
+    live = [v for v in variants if v.status != VariantStatus.DRAFT]
+    if live:
+        errors = {k: m for k, m in post_validate(post=post).items() if k.endswith(".accountId")}
+        errors = {k: m for k, m in errors.items() if k.split(".")[1] in {v.network for v in live}}
+        errors.update(_daily_limit_errors(live, at))
+        if errors:
+            raise ValidationError(errors)
+    rewait = bool(live) and not actor.is_admin and _approval_needed(actor)
+    for variant in variants:
+        variant.scheduled_at = at
+        if variant.status != VariantStatus.DRAFT:
+            variant.schedule_mode = ScheduleMode.AT
+            variant.next_attempt_at = None
+            if rewait:
+                variant.status = VariantStatus.PENDING_APPROVAL
+    PostVariant.objects.bulk_update(
+        variants, ["scheduled_at", "schedule_mode", "next_attempt_at", "status"]
+    )
+    if rewait:
+        post.approval_status = ApprovalStatus.PENDING
+        post.save(update_fields=["approval_status", "updated_at"])
+    actor.audit(
+        action="social_post.rescheduled", object_type="social_post", object_id=str(post.id),
+        details={"at": at.isoformat(), "networks": [v.network for v in variants],
+                 "waitsForApproval": rewait},
+    )  # fmt: skip
+    if not rewait:
+        _enqueue_due([v for v in variants if v.status == VariantStatus.SCHEDULED], now)
+    return post

@@ -64,6 +64,10 @@ CASES = {
     "social-posts-approve": "api/v1/social/posts/{customer}/approve",
     "social-posts-reject": "api/v1/social/posts/{customer}/reject",
     "social-posts-cancel": "api/v1/social/posts/{customer}/cancel",
+    "social-posts-request-approval": "api/v1/social/posts/{customer}/request-approval",
+    "social-posts-reschedule": "api/v1/social/posts/{customer}/reschedule",
+    "social-networks": "api/v1/social/networks",
+    "social-calendar": "api/v1/social/calendar?from=2026-01-01&to=2026-01-31",
     # Competition auto-promotion ({customer} and {segment}: just UUIDs of B's here).
     "social-promotions-list": "api/v1/social/promotions",
     "social-promotions-detail": "api/v1/social/promotions/{customer}",
@@ -110,7 +114,11 @@ CASES = {
     # names no club (tests/test_campaigns_api.py: A's valid token under B's URL).
     "campaigns-unsubscribe": "unsubscribe/{customer}",
 }
-ADMIN_PATHS = ["admin/", "admin/profiles/customer/", "admin/profiles/customer/{customer}/change/"]
+ADMIN_PATHS = [
+    "admin/", "admin/profiles/customer/", "admin/profiles/customer/{customer}/change/",
+    "admin/social/post/calendar/",
+    "admin/social/post/calendar/feed/?start=2026-01-01T00:00:00Z&end=2026-02-01T00:00:00Z",
+]  # fmt: skip
 
 
 def _named_routes(patterns, prefix="") -> set[str]:

@@ -196,7 +196,8 @@ def test_admin_composes_and_schedules_a_post(clubs, api, make_staff):
     accounts = connect_accounts(clubs.alpha)
     client = login(api, make_staff, clubs.alpha, "MARKETING")
     response = client.post("/t/alpha-golf/admin/social/post/add/", {
-        "title": "Open week", "accounts": [str(accounts["x"].id), str(accounts["facebook"].id)],
+        "title": "Open week",
+        "targets": [f"account:{accounts['x'].id}", f"account:{accounts['facebook'].id}"],
         "text": "Open week starts Monday", "link": "https://www.alphagolf.ie/open",
         "x_text": "Open week from Monday!", "mode": "queue",
     })  # fmt: skip

@@ -13,6 +13,7 @@ from rest_framework import serializers
 from crm.api.serializers import InputSerializer
 from social.models import (
     CompetitionPromotion,
+    Network,
     Post,
     PostVariant,
     PromotionItem,
@@ -62,7 +63,11 @@ class ImageInputSerializer(InputSerializer):
 
 
 class VariantOutputSerializer(serializers.ModelSerializer):
-    accountId = serializers.UUIDField(source="account_id")
+    accountId = serializers.UUIDField(
+        source="account_id",
+        allow_null=True,
+        help_text="Null: a draft for a network with no account connected yet.",
+    )
     imageIds = serializers.ListField(source="image_ids", child=serializers.UUIDField())
     scheduleMode = serializers.CharField(source="schedule_mode")
     scheduledAt = serializers.DateTimeField(source="scheduled_at", allow_null=True)
@@ -109,10 +114,94 @@ class PostOutputSerializer(serializers.ModelSerializer):
 
 
 class VariantInputSerializer(InputSerializer):
-    accountId = serializers.UUIDField()
+    accountId = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        help_text="The account to post to; or give only `network` (a draft needs no account).",
+    )
+    network = serializers.ChoiceField(
+        choices=Network.values,
+        required=False,
+        help_text="With no accountId: the network's connected account, or none yet (a draft).",
+    )
     text = serializers.CharField(required=False, allow_blank=True, default="")
     link = serializers.URLField(required=False, allow_blank=True, default="", max_length=1000)
     imageIds = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs.get("accountId") and not attrs.get("network"):
+            raise serializers.ValidationError({"network": "Give an accountId or a network."})
+        return attrs
+
+
+def _parse_at(value: str | None) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise serializers.ValidationError("Not a date and time (ISO 8601).")
+    return parsed
+
+
+class RescheduleInputSerializer(InputSerializer):
+    at = serializers.CharField(
+        help_text="The new time, ISO 8601; without an offset it is read in the club's time zone."
+    )
+    networks = serializers.ListField(
+        child=serializers.ChoiceField(choices=Network.values),
+        required=False,
+        allow_empty=False,
+        help_text="Move only these networks' parts (default: every part not gone out).",
+    )
+
+    def validate_at(self, value: str) -> datetime:
+        parsed = _parse_at(value)
+        if parsed is None:
+            raise serializers.ValidationError("Give the new time.")
+        return parsed
+
+
+class NetworkOutputSerializer(serializers.Serializer):
+    network = serializers.CharField()
+    label = serializers.CharField()
+    configured = serializers.BooleanField(
+        help_text="The platform has the app credentials to connect this network."
+    )
+    connected = serializers.BooleanField(help_text="The club has a connected account on it.")
+    accountIds = serializers.SerializerMethodField()
+    howToConnect = serializers.CharField(source="how_to_connect")
+
+    def get_accountIds(self, state) -> list[str]:
+        return [str(a.id) for a in state.accounts]
+
+
+class CalendarEntryOutputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=["post", "promotion_item", "campaign_send"],
+        help_text="post (a social post), promotion_item (competition promotion not yet handed "
+        "over) or campaign_send.",
+    )
+    kindLabel = serializers.CharField(source="kind_label")
+    id = serializers.CharField(help_text="The post's, promotion item's or campaign's id.")
+    title = serializers.CharField()
+    start = serializers.SerializerMethodField(help_text="ISO 8601 with the club's offset.")
+    status = serializers.CharField()
+    statusLabel = serializers.CharField(source="status_label")
+    link = serializers.SerializerMethodField(help_text="Where staff open it in the club admin.")
+    networks = serializers.ListField(child=serializers.CharField())
+    movable = serializers.BooleanField(
+        help_text="A post not gone out: POST social/posts/<id>/reschedule moves it."
+    )
+
+    def get_start(self, entry) -> str:
+        return _local(entry.start, self.context)
+
+    def get_link(self, entry) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(entry.link) if request else entry.link
 
 
 class ScheduleInputSerializer(InputSerializer):

@@ -29,6 +29,18 @@ urlpatterns = [
         name="social-posts-reject",
     ),
     path(
+        "social/posts/<uuid:post_id>/request-approval",
+        views.PostRequestApprovalView.as_view(),
+        name="social-posts-request-approval",
+    ),
+    path(
+        "social/posts/<uuid:post_id>/reschedule",
+        views.PostRescheduleView.as_view(),
+        name="social-posts-reschedule",
+    ),
+    path("social/networks", views.NetworkListView.as_view(), name="social-networks"),
+    path("social/calendar", views.CalendarView.as_view(), name="social-calendar"),
+    path(
         "social/posts/<uuid:post_id>/cancel",
         views.PostCancelView.as_view(),
         name="social-posts-cancel",

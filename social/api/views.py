@@ -8,6 +8,8 @@ in the club admin (OAuth redirects). No response carries a token.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -22,8 +24,10 @@ from crm.api.views import TenantAPIView
 from social.api.serializers import (
     AccountOutputSerializer,
     AccountUpdateInputSerializer,
+    CalendarEntryOutputSerializer,
     ImageInputSerializer,
     ImageOutputSerializer,
+    NetworkOutputSerializer,
     PostCreateInputSerializer,
     PostFilterSerializer,
     PostOutputSerializer,
@@ -35,6 +39,7 @@ from social.api.serializers import (
     PromotionSettingsInputSerializer,
     PromotionSettingsOutputSerializer,
     RejectInputSerializer,
+    RescheduleInputSerializer,
     ScheduleInputSerializer,
 )
 from social.models import CompetitionPromotion, Post, PromotionItem, PromotionStatus, SocialAccount
@@ -45,9 +50,13 @@ from social.promotion_services import (
     promotion_stop,
 )
 from social.selectors import (
+    CALENDAR_MAX_DAYS,
     account_get,
     account_list,
+    calendar_entries,
+    calendar_range,
     image_get,
+    network_states,
     post_get,
     post_list,
     promotion_get,
@@ -65,6 +74,8 @@ from social.services import (
     post_cancel,
     post_create,
     post_reject,
+    post_request_approval,
+    post_reschedule,
     post_schedule,
     post_update,
 )
@@ -89,7 +100,8 @@ def _invalid(exc: DjangoValidationError) -> exceptions.ValidationError:
 def _variants(data: list[dict]) -> list[VariantInput]:
     return [
         VariantInput(
-            account_id=item["accountId"],
+            account_id=item.get("accountId"),
+            network=item.get("network", ""),
             text=item.get("text", ""),
             link=item.get("link", ""),
             image_ids=list(item.get("imageIds") or []),
@@ -309,6 +321,94 @@ class PostRejectView(SocialView):
         except DjangoValidationError as exc:
             raise _invalid(exc) from exc
         return self.respond_post(post)
+
+
+class PostRequestApprovalView(SocialView):
+    @extend_schema(
+        operation_id="social_posts_request_approval", request=None, responses=PostOutputSerializer
+    )
+    def post(self, request: Request, post_id) -> Response:
+        """Send a draft for an ADMIN's approval; no connected account is needed."""
+        post = self.get_post(post_id)
+        try:
+            post = post_request_approval(actor=actor_of(request), post=post)
+        except DjangoValidationError as exc:
+            raise _invalid(exc) from exc
+        return self.respond_post(post)
+
+
+class PostRescheduleView(SocialView):
+    throttle_scope = "social_publish"
+
+    @extend_schema(
+        operation_id="social_posts_reschedule",
+        request=RescheduleInputSerializer,
+        responses=PostOutputSerializer,
+    )
+    def post(self, request: Request, post_id) -> Response:
+        """Move a post that has not gone out (what dragging on the calendar does): a draft
+        moves its planned time; a scheduled post keeps to the network's daily limit and,
+        moved by a non-ADMIN while approval is on, waits for approval again."""
+        post = self.get_post(post_id)
+        body = RescheduleInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            post = post_reschedule(
+                actor=actor_of(request),
+                post=post,
+                at=body.validated_data["at"],
+                networks=body.validated_data.get("networks"),
+            )
+        except DjangoValidationError as exc:
+            raise _invalid(exc) from exc
+        return self.respond_post(post)
+
+
+class NetworkListView(SocialView):
+    @extend_schema(
+        operation_id="social_networks_list", responses=NetworkOutputSerializer(many=True)
+    )
+    def get(self, request: Request) -> Response:
+        """Each network: configured on the platform (app credentials), connected by the club,
+        and how to connect it."""
+        return self.respond(NetworkOutputSerializer(network_states(), many=True).data)
+
+
+class _Rows(list):
+    """A computed list the skip/take paginator can page."""
+
+    def count(self, *args) -> int:  # type: ignore[override]
+        return len(self) if not args else super().count(*args)
+
+
+class CalendarView(SocialView):
+    @extend_schema(
+        operation_id="social_calendar_list",
+        parameters=[
+            OpenApiParameter(
+                "from", str, required=True,
+                description="Start: YYYY-MM-DD or ISO 8601; without an offset, club time.",
+            ),
+            OpenApiParameter(
+                "to", str, required=True,
+                description=f"End (a date includes that day); at most {CALENDAR_MAX_DAYS} days "
+                "after `from`.",
+            ),
+        ],
+        responses=CalendarEntryOutputSerializer(many=True),
+    )  # fmt: skip
+    def get(self, request: Request) -> Response:
+        """Posts, competition promotion items and campaign sends in one list, by time, each
+        with its start in the club's time zone and a status label."""
+        tz = ZoneInfo(request.tenant.timezone or "UTC")
+        try:
+            start, end = calendar_range(
+                start=request.query_params.get("from"), end=request.query_params.get("to"), tz=tz
+            )
+        except DjangoValidationError as exc:
+            raise _invalid(exc) from exc
+        entries = _Rows(calendar_entries(start=start, end=end))
+        return self.paginate(request, entries, CalendarEntryOutputSerializer)
 
 
 class PostCancelView(SocialView):

@@ -23,6 +23,8 @@ from social.services import (
     post_approve,
     post_cancel,
     post_create,
+    post_request_approval,
+    post_reschedule,
     post_schedule,
 )
 
@@ -40,7 +42,8 @@ def _not_found() -> MutationError:
 
 
 class SocialVariantInput(graphene.InputObjectType):
-    account_id = graphene.UUID(required=True)
+    account_id = graphene.UUID(description="Or only `network`: a draft needs no account.")
+    network = graphene.String(description="facebook, instagram or x (with no accountId).")
     text = graphene.String()
     link = graphene.String()
     image_ids = graphene.List(graphene.NonNull(graphene.UUID))
@@ -73,6 +76,7 @@ class CreateSocialPost(BaseMutation):
             variants=[
                 VariantInput(
                     account_id=v.account_id,
+                    network=v.network or "",
                     text=v.text or "",
                     link=v.link or "",
                     image_ids=list(v.image_ids or []),
@@ -122,6 +126,46 @@ class ApproveSocialPost(BaseMutation):
         if post is None:
             raise Refused(_not_found())
         post_approve(actor=_actor(info), post=post)
+        return cls(post=post_get(post_id=id), errors=[])
+
+
+class RequestSocialPostApproval(BaseMutation):
+    """Send a draft for an ADMIN's approval; no connected account is needed (crm:social)."""
+
+    scopes = ("crm:social",)
+
+    class Arguments:
+        id = graphene.UUID(required=True)
+
+    post = graphene.Field(SocialPostType)
+
+    @classmethod
+    def perform(cls, root, info, id):
+        post = post_get(post_id=id)
+        if post is None:
+            raise Refused(_not_found())
+        post_request_approval(actor=_actor(info), post=post)
+        return cls(post=post_get(post_id=id), errors=[])
+
+
+class RescheduleSocialPost(BaseMutation):
+    """Move a post that has not gone out, as dragging on the calendar does (crm:social)."""
+
+    scopes = ("crm:social",)
+
+    class Arguments:
+        id = graphene.UUID(required=True)
+        at = graphene.DateTime(required=True, description="Without offset: the club's time.")
+        networks = graphene.List(graphene.NonNull(graphene.String))
+
+    post = graphene.Field(SocialPostType)
+
+    @classmethod
+    def perform(cls, root, info, id, at, networks=None):
+        post = post_get(post_id=id)
+        if post is None:
+            raise Refused(_not_found())
+        post_reschedule(actor=_actor(info), post=post, at=at, networks=networks or None)
         return cls(post=post_get(post_id=id), errors=[])
 
 

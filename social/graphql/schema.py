@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import graphene
+from django.core.exceptions import ValidationError
 from graphql import GraphQLError
 
 from crm.api.pagination import DEFAULT_TAKE, MAX_TAKE
@@ -10,6 +13,8 @@ from social.graphql.mutations import (
     CancelPromotionItem,
     CancelSocialPost,
     CreateSocialPost,
+    RequestSocialPostApproval,
+    RescheduleSocialPost,
     ScheduleSocialPost,
     StopCompetitionPromotion,
     UpdatePromotionItem,
@@ -18,11 +23,23 @@ from social.graphql.types import (
     CompetitionPromotionList,
     CompetitionPromotionType,
     SocialAccountType,
+    SocialCalendarEntryType,
+    SocialNetworkType,
     SocialPostList,
     SocialPostType,
 )
 from social.models import PromotionStatus
-from social.selectors import account_list, post_get, post_list, promotion_get, promotion_list
+from social.selectors import (
+    CALENDAR_MAX_DAYS,
+    account_list,
+    calendar_entries,
+    calendar_range,
+    network_states,
+    post_get,
+    post_list,
+    promotion_get,
+    promotion_list,
+)
 
 
 class Query(graphene.ObjectType):
@@ -50,6 +67,24 @@ class Query(graphene.ObjectType):
     )
     competition_promotion = graphene.Field(
         CompetitionPromotionType, id=graphene.UUID(required=True)
+    )
+    social_networks = graphene.List(
+        graphene.NonNull(SocialNetworkType),
+        required=True,
+        description="Each network: configured on the platform, connected by the club, and how "
+        "to connect it (scope crm:social).",
+    )
+    social_calendar = graphene.List(
+        graphene.NonNull(SocialCalendarEntryType),
+        required=True,
+        from_=graphene.String(
+            name="from", required=True, description="YYYY-MM-DD or ISO 8601 (club time)."
+        ),
+        to=graphene.String(
+            required=True,
+            description=f"A date includes that day; at most {CALENDAR_MAX_DAYS} days.",
+        ),
+        description="Posts, promotion items and campaign sends by time (scope crm:social).",
     )
 
     @staticmethod
@@ -100,11 +135,29 @@ class Query(graphene.ObjectType):
         require_scope(info, "crm:social")
         return promotion_get(promotion_id=id)
 
+    @staticmethod
+    def resolve_social_networks(root, info):
+        require_scope(info, "crm:social")
+        return network_states()
+
+    @staticmethod
+    def resolve_social_calendar(root, info, from_: str, to: str):
+        require_scope(info, "crm:social")
+        tz = ZoneInfo(getattr(info.context.tenant, "timezone", "") or "UTC")
+        try:
+            start, end = calendar_range(start=from_, end=to, tz=tz)
+        except ValidationError as exc:
+            field, messages = next(iter(exc.message_dict.items()))
+            raise GraphQLError(messages[0], extensions={"field": field}) from None
+        return calendar_entries(start=start, end=end)
+
 
 class Mutation(graphene.ObjectType):
     create_social_post = CreateSocialPost.Field()
     schedule_social_post = ScheduleSocialPost.Field()
     approve_social_post = ApproveSocialPost.Field()
+    request_social_post_approval = RequestSocialPostApproval.Field()
+    reschedule_social_post = RescheduleSocialPost.Field()
     cancel_social_post = CancelSocialPost.Field()
     update_promotion_item = UpdatePromotionItem.Field()
     cancel_promotion_item = CancelPromotionItem.Field()

@@ -42,7 +42,7 @@ class EngagementType(graphene.ObjectType):
 
 
 class SocialVariantType(DjangoObjectType):
-    account_id = graphene.UUID(required=True)
+    account_id = graphene.UUID(description="Null: a draft for a network with no account yet.")
     image_ids = graphene.List(graphene.NonNull(graphene.UUID), required=True)
     engagement = graphene.Field(EngagementType)
 
@@ -158,3 +158,48 @@ class CompetitionPromotionList(graphene.ObjectType):
     skip = graphene.Int(required=True)
     take = graphene.Int(required=True)
     has_more = graphene.Boolean(required=True)
+
+
+class SocialNetworkType(graphene.ObjectType):
+    """A network: configured on the platform (app credentials), connected by the club."""
+
+    class Meta:
+        name = "SocialNetwork"
+
+    network = graphene.String(required=True)
+    label = graphene.String(required=True)
+    configured = graphene.Boolean(required=True)
+    connected = graphene.Boolean(required=True)
+    account_ids = graphene.List(graphene.NonNull(graphene.UUID), required=True)
+    how_to_connect = graphene.String(required=True)
+
+    @staticmethod
+    def resolve_account_ids(state, info):
+        return [a.id for a in state.accounts]
+
+
+class SocialCalendarEntryType(graphene.ObjectType):
+    """One thing on the content calendar (the REST calendar's fields)."""
+
+    class Meta:
+        name = "SocialCalendarEntry"
+
+    kind = graphene.String(required=True, description="post, promotion_item or campaign_send.")
+    kind_label = graphene.String(required=True)
+    id = graphene.String(required=True)
+    title = graphene.String(required=True)
+    start = graphene.String(required=True, description="ISO 8601 with the club's offset.")
+    status = graphene.String(required=True)
+    status_label = graphene.String(required=True)
+    link = graphene.String(required=True)
+    networks = graphene.List(graphene.NonNull(graphene.String), required=True)
+    movable = graphene.Boolean(required=True)
+
+    @staticmethod
+    def resolve_start(entry, info) -> str:
+        tz = ZoneInfo(getattr(info.context.tenant, "timezone", "") or "UTC")
+        return entry.start.astimezone(tz).isoformat()
+
+    @staticmethod
+    def resolve_link(entry, info) -> str:
+        return info.context.build_absolute_uri(entry.link)
