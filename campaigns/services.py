@@ -198,12 +198,19 @@ def _validate(campaign: Campaign, data: dict[str, Any], errors: dict[str, list[s
             campaign.priority = _priority(data["priority"])
         except ValueError as exc:
             fail("priority", str(exc))
-    for key, attr in (("scheduledAt", "scheduled_at"), ("endsAt", "ends_at")):
+    for key, attr in (
+        ("scheduledAt", "scheduled_at"), ("endsAt", "ends_at"), ("expiresAt", "expires_at"),
+    ):  # fmt: skip
         if key in data:
             try:
                 setattr(campaign, attr, _parse_when(data[key], tz))
             except ValueError as exc:
                 fail(key, str(exc))
+    if "topic" in data:
+        topic = (data["topic"] or "").strip()
+        if len(topic) > 120:
+            fail("topic", "At most 120 characters (competition:<id>).")
+        campaign.topic = topic[:120]
     if "recurrence" in data:
         recurrence = (data["recurrence"] or "").strip()
         if recurrence:
@@ -326,6 +333,8 @@ def _check_ready(campaign: Campaign) -> None:
         errors["trigger.eventType"] = ["A TRIGGERED campaign needs an event type."]
     if campaign.ends_at and campaign.ends_at <= now:
         errors["endsAt"] = ["The end date has passed."]
+    if campaign.expires_at and campaign.expires_at <= now:
+        errors["expiresAt"] = ["The expiry has passed: nothing would go out."]
     if not errors:
         try:
             audience_queryset(campaign=campaign).query.sql_with_params()
