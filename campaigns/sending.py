@@ -45,6 +45,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
@@ -182,6 +183,21 @@ def _bucket(campaign_param: str, salt: str) -> str:
     )
 
 
+# Holdout, A/B test pool and variant of customer `c`: hashes of (campaign, customer), so the
+# plan and the review split the audience the same way.
+SPLIT_SQL = f"""CROSS JOIN LATERAL (
+        SELECT {_bucket("%(campaign_text)s", "holdout")} < %(holdout)s AS holdout,
+               {_bucket("%(campaign_text)s", "pool")} < %(pool)s AS in_pool,
+               %(pool)s > 0 AS pooled,
+               {_bucket("%(campaign_text)s", "variant")} AS vb
+    ) AS b
+    LEFT JOIN LATERAL (
+        SELECT k.key, k.send_at
+        FROM unnest(%(vkeys)s::text[], %(vupper)s::int[], %(vsend)s::timestamptz[])
+             AS k(key, upper, send_at)
+        WHERE k.upper > b.vb ORDER BY k.upper LIMIT 1
+    ) AS v ON true"""  # noqa: S608 - built from constants only
+
 _PLAN_SQL = f"""
 WITH planned AS (
     INSERT INTO campaigns_send (id, run_id, campaign_id, customer_id, channel, variant, test_pool,
@@ -202,18 +218,7 @@ WITH planned AS (
     FROM campaign_audience AS a
     JOIN profiles_customer AS c ON c.id = a.id
     CROSS JOIN unnest(%(channels)s::text[]) AS ch(channel)
-    CROSS JOIN LATERAL (
-        SELECT {_bucket("%(campaign_text)s", "holdout")} < %(holdout)s AS holdout,
-               {_bucket("%(campaign_text)s", "pool")} < %(pool)s AS in_pool,
-               %(pool)s > 0 AS pooled,
-               {_bucket("%(campaign_text)s", "variant")} AS vb
-    ) AS b
-    LEFT JOIN LATERAL (
-        SELECT k.key, k.send_at
-        FROM unnest(%(vkeys)s::text[], %(vupper)s::int[], %(vsend)s::timestamptz[])
-             AS k(key, upper, send_at)
-        WHERE k.upper > b.vb ORDER BY k.upper LIMIT 1
-    ) AS v ON true
+    {SPLIT_SQL}
     CROSS JOIN LATERAL (SELECT {_REASON_SQL.format(ch="ch.channel")} AS reason) AS r
     ON CONFLICT (run_id, customer_id, channel) DO NOTHING
     RETURNING customer_id
@@ -245,7 +250,24 @@ def audience_queryset(
     return queryset
 
 
-def _variant_arrays(campaign: Campaign) -> tuple[list[str], list[int], list[Any]]:
+def audience_table(
+    cursor: Any, *, campaign: Campaign, customer_ids: list[uuid.UUID] | None = None
+) -> None:
+    """The audience, now, in the temporary table `campaign_audience` (dropped at commit): the
+    plan and the review both start from it. Must run inside a transaction."""
+    queryset = audience_queryset(campaign=campaign, customer_ids=customer_ids)
+    try:
+        sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:  # no segment included (a draft): nobody
+        sql, params = None, None
+    cursor.execute("DROP TABLE IF EXISTS campaign_audience")
+    cursor.execute("CREATE TEMP TABLE campaign_audience (id uuid PRIMARY KEY) ON COMMIT DROP")
+    if sql is not None:
+        cursor.execute(f"INSERT INTO campaign_audience {sql} ON CONFLICT DO NOTHING", params)
+    cursor.execute("ANALYZE campaign_audience")
+
+
+def variant_arrays(campaign: Campaign) -> tuple[list[str], list[int], list[Any]]:
     variants = list(campaign.variants.all())
     total = sum(v.weight for v in variants)
     if not variants or total <= 0:
@@ -282,15 +304,10 @@ def run_plan(*, run_id: uuid.UUID | str) -> PlanResult:
         # An edit waits for the plan. A journey's campaign is never edited, and its engine
         # plans runs of it in parallel batches, which a lock here would serialise.
         Campaign.objects.select_for_update().get(pk=campaign.pk)
-    queryset = audience_queryset(campaign=campaign, customer_ids=run.trigger_customers)
-    sql, params = queryset.order_by().values("pk").query.sql_with_params()
-    keys, uppers, send_at = _variant_arrays(campaign)
+    keys, uppers, send_at = variant_arrays(campaign)
     pool = campaign.test_pool_percent if keys else Decimal(0)
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS campaign_audience")
-        cursor.execute("CREATE TEMP TABLE campaign_audience (id uuid PRIMARY KEY) ON COMMIT DROP")
-        cursor.execute(f"INSERT INTO campaign_audience {sql} ON CONFLICT DO NOTHING", params)
-        cursor.execute("ANALYZE campaign_audience")
+        audience_table(cursor, campaign=campaign, customer_ids=run.trigger_customers)
         cursor.execute(
             _PLAN_SQL,
             {

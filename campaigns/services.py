@@ -830,6 +830,8 @@ def campaign_test_send(
             raise ValidationError({f"addresses[{index}]": ["Not an email address."]}) from None
     if not campaign.templates.get(Channel.EMAIL):
         raise ValidationError({"templates.EMAIL": ["Give the campaign an EMAIL template first."]})
+    if variant and not campaign.variants.filter(key=variant).exists():
+        raise ValidationError({"variant": [f"This campaign has no variant {variant}."]})
     ctx = RequestContext.of(campaign)
     base = _customer_row(customer) if customer else {"customer_id": None}
     requests = []

@@ -148,6 +148,12 @@ class CampaignPreviewInputSerializer(InputSerializer):
     variant = serializers.CharField(max_length=1, required=False, allow_blank=True, default="")
 
 
+class CampaignReviewInputSerializer(InputSerializer):
+    """`sendNow`: review as if sent now ("Send now"), whatever the campaign's schedule."""
+
+    sendNow = serializers.BooleanField(required=False, default=False)
+
+
 class CampaignTestSendInputSerializer(InputSerializer):
     addresses = serializers.ListField(
         child=serializers.CharField(max_length=254), required=False, max_length=20

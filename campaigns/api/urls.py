@@ -41,6 +41,11 @@ urlpatterns = [
         name="campaigns-preview",
     ),
     path(
+        "campaigns/<str:campaign_id>/review",
+        views.CampaignReviewView.as_view(),
+        name="campaigns-review",
+    ),
+    path(
         "campaigns/<str:campaign_id>/test-send",
         views.CampaignTestSendView.as_view(),
         name="campaigns-test-send",

@@ -14,10 +14,12 @@ from campaigns.api.serializers import (
     CampaignInputSerializer,
     CampaignOutputSerializer,
     CampaignPreviewInputSerializer,
+    CampaignReviewInputSerializer,
     CampaignTestSendInputSerializer,
     input_data,
 )
 from campaigns.models import Campaign
+from campaigns.review import campaign_review
 from campaigns.selectors import campaign_get, campaign_list, campaign_stats
 from campaigns.services import (
     CampaignStateError,
@@ -168,6 +170,28 @@ class CampaignPreviewView(CampaignView):
         )
 
 
+class CampaignReviewView(CampaignView):
+    """What sending will really do, from the send's own code: recipients, who is held back
+    and why, when they receive it (quiet hours, the cap, the A/B winner) and the estimated
+    finish. Nothing is saved or sent (a read sent as POST)."""
+
+    write_scope = Scope.READ.value
+    throttle_scope = "read"
+
+    @extend_schema(
+        operation_id="campaigns_review",
+        request=CampaignReviewInputSerializer,
+        responses=OpenApiTypes.OBJECT,
+    )
+    def post(self, request: Request, campaign_id: str) -> Response:
+        campaign = self.get_campaign(campaign_id)
+        body = CampaignReviewInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self.respond(
+            campaign_review(campaign=campaign, start_now=body.validated_data["sendNow"])
+        )
+
+
 class CampaignTestSendView(CampaignView):
     throttle_scope = "campaign_send"
     atomic_writes = False  # what was sent stays recorded, whatever fails after it
@@ -186,9 +210,13 @@ class CampaignTestSendView(CampaignView):
             customer = base_customers().filter(pk=body.validated_data["customerId"]).first()
             if customer is None:
                 raise exceptions.ValidationError({"customerId": ["No customer with this id."]})
+        addresses = body.validated_data.get("addresses")
+        own = getattr(request.user, "email", "") if request.user.is_authenticated else ""
+        if not addresses and own:
+            addresses = [own]  # a signed-in person's test goes to their own inbox
         results = campaign_test_send(
             campaign=campaign,
-            addresses=body.validated_data.get("addresses"),
+            addresses=addresses,
             customer=customer,
             variant=body.validated_data["variant"],
             actor_label=self.actor_label(),

@@ -40,6 +40,15 @@ class CampaignNode(DjangoObjectType):
         required=True,
         description="Counts and rates per variant, the holdout and the lift (as REST's stats).",
     )
+    review = GenericScalar(
+        required=True,
+        send_now=graphene.Boolean(default_value=False),
+        description="What sending will really do (as REST's POST …/review): recipients, who is "
+        "held back and why, when they receive it, the estimated finish. `sendNow`: as if sent "
+        "now.",
+    )
+    expires_at = graphene.DateTime()
+    topic = graphene.String(required=True)
 
     class Meta:
         model = Campaign
@@ -87,3 +96,9 @@ class CampaignNode(DjangoObjectType):
     @staticmethod
     def resolve_stats(root: Campaign, info):
         return campaign_stats(campaign=root)
+
+    @staticmethod
+    def resolve_review(root: Campaign, info, send_now: bool = False):
+        from campaigns.review import campaign_review
+
+        return campaign_review(campaign=root, start_now=bool(send_now))
