@@ -28,6 +28,7 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin, TabularInline
 
+from campaigns.admin_composer import ComposerMixin
 from campaigns.models import (
     HIDDEN_TYPES,
     Campaign,
@@ -240,13 +241,16 @@ class CampaignForm(forms.ModelForm):
 
 
 class TestSendForm(forms.Form):
-    addresses = forms.CharField(help_text="Staff email addresses, comma-separated.")
+    addresses = forms.CharField(
+        required=False, help_text="Staff email addresses, comma-separated; empty: your own."
+    )
 
 
 @admin.register(Campaign, site=club_admin_site)
-class CampaignAdmin(ModelAdmin):
+class CampaignAdmin(ComposerMixin, ModelAdmin):
     form = CampaignForm
     change_form_template = "admin/campaigns/campaign/change_form.html"
+    change_list_template = "admin/campaigns/campaign/change_list.html"
     list_display = ("name", "type", "status", "channel_list", "scheduled_at", "updated_at")
     list_filter = ("status", "type")
     search_fields = ("name", "description")
@@ -326,6 +330,7 @@ class CampaignAdmin(ModelAdmin):
                  name="campaigns_campaign_state"),
             path("<path:object_id>/test-send/", info(self.test_send_view),
                  name="campaigns_campaign_test_send"),
+            *self.composer_urls(),
             *super().get_urls(),
         ]  # fmt: skip
 
@@ -348,6 +353,8 @@ class CampaignAdmin(ModelAdmin):
         if action not in STATE_ACTIONS or not can_write(request):
             raise Http404("No such action.")
         service, done = STATE_ACTIONS[action]
+        if action == "send":
+            done = _what_send_now_does(campaign) or done
         try:
             service(campaign=campaign, actor_label=request.user.email)
         except CampaignStateError as exc:
@@ -368,10 +375,13 @@ class CampaignAdmin(ModelAdmin):
         if not can_write(request):
             raise Http404("No such action.")
         form = TestSendForm(request.POST)
-        if not form.is_valid():
+        typed = form.cleaned_data["addresses"] if form.is_valid() else ""
+        addresses = [a.strip() for a in typed.split(",") if a.strip()]
+        if not addresses and request.user.email:
+            addresses = [request.user.email]  # "Send me a test": the signed-in person's inbox
+        if not addresses:
             messages.error(request, "Give at least one staff email address.")
             return self._back(campaign)
-        addresses = [a.strip() for a in form.cleaned_data["addresses"].split(",") if a.strip()]
         try:
             results = campaign_test_send(
                 campaign=campaign, addresses=addresses, actor_label=request.user.email
@@ -385,6 +395,8 @@ class CampaignAdmin(ModelAdmin):
                 request, level, f"Test to {result['address']}: {result['outcome']} "
                 f"{result['detail']}".strip(),
             )  # fmt: skip
+        if request.POST.get("back") == "review" and campaign.status == "DRAFT":
+            return HttpResponseRedirect(self._step_url(campaign, "review"))
         return self._back(campaign)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
@@ -459,6 +471,25 @@ class CampaignAdmin(ModelAdmin):
                 (_reason_label(reason), n) for reason, n in total["suppressed"].items()
             ),
         }
+
+
+def _what_send_now_does(campaign: Campaign) -> str:
+    """ "Sending to 1,204 people: 1,166 at 14:05 today, 38 at 08:00 tomorrow (quiet hours)",
+    from the review, which uses the send's own code."""
+    from campaigns.review import campaign_review
+
+    try:
+        review = campaign_review(campaign=campaign, start_now=True)
+    except ValidationError:
+        return ""
+    parts = [s["label"].replace(", club time", "") for s in review["schedule"]]
+    held = review["heldBackTotal"]
+    text = f"Sending to {review['recipients']:,} people"
+    if parts:
+        text += ": " + "; ".join(parts) + " (club time)"
+    if held:
+        text += f". {held:,} held back (see the review)"
+    return text + "."
 
 
 def _find_customer(query: str) -> Customer | None:

@@ -24,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignType, Channel, SendReason
+from campaigns.models import Campaign, CampaignType, SendReason
 from campaigns.sending import (
     CAP_FREE_AT_SQL,
     CAP_OVER_SQL,
@@ -40,6 +40,7 @@ from campaigns.sending import (
 from crm.tenants.selectors import tenant_current
 from segments.rules import RuleError
 
+CHANNEL_LABELS = {"EMAIL": "Email", "SMS": "SMS", "PUSH": "App notification"}
 # Held-back reasons in the order a person reads them (the ledger's labels).
 HELD_BACK = (
     SendReason.NO_CONSENT, SendReason.NO_ADDRESS, SendReason.HARD_BOUNCED,
@@ -206,7 +207,7 @@ def _figures(
 ) -> dict[str, Any]:
     held: dict[str, int] = {}
     per_channel: dict[str, dict[str, Any]] = {
-        ch: {"channel": ch, "label": Channel(ch).label.title(), "messages": 0, "heldBack": {}}
+        ch: {"channel": ch, "label": CHANNEL_LABELS.get(ch, ch), "messages": 0, "heldBack": {}}
         for ch in campaign.channels
     }
     per_variant: dict[str, int] = {}
@@ -254,6 +255,8 @@ def _figures(
         rate = _rate_per_second()
         last = max(merged)
         finish = last[0] + dt.timedelta(seconds=math.ceil(merged[last] / rate) + 5)
+        # Said to the minute, rounded up: "by 09:01", never a time before it is done.
+        finish = finish.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
     held_back = [
         {"reason": reason.value, "label": reason.label, "messages": held[reason.value]}
         for reason in HELD_BACK
