@@ -330,6 +330,8 @@ class CampaignAdmin(ComposerMixin, ModelAdmin):
                  name="campaigns_campaign_state"),
             path("<path:object_id>/test-send/", info(self.test_send_view),
                  name="campaigns_campaign_test_send"),
+            path("<path:object_id>/results.csv", info(self.results_csv_view),
+                 name="campaigns_campaign_results_csv"),
             *self.composer_urls(),
             *super().get_urls(),
         ]  # fmt: skip
@@ -366,6 +368,17 @@ class CampaignAdmin(ComposerMixin, ModelAdmin):
         else:
             messages.success(request, done)
         return self._back(campaign)
+
+    def results_csv_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        from campaigns.results import campaign_results_csv
+
+        campaign = self._campaign(request, object_id)
+        response = HttpResponse(
+            campaign_results_csv(campaign=campaign), content_type="text/csv; charset=utf-8"
+        )
+        name = "".join(c if c.isalnum() else "-" for c in campaign.name).strip("-")[:60]
+        response["Content-Disposition"] = f'attachment; filename="{name or "campaign"}-results.csv"'
+        return response
 
     def test_send_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return require_POST(self._test_send)(request, object_id)
@@ -444,7 +457,16 @@ class CampaignAdmin(ComposerMixin, ModelAdmin):
                 except ValidationError as exc:
                     messages.error(request, " ".join(exc.messages))
         writable = can_write(request)
+        from campaigns.results import campaign_results
+
         return {
+            "results": campaign_results(campaign=campaign),
+            "results_csv_url": reverse(
+                f"{self.admin_site.name}:campaigns_campaign_results_csv", args=[campaign.pk]
+            ),
+            "compose_url": self._step_url(campaign, "audience")
+            if writable and campaign.status == "DRAFT"
+            else None,
             "campaign": campaign,
             "stats": stats,
             "charts": charts,
@@ -482,11 +504,11 @@ def _what_send_now_does(campaign: Campaign) -> str:
         review = campaign_review(campaign=campaign, start_now=True)
     except ValidationError:
         return ""
-    parts = [s["label"].replace(", club time", "") for s in review["schedule"]]
+    parts = [s["label"] for s in review["schedule"]]
     held = review["heldBackTotal"]
     text = f"Sending to {review['recipients']:,} people"
     if parts:
-        text += ": " + "; ".join(parts) + " (club time)"
+        text += ": " + "; ".join(parts)
     if held:
         text += f". {held:,} held back (see the review)"
     return text + "."

@@ -244,7 +244,11 @@ def _figures(
             "at": at.isoformat(),
             "messages": count,
             "reason": why,
-            "label": f"{count:,} at {local_label(at, now=now, zone=zone)}, club time"
+            "label": (
+                f"{count:,} now"
+                if at <= now
+                else f"{count:,} at {local_label(at, now=now, zone=zone)}, club time"
+            )
             + (f" ({why})" if why else ""),
         }
         for (at, why), count in sorted(merged.items())
