@@ -569,11 +569,12 @@ decided AS (
         prior = """
 decided AS (SELECT id, reason, NULL::timestamptz AS free_at FROM checked),"""
     expired_later = (
-        "(d.reason = 'CAPPED' AND s.expires_at IS NOT NULL AND d.free_at >= s.expires_at)"
+        "(d.reason = 'CAPPED' AND b2.expires_at IS NOT NULL AND d.free_at >= b2.expires_at)"
     )
     return f"""
 WITH batch AS (
-    SELECT s.id, s.customer_id, s.channel, s.priority, s.expires_at,
+    SELECT s.id, s.customer_id, s.channel, s.priority,
+           least(s.expires_at, campaigns_event_ends(s.variables)) AS expires_at,
            {TOPIC_SQL.format(send="s")} AS topic
     FROM campaigns_send AS s
     WHERE {_DUE} ORDER BY s.id LIMIT %(size)s FOR UPDATE SKIP LOCKED

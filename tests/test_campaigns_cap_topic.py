@@ -142,3 +142,28 @@ def test_one_competition_reaches_a_person_once_across_promotion_and_a_journey(al
     )
     run_deliver(run_id=send_now(next_one).id, adapter=http)
     assert peer.state.customers()[str(golfer.id)] == 2
+
+
+def test_a_journey_message_about_an_event_that_has_passed_expires(alpha, peer, http):
+    rules = campaign_settings()
+    rules.frequency_cap = 0
+    rules.save()
+    late, on_time, odd = (customer(first_name=n) for n in ("Late", "OnTime", "Odd"))
+    run = send_now(make_campaign([static_segment("S", [late, on_time, odd])], name="Reminder"))
+    past = (timezone.now() - dt.timedelta(hours=1)).isoformat()
+    future = (timezone.now() + dt.timedelta(days=2)).isoformat()
+    Send.objects.filter(run=run, customer=late).update(
+        variables={"event": {"competitionId": "c1", "entryClosesAt": past}}
+    )
+    Send.objects.filter(run=run, customer=on_time).update(
+        variables={"event": {"competitionId": "c2", "entryClosesAt": future}}
+    )
+    # Not a time: no expiry, and the batch does not fail.
+    Send.objects.filter(run=run, customer=odd).update(
+        variables={"event": {"competitionId": "c3", "entryClosesAt": "next Tuesday"}}
+    )
+    run_deliver(run_id=run.id, adapter=http)
+    reasons = {s.customer_id: (s.status, s.reason) for s in Send.objects.filter(run=run)}
+    assert reasons[late.id] == ("SUPPRESSED", "EXPIRED")
+    assert reasons[on_time.id] == ("ACCEPTED", "")
+    assert reasons[odd.id] == ("ACCEPTED", "")
