@@ -75,7 +75,7 @@ money AS (
            count(*) FILTER (WHERE type = 'teetime.booking.created') AS bookings,
            count(*) FILTER (WHERE type = 'teetime.competition.entry.created') AS entries,
            count(*) FILTER (WHERE type = 'scl.payment.received') AS payments,
-           coalesce(sum(cents), 0) AS revenue_cents
+           coalesce(sum(cents), 0)::bigint AS revenue_cents
     FROM conv GROUP BY variant, channel
 )
 SELECT f.*, coalesce(m.bookings, 0) AS bookings, coalesce(m.entries, 0) AS entries,

@@ -110,3 +110,25 @@ def test_results_csv_in_the_admin(clubs, campaign, api, make_staff):
         email = make_staff(clubs.bravo, "ADMIN")
         assert other.login(username=email, password=STAFF_PASSWORD)
     assert other.get(url.replace("alpha-golf", "bravo-golf")).status_code in (302, 404)
+
+
+def test_results_in_rest_and_graphql(clubs, campaign, api, make_key):
+    import json
+
+    reader = api(make_key(clubs.alpha, "crm:read"))
+    url = f"/t/alpha-golf/api/v1/campaigns/{campaign.pk}/results"
+    data = reader.get(url).json()["data"]
+    assert data["total"]["revenue"] == "€165.00" and data["currency"] == "EUR"
+    as_csv = reader.get(url, {"export": "csv"})
+    assert as_csv.status_code == 200 and as_csv.content.decode().startswith("Variant,Channel")
+    bad = reader.get(url, {"export": "xml"})
+    assert bad.status_code == 400 and "export" in bad.json()["error"]["details"]
+    query = '{ campaign(id: "ID") { results } }'.replace("ID", str(campaign.pk))
+    answer = reader.post(
+        "/t/alpha-golf/graphql", data=json.dumps({"query": query}),
+        content_type="application/json",
+    ).json()  # fmt: skip
+    assert answer["data"]["campaign"]["results"]["total"]["bookings"] == 1
+    # Another club's key: not found, same body as for an unknown id.
+    other = api(make_key(clubs.bravo, "crm:read"))
+    assert other.get(url.replace("alpha-golf", "bravo-golf")).status_code == 404

@@ -83,6 +83,7 @@ CASES = {
     "campaigns-preview": "api/v1/campaigns/{campaign}/preview",
     "campaigns-test-send": "api/v1/campaigns/{campaign}/test-send",
     "campaigns-review": "api/v1/campaigns/{campaign}/review",
+    "campaigns-results": "api/v1/campaigns/{campaign}/results",
     # Journeys ({journey}, {enrolment}, {task}: B's journey, its enrolment of B's customer and
     # a staff task about them).
     "journeys-list": "api/v1/journeys",

@@ -36,6 +36,11 @@ urlpatterns = [
         name="campaigns-stats",
     ),
     path(
+        "campaigns/<str:campaign_id>/results",
+        views.CampaignResultsView.as_view(),
+        name="campaigns-results",
+    ),
+    path(
         "campaigns/<str:campaign_id>/preview",
         views.CampaignPreviewView.as_view(),
         name="campaigns-preview",

@@ -5,7 +5,7 @@ sends" (10/min per key); a state change the campaign's state forbids is `409 inv
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -140,6 +140,34 @@ class CampaignStatsView(CampaignView):
     @extend_schema(operation_id="campaigns_stats", responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, campaign_id: str) -> Response:
         return self.respond(campaign_stats(campaign=self.get_campaign(campaign_id)))
+
+
+class CampaignResultsView(CampaignView):
+    """Results per variant and channel, labelled, with conversions as bookings, entries and
+    payments and the money they brought (club currency). `?export=csv`: the same as CSV
+    (`format` is DRF's own content negotiation)."""
+
+    @extend_schema(
+        operation_id="campaigns_results",
+        parameters=[
+            OpenApiParameter("export", str, enum=["json", "csv"], required=False),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request: Request, campaign_id: str) -> Response:
+        from django.http import HttpResponse
+
+        from campaigns.results import campaign_results, campaign_results_csv
+
+        campaign = self.get_campaign(campaign_id)
+        wanted = request.query_params.get("export", "json")
+        if wanted not in ("json", "csv"):
+            raise exceptions.ValidationError({"export": ["One of json, csv."]})
+        if wanted == "csv":
+            return HttpResponse(
+                campaign_results_csv(campaign=campaign), content_type="text/csv; charset=utf-8"
+            )
+        return self.respond(campaign_results(campaign=campaign))
 
 
 class CampaignPreviewView(CampaignView):

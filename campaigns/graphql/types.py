@@ -47,6 +47,11 @@ class CampaignNode(DjangoObjectType):
         "held back and why, when they receive it, the estimated finish. `sendNow`: as if sent "
         "now.",
     )
+    results = GenericScalar(
+        required=True,
+        description="Per variant and channel, labelled: the funnel, bookings, entries and "
+        "payments with the money they brought (as REST's GET …/results).",
+    )
     expires_at = graphene.DateTime()
     topic = graphene.String(required=True)
 
@@ -96,6 +101,12 @@ class CampaignNode(DjangoObjectType):
     @staticmethod
     def resolve_stats(root: Campaign, info):
         return campaign_stats(campaign=root)
+
+    @staticmethod
+    def resolve_results(root: Campaign, info):
+        from campaigns.results import campaign_results
+
+        return campaign_results(campaign=root)
 
     @staticmethod
     def resolve_review(root: Campaign, info, send_now: bool = False):
