@@ -28,7 +28,7 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin, TabularInline
 
-from campaigns.admin_composer import ComposerMixin
+from campaigns.admin_composer import CHANNEL_LABELS, ComposerMixin
 from campaigns.models import (
     HIDDEN_TYPES,
     Campaign,
@@ -101,7 +101,7 @@ def _club_time(value, tz: str) -> str:
 
 class CampaignForm(forms.ModelForm):
     channels = forms.MultipleChoiceField(
-        choices=Channel.choices, widget=forms.CheckboxSelectMultiple, initial=["EMAIL"]
+        choices=CHANNEL_LABELS, widget=forms.CheckboxSelectMultiple, initial=["EMAIL"]
     )
     include = forms.ModelMultipleChoiceField(
         queryset=Segment.objects.all(), label="Send to (segments)", required=False
@@ -142,6 +142,11 @@ class CampaignForm(forms.ModelForm):
             self.fields["type"].choices = [
                 c for c in self.fields["type"].choices if c[0] not in HIDDEN_TYPES
             ]
+        if "recurrence" in self.fields:
+            self.fields["recurrence"].help_text = (
+                "Cron in club time (0 9 * * 1 is every Monday at 09:00). The composer "
+                "(Compose a campaign) asks for it in words instead."
+            )
         obj = self.instance
         if not obj._state.adding:
             self.initial.update(
@@ -468,6 +473,8 @@ class CampaignAdmin(ComposerMixin, ModelAdmin):
             if writable and campaign.status == "DRAFT"
             else None,
             "campaign": campaign,
+            "channel_labels": ", ".join(dict(CHANNEL_LABELS).get(c, c) for c in campaign.channels),
+            "schedule_label": _schedule_label(campaign),
             "stats": stats,
             "charts": charts,
             "preview": preview,
@@ -493,6 +500,17 @@ class CampaignAdmin(ComposerMixin, ModelAdmin):
                 (_reason_label(reason), n) for reason, n in total["suppressed"].items()
             ),
         }
+
+
+def _schedule_label(campaign: Campaign) -> str:
+    """ "every Monday at 09:00", "each time: a golfer finishes a round", for the page."""
+    from campaigns.composer import recurrence_label, trigger_label
+
+    if campaign.type == CampaignType.RECURRING and campaign.recurrence:
+        return recurrence_label(campaign.recurrence)
+    if campaign.type == CampaignType.TRIGGERED and campaign.trigger_event_type:
+        return "each time: " + trigger_label(campaign.trigger_event_type).lower()
+    return ""
 
 
 def _what_send_now_does(campaign: Campaign) -> str:

@@ -183,6 +183,21 @@ def test_send_now_sends_what_the_review_said(club):
     from campaigns.sending import run_deliver, run_plan
 
     base, schema, peer = club["url"], club["schema"], club["peer"]
+
+    # The worker's part, done here: plan the run and hand it over to the peer.
+    def deliver() -> tuple[int, int]:
+        run = CampaignRun.objects.get(campaign__name="Course news")
+        run_plan(run_id=run.id)
+        adapter = HttpAdapter(base_url=peer.url, token=TOKEN)
+        try:
+            run_deliver(run_id=run.id, adapter=adapter)
+        finally:
+            adapter.close()
+        return (
+            Send.objects.filter(run=run, status="ACCEPTED").count(),
+            Send.objects.filter(run=run, status="SUPPRESSED").count(),
+        )
+
     with (
         chromium() as browser,
         admin_page(browser, base_url=base, club=SLUG, email=EMAIL, password=PASSWORD) as page,
@@ -214,21 +229,17 @@ def test_send_now_sends_what_the_review_said(club):
         assert f"Sending to {recipients} people" in message, message[:2000]
         _shot(page, "6-sent")
 
-    # The worker's part, done here: plan the run and hand it over to the peer.
-    def deliver() -> tuple[int, int]:
-        run = CampaignRun.objects.get(campaign__name="Course news")
-        run_plan(run_id=run.id)
-        adapter = HttpAdapter(base_url=peer.url, token=TOKEN)
-        try:
-            run_deliver(run_id=run.id, adapter=adapter)
-        finally:
-            adapter.close()
-        return (
-            Send.objects.filter(run=run, status="ACCEPTED").count(),
-            Send.objects.filter(run=run, status="SUPPRESSED").count(),
-        )
+        accepted, suppressed = read_in_thread(deliver, schema=schema)
+        # The campaign's results, labelled, with the CSV beside them.
+        page.reload()
+        results = page.locator("#campaign-results")
+        assert "Everyone" in results.inner_text() and "Email" in results.inner_text()
+        assert page.locator("#campaign-results tfoot th").nth(2).inner_text() == str(recipients)
+        with page.expect_download() as download:
+            page.locator("#results-csv").click()
+        assert download.value.suggested_filename == "Course-news-results.csv"
+        _shot(page, "7-results")
 
-    accepted, suppressed = read_in_thread(deliver, schema=schema)
     real = [r for r in peer.state.accepted.values() if not r["metadata"].get("test")]
     assert len(real) == accepted == recipients
     assert suppressed == held
