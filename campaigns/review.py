@@ -35,6 +35,7 @@ from campaigns.sending import (
     held_back_sql,
     prior_sql,
     quiet_until,
+    send_origin,
     variant_arrays,
 )
 from crm.tenants.selectors import tenant_current
@@ -150,7 +151,7 @@ def campaign_review(
     keys, uppers, send_at = variant_arrays(campaign)
     pool = campaign.test_pool_percent if keys else Decimal(0)
     params = {
-        "campaign": campaign.id,
+        "origin": send_origin(campaign),
         "campaign_text": str(campaign.id),
         "priority": campaign.priority,
         "channels": list(campaign.channels),

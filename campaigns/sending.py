@@ -131,15 +131,26 @@ TOPIC_SQL = """coalesce(nullif({send}.topic, ''),
 
 def held_back_sql(*, channel: str, customer: str, topic: str, expires: str) -> str:
     """Why a message would not go out now, before the cap (NULL: it goes): a suppression
-    reason, its expiry, or a message on the same topic from another campaign handed over
-    in the cap's window (the first sent wins). `c` is the customer."""
+    reason, its expiry, or a message on the same topic from another origin handed over in the
+    cap's window (the first sent wins). An origin is a journey, or campaigns as a whole: a
+    journey's own invite and reminder, or competition promotion's announcement and last call,
+    are one series and all go; a journey and promotion (or two journeys) about the same
+    competition are not, and the later one's messages stop. `c` is the customer;
+    `%(origin)s` the sending campaign's (`send_origin`)."""
     return f"""coalesce({_REASON_SQL.format(ch=channel)},
     CASE WHEN {expires} <= %(now)s THEN 'EXPIRED'
          WHEN {topic} <> '' AND EXISTS (
              SELECT 1 FROM campaigns_send AS t
+             JOIN campaigns_campaign AS tc ON tc.id = t.campaign_id
              WHERE t.customer_id = {customer} AND t.topic = {topic}
-               AND t.campaign_id <> %(campaign)s AND t.status IN ('HANDING', 'ACCEPTED')
+               AND coalesce(tc.journey_id::text, 'campaigns') <> %(origin)s
+               AND t.status IN ('HANDING', 'ACCEPTED')
                AND t.handed_at >= %(since)s) THEN 'DUPLICATE_TOPIC' END)"""  # noqa: S608
+
+
+def send_origin(campaign: Campaign) -> str:
+    """Whose series a campaign's messages belong to, for topics: its journey, or campaigns."""
+    return str(campaign.journey_id) if campaign.journey_id else "campaigns"
 
 
 def prior_sql(source: str) -> str:
@@ -816,7 +827,7 @@ def _take_batch(
     window = dt.timedelta(days=rules.frequency_window_days)
     params = {
         "run": run.id,
-        "campaign": run.campaign_id,
+        "origin": send_origin(run.campaign),
         "now": now,
         "size": size,
         "since": now - window,

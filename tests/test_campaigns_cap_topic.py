@@ -6,6 +6,7 @@ the hour); time passing is stood for by moving the earlier sends back in time.""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -127,6 +128,7 @@ def test_one_competition_reaches_a_person_once_across_promotion_and_a_journey(al
     # A journey's send about the same competition (its trigger event's payload), to the
     # golfer who already has it and to one who has not.
     journey = make_campaign([static_segment("Journey", [golfer, other])], name="Journey step")
+    Campaign.objects.filter(pk=journey.pk).update(journey_id=uuid.uuid4())
     journey_run = send_now(journey)
     Send.objects.filter(run=journey_run).update(
         variables={"event": {"competitionId": "comp-77", "name": "Winter Stableford"}}
@@ -136,11 +138,34 @@ def test_one_competition_reaches_a_person_once_across_promotion_and_a_journey(al
     assert (sends[golfer.id].status, sends[golfer.id].reason) == ("SUPPRESSED", "DUPLICATE_TOPIC")
     assert sends[other.id].status == "ACCEPTED"
     assert peer.state.customers()[str(golfer.id)] == 1
+    # Promotion's own series on that competition (its reminder) still goes: one origin.
+    reminder = make_campaign(
+        [segment], name="Winter Stableford: reminder",
+        content={"subject": "3 days left", "competitionId": "comp-77"},
+    )  # fmt: skip
+    run_deliver(run_id=send_now(reminder).id, adapter=http)
+    assert peer.state.customers()[str(golfer.id)] == 2
     # Another competition is another topic.
     next_one = make_campaign(
         [segment], name="Spring Cup", content={"subject": "Entries", "competitionId": "comp-78"}
     )
     run_deliver(run_id=send_now(next_one).id, adapter=http)
+    assert peer.state.customers()[str(golfer.id)] == 3
+
+
+def test_a_journey_s_own_reminder_on_its_competition_still_goes(alpha, peer, http):
+    rules = campaign_settings()
+    rules.frequency_cap = 0
+    rules.save()
+    golfer = customer(first_name="Golfer")
+    journey_id = uuid.uuid4()
+    for step in ("invite", "reminder"):
+        step_campaign = make_campaign([static_segment(step, [golfer])], name=step)
+        Campaign.objects.filter(pk=step_campaign.pk).update(journey_id=journey_id)
+        run = send_now(step_campaign)
+        Send.objects.filter(run=run).update(variables={"event": {"competitionId": "comp-9"}})
+        run_deliver(run_id=run.id, adapter=http)
+        assert Send.objects.get(run=run).status == "ACCEPTED", step
     assert peer.state.customers()[str(golfer.id)] == 2
 
 
