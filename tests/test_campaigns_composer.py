@@ -112,3 +112,17 @@ def test_staff_without_the_campaigns_role_cannot_compose(clubs, api, make_staff)
     with schema_context(clubs.alpha.schema_name):
         assert client.login(username=make_staff(clubs.alpha, "STAFF"), password=STAFF_PASSWORD)
     assert client.get(f"{ADMIN}compose/").status_code in (403, 404)
+
+
+def test_the_review_step_says_per_channel_who_is_held_back(clubs, marketing):
+    with schema_context(clubs.alpha.schema_name):
+        people = [customer(first_name="Aoife", phone_number="+353871234567", sms_opt_in=True),
+                  customer(first_name="Ciaran")]  # fmt: skip
+        segment = static_segment("Both", people)
+        from tests.test_campaigns_sending import make_campaign
+
+        campaign = make_campaign([segment], channels=["EMAIL", "SMS"])
+    page = marketing.get(f"{ADMIN}{campaign.pk}/compose/review/").content.decode()
+    assert 'id="review-channels"' in page
+    assert "Not opted in on this channel: 1" in page
+    assert 'id="review-recipients">2<' in page
