@@ -142,9 +142,45 @@ def campaign_results(*, campaign: Campaign) -> dict[str, Any]:
     return {
         "currency": currency,
         "conversionWindowDays": days,
+        "waiting": campaign_waiting(campaign=campaign),
         "rows": rows,
         "total": _row(total, currency=currency, variant="All", channel="All channels"),
     }
+
+
+def campaign_waiting(*, campaign: Campaign) -> list[dict[str, Any]]:
+    """Messages held for later, by why (quiet hours, the frequency cap), with when the next of
+    them is due in club time: "12 deferred by the frequency cap, next Tue 08 Dec 09:12"."""
+    from zoneinfo import ZoneInfo
+
+    from django.db.models import Count, Min
+
+    from campaigns.models import Send, SendReason, SendStatus
+
+    zone = ZoneInfo(tenant_current().timezone or "UTC")
+    rows = (
+        Send.objects.filter(campaign=campaign, status=SendStatus.DEFERRED)
+        .values("reason")
+        .annotate(n=Count("id"), due=Min("not_before"))
+        .order_by("reason")
+    )
+    out = []
+    for row in rows:
+        try:
+            label = SendReason(row["reason"]).label
+        except ValueError:
+            label = "Deferred"
+        due = row["due"].astimezone(zone) if row["due"] else None
+        out.append(
+            {
+                "reason": row["reason"],
+                "label": label,
+                "messages": row["n"],
+                "nextAt": due.isoformat() if due else None,
+                "nextLabel": f"{due:%a %d %b %H:%M} club time" if due else "",
+            }
+        )
+    return out
 
 
 def _row(r: dict[str, Any], *, currency: str, variant: str, channel: str) -> dict[str, Any]:

@@ -192,3 +192,18 @@ def test_a_journey_message_about_an_event_that_has_passed_expires(alpha, peer, h
     assert reasons[late.id] == ("SUPPRESSED", "EXPIRED")
     assert reasons[on_time.id] == ("ACCEPTED", "")
     assert reasons[odd.id] == ("ACCEPTED", "")
+
+
+def test_the_campaign_page_says_why_messages_wait(alpha, peer, http):
+    from campaigns.results import campaign_results
+
+    person = customer()
+    segment = static_segment("S", [person])
+    run_deliver(run_id=send_now(make_campaign([segment], name="First")).id, adapter=http)
+    second = send_now(make_campaign([segment], name="Second"))
+    run_deliver(run_id=second.id, adapter=http)
+    (waiting,) = campaign_results(campaign=second.campaign)["waiting"]
+    assert (waiting["reason"], waiting["label"], waiting["messages"]) == (
+        "CAPPED", "Deferred by the frequency cap", 1,
+    )  # fmt: skip
+    assert waiting["nextLabel"].endswith("club time")
