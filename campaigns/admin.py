@@ -362,6 +362,8 @@ class CampaignAdmin(ComposerMixin, ModelAdmin):
         service, done = STATE_ACTIONS[action]
         if action == "send":
             done = _what_send_now_does(campaign) or done
+        elif action == "schedule" and campaign.type == CampaignType.ONE_TIME:
+            done = _what_send_now_does(campaign, now=False) or done
         try:
             service(campaign=campaign, actor_label=request.user.email)
         except CampaignStateError as exc:
@@ -474,6 +476,7 @@ class CampaignAdmin(ComposerMixin, ModelAdmin):
             else None,
             "campaign": campaign,
             "channel_labels": ", ".join(dict(CHANNEL_LABELS).get(c, c) for c in campaign.channels),
+            "channel_choices": [(c, dict(CHANNEL_LABELS).get(c, c)) for c in campaign.channels],
             "schedule_label": _schedule_label(campaign),
             "stats": stats,
             "charts": charts,
@@ -510,21 +513,26 @@ def _schedule_label(campaign: Campaign) -> str:
         return recurrence_label(campaign.recurrence)
     if campaign.type == CampaignType.TRIGGERED and campaign.trigger_event_type:
         return "each time: " + trigger_label(campaign.trigger_event_type).lower()
+    if campaign.scheduled_at and campaign.status in ("DRAFT", "SCHEDULED"):
+        from crm.tenants.selectors import tenant_current
+
+        zone = ZoneInfo(tenant_current().timezone or "UTC")
+        return f"{campaign.scheduled_at.astimezone(zone):%a %d %b %Y at %H:%M}, club time"
     return ""
 
 
-def _what_send_now_does(campaign: Campaign) -> str:
-    """ "Sending to 1,204 people: 1,166 at 14:05 today, 38 at 08:00 tomorrow (quiet hours)",
-    from the review, which uses the send's own code."""
+def _what_send_now_does(campaign: Campaign, *, now: bool = True) -> str:
+    """ "Sending to 1,204 people: 1,166 now; 38 at 08:00 tomorrow, club time (quiet hours)",
+    or "Scheduled for 1,204 people: …", from the review, which uses the send's own code."""
     from campaigns.review import campaign_review
 
     try:
-        review = campaign_review(campaign=campaign, start_now=True)
+        review = campaign_review(campaign=campaign, start_now=now)
     except ValidationError:
         return ""
     parts = [s["label"] for s in review["schedule"]]
     held = review["heldBackTotal"]
-    text = f"Sending to {review['recipients']:,} people"
+    text = f"{'Sending to' if now else 'Scheduled for'} {review['recipients']:,} people"
     if parts:
         text += ": " + "; ".join(parts)
     if held:

@@ -165,6 +165,10 @@ def test_build_a_campaign_by_clicking_through_the_steps(club):
         page.locator("#confirm").click()
         page.wait_for_selector("#campaign-status")
         assert "Scheduled" in page.locator("#campaign-status").inner_text()
+        assert (
+            "Scheduled for 6 people: 6 at 09:00 tomorrow, club time"
+            in page.locator("body").inner_text()
+        )
         _shot(page, "5-scheduled")
 
     campaign = _campaign(schema, "Winter Stableford invite")
