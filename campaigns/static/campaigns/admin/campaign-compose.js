@@ -7,6 +7,14 @@
     else document.addEventListener("DOMContentLoaded", fn);
   }
   ready(function () {
+    // A field's error goes once the person changes that field (the server checks it again).
+    document.querySelectorAll(".cm-has-error").forEach(function (field) {
+      field.addEventListener("input", function () {
+        field.classList.remove("cm-has-error");
+        var errors = field.querySelector(".cm-field-error");
+        if (errors) errors.remove();
+      });
+    });
     var audience = document.getElementById("step-audience");
     if (audience) {
       var out = document.getElementById("audience-count");
