@@ -152,7 +152,10 @@ class CampaignResultsView(CampaignView):
         parameters=[
             OpenApiParameter("export", str, enum=["json", "csv"], required=False),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            (200, "text/csv"): OpenApiTypes.STR,
+        },
     )
     def get(self, request: Request, campaign_id: str) -> Response:
         from django.http import HttpResponse
