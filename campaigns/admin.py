@@ -28,6 +28,7 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin, TabularInline
 
+from campaigns.admin_composer import CHANNEL_LABELS, ComposerMixin
 from campaigns.models import (
     HIDDEN_TYPES,
     Campaign,
@@ -101,7 +102,7 @@ def _club_time(value, tz: str) -> str:
 
 class CampaignForm(forms.ModelForm):
     channels = forms.MultipleChoiceField(
-        choices=Channel.choices, widget=forms.CheckboxSelectMultiple, initial=["EMAIL"]
+        choices=CHANNEL_LABELS, widget=forms.CheckboxSelectMultiple, initial=["EMAIL"]
     )
     include = forms.ModelMultipleChoiceField(
         queryset=Segment.objects.all(), label="Send to (segments)", required=False
@@ -142,6 +143,11 @@ class CampaignForm(forms.ModelForm):
             self.fields["type"].choices = [
                 c for c in self.fields["type"].choices if c[0] not in HIDDEN_TYPES
             ]
+        if "recurrence" in self.fields:
+            self.fields["recurrence"].help_text = (
+                "Cron in club time (0 9 * * 1 is every Monday at 09:00). The composer "
+                "(Compose a campaign) asks for it in words instead."
+            )
         obj = self.instance
         # Templates are picked from a list by channel (name and subject), not typed.
         from campaigns.email_templates.admin import template_field
@@ -250,13 +256,16 @@ class CampaignForm(forms.ModelForm):
 
 
 class TestSendForm(forms.Form):
-    addresses = forms.CharField(help_text="Staff email addresses, comma-separated.")
+    addresses = forms.CharField(
+        required=False, help_text="Staff email addresses, comma-separated; empty: your own."
+    )
 
 
 @admin.register(Campaign, site=club_admin_site)
-class CampaignAdmin(ModelAdmin):
+class CampaignAdmin(ComposerMixin, ModelAdmin):
     form = CampaignForm
     change_form_template = "admin/campaigns/campaign/change_form.html"
+    change_list_template = "admin/campaigns/campaign/change_list.html"
     list_display = ("name", "type", "status", "channel_list", "scheduled_at", "updated_at")
     list_filter = ("status", "type")
     search_fields = ("name", "description")
@@ -336,6 +345,9 @@ class CampaignAdmin(ModelAdmin):
                  name="campaigns_campaign_state"),
             path("<path:object_id>/test-send/", info(self.test_send_view),
                  name="campaigns_campaign_test_send"),
+            path("<path:object_id>/results.csv", info(self.results_csv_view),
+                 name="campaigns_campaign_results_csv"),
+            *self.composer_urls(),
             *super().get_urls(),
         ]  # fmt: skip
 
@@ -358,6 +370,10 @@ class CampaignAdmin(ModelAdmin):
         if action not in STATE_ACTIONS or not can_write(request):
             raise Http404("No such action.")
         service, done = STATE_ACTIONS[action]
+        if action == "send":
+            done = _what_send_now_does(campaign) or done
+        elif action == "schedule" and campaign.type == CampaignType.ONE_TIME:
+            done = _what_send_now_does(campaign, now=False) or done
         try:
             service(campaign=campaign, actor_label=request.user.email)
         except CampaignStateError as exc:
@@ -370,6 +386,17 @@ class CampaignAdmin(ModelAdmin):
             messages.success(request, done)
         return self._back(campaign)
 
+    def results_csv_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        from campaigns.results import campaign_results_csv
+
+        campaign = self._campaign(request, object_id)
+        response = HttpResponse(
+            campaign_results_csv(campaign=campaign), content_type="text/csv; charset=utf-8"
+        )
+        name = "".join(c if c.isalnum() else "-" for c in campaign.name).strip("-")[:60]
+        response["Content-Disposition"] = f'attachment; filename="{name or "campaign"}-results.csv"'
+        return response
+
     def test_send_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return require_POST(self._test_send)(request, object_id)
 
@@ -378,10 +405,13 @@ class CampaignAdmin(ModelAdmin):
         if not can_write(request):
             raise Http404("No such action.")
         form = TestSendForm(request.POST)
-        if not form.is_valid():
+        typed = form.cleaned_data["addresses"] if form.is_valid() else ""
+        addresses = [a.strip() for a in typed.split(",") if a.strip()]
+        if not addresses and request.user.email:
+            addresses = [request.user.email]  # "Send me a test": the signed-in person's inbox
+        if not addresses:
             messages.error(request, "Give at least one staff email address.")
             return self._back(campaign)
-        addresses = [a.strip() for a in form.cleaned_data["addresses"].split(",") if a.strip()]
         try:
             results = campaign_test_send(
                 campaign=campaign, addresses=addresses, actor_label=request.user.email
@@ -395,6 +425,8 @@ class CampaignAdmin(ModelAdmin):
                 request, level, f"Test to {result['address']}: {result['outcome']} "
                 f"{result['detail']}".strip(),
             )  # fmt: skip
+        if request.POST.get("back") == "review" and campaign.status == "DRAFT":
+            return HttpResponseRedirect(self._step_url(campaign, "review"))
         return self._back(campaign)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
@@ -442,8 +474,20 @@ class CampaignAdmin(ModelAdmin):
                 except ValidationError as exc:
                     messages.error(request, " ".join(exc.messages))
         writable = can_write(request)
+        from campaigns.results import campaign_results
+
         return {
+            "results": campaign_results(campaign=campaign),
+            "results_csv_url": reverse(
+                f"{self.admin_site.name}:campaigns_campaign_results_csv", args=[campaign.pk]
+            ),
+            "compose_url": self._step_url(campaign, "audience")
+            if writable and campaign.status == "DRAFT"
+            else None,
             "campaign": campaign,
+            "channel_labels": ", ".join(dict(CHANNEL_LABELS).get(c, c) for c in campaign.channels),
+            "channel_choices": [(c, dict(CHANNEL_LABELS).get(c, c)) for c in campaign.channels],
+            "schedule_label": _schedule_label(campaign),
             "stats": stats,
             "charts": charts,
             "preview": preview,
@@ -469,6 +513,41 @@ class CampaignAdmin(ModelAdmin):
                 (_reason_label(reason), n) for reason, n in total["suppressed"].items()
             ),
         }
+
+
+def _schedule_label(campaign: Campaign) -> str:
+    """ "every Monday at 09:00", "each time: a golfer finishes a round", for the page."""
+    from campaigns.composer import recurrence_label, trigger_label
+
+    if campaign.type == CampaignType.RECURRING and campaign.recurrence:
+        return recurrence_label(campaign.recurrence)
+    if campaign.type == CampaignType.TRIGGERED and campaign.trigger_event_type:
+        return "each time: " + trigger_label(campaign.trigger_event_type).lower()
+    if campaign.scheduled_at and campaign.status in ("DRAFT", "SCHEDULED"):
+        from crm.tenants.selectors import tenant_current
+
+        zone = ZoneInfo(tenant_current().timezone or "UTC")
+        return f"{campaign.scheduled_at.astimezone(zone):%a %d %b %Y at %H:%M}, club time"
+    return ""
+
+
+def _what_send_now_does(campaign: Campaign, *, now: bool = True) -> str:
+    """ "Sending to 1,204 people: 1,166 now; 38 at 08:00 tomorrow, club time (quiet hours)",
+    or "Scheduled for 1,204 people: …", from the review, which uses the send's own code."""
+    from campaigns.review import campaign_review
+
+    try:
+        review = campaign_review(campaign=campaign, start_now=now)
+    except ValidationError:
+        return ""
+    parts = [s["label"] for s in review["schedule"]]
+    held = review["heldBackTotal"]
+    text = f"{'Sending to' if now else 'Scheduled for'} {review['recipients']:,} people"
+    if parts:
+        text += ": " + "; ".join(parts)
+    if held:
+        text += f". {held:,} held back (see the review)"
+    return text + "."
 
 
 def _find_customer(query: str) -> Customer | None:

@@ -142,6 +142,14 @@ class Campaign(models.Model):
     winner_key = models.CharField(max_length=1, blank=True)
     winner_decision = models.JSONField(default=dict, blank=True)
     conversion_window_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    # A message not handed over by then (deferred by the frequency cap or quiet hours) is
+    # recorded as EXPIRED instead of going out late.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # What the message is about ("competition:<id>"): within the cap's window a person gets
+    # one message per topic across campaigns and journeys, the first handed over wins. Empty:
+    # taken from `content.competitionId` (competition promotion) or, per recipient, from a
+    # journey's trigger event (`event.competitionId`).
+    topic = models.CharField(max_length=120, blank=True)
     # JOURNEY campaigns: the journey (journeys.Journey, not a foreign key: campaigns know
     # nothing of journeys), the version and send step they stand for, and the step's fixed
     # template variables, handed over beside the profile's.
@@ -227,7 +235,7 @@ class CampaignRun(models.Model):
 
 class SendStatus(models.TextChoices):
     PENDING = "PENDING", "Waiting to be handed over"
-    DEFERRED = "DEFERRED", "Deferred (quiet hours)"
+    DEFERRED = "DEFERRED", "Deferred (quiet hours or frequency cap)"
     AWAITING_WINNER = "AWAITING_WINNER", "Waiting for the A/B winner"
     HANDING = "HANDING", "Being handed over"
     ACCEPTED = "ACCEPTED", "Accepted by the Messaging Service"
@@ -243,7 +251,9 @@ class SendReason(models.TextChoices):
     MERGED = "MERGED", "Merged into another customer"
     HARD_BOUNCED = "HARD_BOUNCED", "Email hard-bounced"
     COMPLAINED = "COMPLAINED", "Complained (spam)"
-    CAPPED = "CAPPED", "Frequency cap reached"
+    CAPPED = "CAPPED", "Deferred by the frequency cap"
+    EXPIRED = "EXPIRED", "Expired before it could be sent"
+    DUPLICATE_TOPIC = "DUPLICATE_TOPIC", "Already sent a message on this topic"
     QUIET_HOURS = "QUIET_HOURS", "Deferred by quiet hours"
     NO_ADDRESS = "NO_ADDRESS", "No address for this channel"
     HOLDOUT = "HOLDOUT", "Holdout group"
@@ -278,6 +288,8 @@ class Send(models.Model):
     detail = models.CharField(max_length=500, blank=True)
     not_before = models.DateTimeField(null=True, blank=True)
     deferred = models.BooleanField(default=False, help_text="Was held back by quiet hours.")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    topic = models.CharField(max_length=120, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     lease = models.IntegerField(null=True, blank=True)
     handed_at = models.DateTimeField(null=True, blank=True)

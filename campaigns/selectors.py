@@ -304,3 +304,23 @@ def campaign_sends_between(*, start: dt.datetime, end: dt.datetime) -> list[dict
         .values("id", "name", "status", "channels", "at")
     )
     return [{**row, "status_label": CampaignStatus(row["status"]).label} for row in rows]
+
+
+def audience_count(*, include: list[Any], exclude: list[Any]) -> int:
+    """How many customers segments in minus segments out hold right now (the composer's live
+    count): the send's own audience rule (`campaigns.sending.audience_queryset`), unsaved."""
+    from django.db.models import Q
+
+    from crm.tenants.selectors import tenant_current
+    from segments.compiler import Compiler
+
+    if not include:
+        return 0
+    compiler = Compiler(tz=tenant_current().timezone)
+    included = Q(pk__in=[])
+    for segment_id in include:
+        included |= compiler.segment_q(segment_id, "audience.include")
+    queryset = Customer.objects.exclude(status=CustomerStatus.MERGED).filter(included)
+    for segment_id in exclude:
+        queryset = queryset.exclude(compiler.segment_q(segment_id, "audience.exclude"))
+    return queryset.count()

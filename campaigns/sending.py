@@ -45,6 +45,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
@@ -118,6 +119,73 @@ END
 """
 
 
+# The rest of what the moment of sending decides, shared with the review (campaigns.review)
+# so that what it announces is what the send does.
+
+# A send's topic: its own (planned from the campaign), else a journey's trigger event's
+# competition. `{send}` is a campaigns_send row.
+TOPIC_SQL = """coalesce(nullif({send}.topic, ''),
+    CASE WHEN {send}.variables->'event' ? 'competitionId'
+         THEN 'competition:' || ({send}.variables->'event'->>'competitionId') ELSE '' END)"""
+
+
+def held_back_sql(*, channel: str, customer: str, topic: str, expires: str) -> str:
+    """Why a message would not go out now, before the cap (NULL: it goes): a suppression
+    reason, its expiry, or a message on the same topic from another origin handed over in the
+    cap's window (the first sent wins). An origin is a journey, or campaigns as a whole: a
+    journey's own invite and reminder, or competition promotion's announcement and last call,
+    are one series and all go; a journey and promotion (or two journeys) about the same
+    competition are not, and the later one's messages stop. `c` is the customer;
+    `%(origin)s` the sending campaign's (`send_origin`)."""
+    return f"""coalesce({_REASON_SQL.format(ch=channel)},
+    CASE WHEN {expires} <= %(now)s THEN 'EXPIRED'
+         WHEN {topic} <> '' AND EXISTS (
+             SELECT 1 FROM campaigns_send AS t
+             JOIN campaigns_campaign AS tc ON tc.id = t.campaign_id
+             WHERE t.customer_id = {customer} AND t.topic = {topic}
+               AND coalesce(tc.journey_id::text, 'campaigns') <> %(origin)s
+               AND t.status IN ('HANDING', 'ACCEPTED')
+               AND t.handed_at >= %(since)s) THEN 'DUPLICATE_TOPIC' END)"""  # noqa: S608
+
+
+def send_origin(campaign: Campaign) -> str:
+    """Whose series a campaign's messages belong to, for topics: its journey, or campaigns."""
+    return str(campaign.journey_id) if campaign.journey_id else "campaigns"
+
+
+def prior_sql(source: str) -> str:
+    """The `prior` CTE: per customer of `source` (customer_id, priority, reason) still to
+    send, the messages of their priority or higher handed over in the cap's window, and the
+    earliest of them (when room frees up)."""
+    return f"""prior AS (
+    SELECT k.customer_id, count(x.id) AS n, min(x.handed_at) AS first_at
+    FROM (SELECT DISTINCT customer_id, priority FROM {source} WHERE reason IS NULL) AS k
+    JOIN campaigns_send AS x ON x.customer_id = k.customer_id AND x.priority >= k.priority
+         AND x.status IN ('HANDING', 'ACCEPTED') AND x.handed_at >= %(since)s
+    GROUP BY k.customer_id
+)"""  # noqa: S608 - built from constants only
+
+
+# Over the cap: earlier messages in the window plus this one's place among the customer's
+# messages being decided together (two channels count as two). `p` is `prior`.
+CAP_OVER_SQL = (
+    "coalesce(p.n, 0) + row_number() OVER (PARTITION BY {src}.customer_id ORDER BY {src}.channel)"
+    " > %(cap)s"
+)
+# When a message over the cap may go: the earliest counted message leaves the window (it is
+# checked again then, and deferred again if still over).
+CAP_FREE_AT_SQL = "coalesce(p.first_at, %(now)s) + %(window)s"
+
+
+def campaign_topic(campaign: Campaign) -> str:
+    """The campaign's own topic, or its competition's (competition auto-promotion puts the
+    competition id in the content)."""
+    if campaign.topic:
+        return campaign.topic
+    competition = (campaign.content or {}).get("competitionId")
+    return f"competition:{competition}" if competition not in (None, "") else ""
+
+
 def _bucket(campaign_param: str, salt: str) -> str:
     """0..9999 from a hash of (campaign, customer, salt): deterministic, uniform."""
     return (
@@ -126,11 +194,26 @@ def _bucket(campaign_param: str, salt: str) -> str:
     )
 
 
+# Holdout, A/B test pool and variant of customer `c`: hashes of (campaign, customer), so the
+# plan and the review split the audience the same way.
+SPLIT_SQL = f"""CROSS JOIN LATERAL (
+        SELECT {_bucket("%(campaign_text)s", "holdout")} < %(holdout)s AS holdout,
+               {_bucket("%(campaign_text)s", "pool")} < %(pool)s AS in_pool,
+               %(pool)s > 0 AS pooled,
+               {_bucket("%(campaign_text)s", "variant")} AS vb
+    ) AS b
+    LEFT JOIN LATERAL (
+        SELECT k.key, k.send_at
+        FROM unnest(%(vkeys)s::text[], %(vupper)s::int[], %(vsend)s::timestamptz[])
+             AS k(key, upper, send_at)
+        WHERE k.upper > b.vb ORDER BY k.upper LIMIT 1
+    ) AS v ON true"""  # noqa: S608 - built from constants only
+
 _PLAN_SQL = f"""
 WITH planned AS (
     INSERT INTO campaigns_send (id, run_id, campaign_id, customer_id, channel, variant, test_pool,
                                 priority, status, reason, detail, not_before, deferred,
-                                attempts, message_id, created_at)
+                                attempts, message_id, created_at, expires_at, topic)
     SELECT gen_random_uuid(), %(run)s, %(campaign)s, c.id, ch.channel,
            CASE WHEN b.holdout OR (b.pooled AND NOT b.in_pool) THEN '' ELSE coalesce(v.key, '')
            END,
@@ -142,22 +225,11 @@ WITH planned AS (
                 ELSE 'PENDING' END,
            CASE WHEN b.holdout THEN 'HOLDOUT' ELSE coalesce(r.reason, '') END,
            '', CASE WHEN b.pooled AND NOT b.in_pool THEN NULL ELSE v.send_at END, false, 0,
-           '', %(now)s
+           '', %(now)s, %(expires)s, %(topic)s
     FROM campaign_audience AS a
     JOIN profiles_customer AS c ON c.id = a.id
     CROSS JOIN unnest(%(channels)s::text[]) AS ch(channel)
-    CROSS JOIN LATERAL (
-        SELECT {_bucket("%(campaign_text)s", "holdout")} < %(holdout)s AS holdout,
-               {_bucket("%(campaign_text)s", "pool")} < %(pool)s AS in_pool,
-               %(pool)s > 0 AS pooled,
-               {_bucket("%(campaign_text)s", "variant")} AS vb
-    ) AS b
-    LEFT JOIN LATERAL (
-        SELECT k.key, k.send_at
-        FROM unnest(%(vkeys)s::text[], %(vupper)s::int[], %(vsend)s::timestamptz[])
-             AS k(key, upper, send_at)
-        WHERE k.upper > b.vb ORDER BY k.upper LIMIT 1
-    ) AS v ON true
+    {SPLIT_SQL}
     CROSS JOIN LATERAL (SELECT {_REASON_SQL.format(ch="ch.channel")} AS reason) AS r
     ON CONFLICT (run_id, customer_id, channel) DO NOTHING
     RETURNING customer_id
@@ -189,7 +261,24 @@ def audience_queryset(
     return queryset
 
 
-def _variant_arrays(campaign: Campaign) -> tuple[list[str], list[int], list[Any]]:
+def audience_table(
+    cursor: Any, *, campaign: Campaign, customer_ids: list[uuid.UUID] | None = None
+) -> None:
+    """The audience, now, in the temporary table `campaign_audience` (dropped at commit): the
+    plan and the review both start from it. Must run inside a transaction."""
+    queryset = audience_queryset(campaign=campaign, customer_ids=customer_ids)
+    try:
+        sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:  # no segment included (a draft): nobody
+        sql, params = None, None
+    cursor.execute("DROP TABLE IF EXISTS campaign_audience")
+    cursor.execute("CREATE TEMP TABLE campaign_audience (id uuid PRIMARY KEY) ON COMMIT DROP")
+    if sql is not None:
+        cursor.execute(f"INSERT INTO campaign_audience {sql} ON CONFLICT DO NOTHING", params)
+    cursor.execute("ANALYZE campaign_audience")
+
+
+def variant_arrays(campaign: Campaign) -> tuple[list[str], list[int], list[Any]]:
     variants = list(campaign.variants.all())
     total = sum(v.weight for v in variants)
     if not variants or total <= 0:
@@ -226,15 +315,10 @@ def run_plan(*, run_id: uuid.UUID | str) -> PlanResult:
         # An edit waits for the plan. A journey's campaign is never edited, and its engine
         # plans runs of it in parallel batches, which a lock here would serialise.
         Campaign.objects.select_for_update().get(pk=campaign.pk)
-    queryset = audience_queryset(campaign=campaign, customer_ids=run.trigger_customers)
-    sql, params = queryset.order_by().values("pk").query.sql_with_params()
-    keys, uppers, send_at = _variant_arrays(campaign)
+    keys, uppers, send_at = variant_arrays(campaign)
     pool = campaign.test_pool_percent if keys else Decimal(0)
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS campaign_audience")
-        cursor.execute("CREATE TEMP TABLE campaign_audience (id uuid PRIMARY KEY) ON COMMIT DROP")
-        cursor.execute(f"INSERT INTO campaign_audience {sql} ON CONFLICT DO NOTHING", params)
-        cursor.execute("ANALYZE campaign_audience")
+        audience_table(cursor, campaign=campaign, customer_ids=run.trigger_customers)
         cursor.execute(
             _PLAN_SQL,
             {
@@ -249,6 +333,8 @@ def run_plan(*, run_id: uuid.UUID | str) -> PlanResult:
                 "vupper": uppers,
                 "vsend": send_at,
                 "now": timezone.now(),
+                "expires": campaign.expires_at,
+                "topic": campaign_topic(campaign),
             },
         )
         rows, customers = cursor.fetchone()
@@ -477,48 +563,61 @@ def requests_for(ctx: RequestContext, send_ids: list[uuid.UUID]) -> list[dict[st
 def _take_sql(*, capped: bool) -> str:
     """Take due rows (skipping rows another task holds), decide them, return what to hand over
     with the customer columns the requests need: one statement, one round trip. Without a cap
-    the count of earlier messages is not computed at all."""
-    prior = (
-        """
-prior AS (
-    SELECT k.customer_id, count(x.id) AS n
-    FROM (SELECT DISTINCT customer_id, priority FROM checked WHERE reason IS NULL) AS k
-    JOIN campaigns_send AS x ON x.customer_id = k.customer_id AND x.priority >= k.priority
-         AND x.status IN ('HANDING', 'ACCEPTED') AND x.handed_at >= %(since)s
-    GROUP BY k.customer_id
-),
+    the count of earlier messages is not computed at all. A row over the cap is DEFERRED to
+    when the window allows (or EXPIRED, if that is past its expiry), never dropped."""
+    if capped:
+        prior = f"""
+{prior_sql("checked")},
 decided AS (
-    SELECT id, reason FROM checked WHERE reason IS NOT NULL
+    SELECT id, reason, NULL::timestamptz AS free_at FROM checked WHERE reason IS NOT NULL
     UNION ALL
-    SELECT ch.id,
-           CASE WHEN coalesce(p.n, 0)
-                     + row_number() OVER (PARTITION BY ch.customer_id ORDER BY ch.channel)
-                     > %(cap)s
-                THEN 'CAPPED' END
+    SELECT ch.id, CASE WHEN {CAP_OVER_SQL.format(src="ch")} THEN 'CAPPED' END,
+           {CAP_FREE_AT_SQL}
     FROM checked AS ch LEFT JOIN prior AS p ON p.customer_id = ch.customer_id
     WHERE ch.reason IS NULL
-),"""
-        if capped
-        else """
-decided AS (SELECT id, reason FROM checked),"""
+),"""  # noqa: S608 - built from constants only
+    else:
+        prior = """
+decided AS (SELECT id, reason, NULL::timestamptz AS free_at FROM checked),"""
+    expired_later = (
+        "(d.reason = 'CAPPED' AND b2.expires_at IS NOT NULL AND d.free_at >= b2.expires_at)"
     )
     return f"""
 WITH batch AS (
-    SELECT s.id, s.customer_id, s.channel, s.priority FROM campaigns_send AS s
+    SELECT s.id, s.customer_id, s.channel, s.priority,
+           least(s.expires_at, campaigns_event_ends(s.variables)) AS expires_at,
+           {TOPIC_SQL.format(send="s")} AS topic
+    FROM campaigns_send AS s
     WHERE {_DUE} ORDER BY s.id LIMIT %(size)s FOR UPDATE SKIP LOCKED
 ),
 checked AS (
-    SELECT b.*, {_REASON_SQL.format(ch="b.channel")} AS reason
+    SELECT b.*, {
+        held_back_sql(
+            channel="b.channel", customer="b.customer_id", topic="b.topic", expires="b.expires_at"
+        )
+    } AS reason
     FROM batch AS b JOIN profiles_customer AS c ON c.id = b.customer_id
 ),{prior}
 taken AS (
     UPDATE campaigns_send AS s
-    SET status = CASE WHEN d.reason IS NULL THEN 'HANDING' ELSE 'SUPPRESSED' END,
-        reason = coalesce(d.reason, ''),
+    SET status = CASE WHEN d.reason IS NULL THEN 'HANDING'
+                      WHEN d.reason = 'CAPPED' AND NOT {expired_later} THEN 'DEFERRED'
+                      ELSE 'SUPPRESSED' END,
+        reason = CASE WHEN {expired_later} THEN 'EXPIRED' ELSE coalesce(d.reason, '') END,
+        not_before = CASE WHEN d.reason = 'CAPPED' THEN d.free_at ELSE s.not_before END,
+        detail = CASE WHEN d.reason = 'CAPPED' THEN left(
+                          'Over the frequency cap (' || %(cap)s || ' in ' || %(window_days)s
+                          || ' days): goes out ' || to_char(d.free_at AT TIME ZONE %(tz)s,
+                          'Dy DD Mon HH24:MI') || ' club time'
+                          || CASE WHEN {expired_later} THEN ', after its expiry' ELSE '' END,
+                          500)
+                      WHEN d.reason = 'DUPLICATE_TOPIC' THEN 'Already sent on ' || b2.topic
+                      ELSE s.detail END,
+        topic = b2.topic,
         lease = CASE WHEN d.reason IS NULL THEN %(lease)s END,
         handed_at = CASE WHEN d.reason IS NULL THEN %(now)s END,
         attempts = s.attempts + CASE WHEN d.reason IS NULL THEN 1 ELSE 0 END
-    FROM decided AS d
+    FROM decided AS d JOIN batch AS b2 ON b2.id = d.id
     WHERE s.id = d.id
     RETURNING s.id, s.channel, s.variant, s.customer_id, s.status, s.variables
 )
@@ -719,30 +818,39 @@ _RELAXED_COMMIT = "SET LOCAL synchronous_commit TO off"
 
 def _take_batch(
     *, run: CampaignRun, rules: CampaignSettings, lease: int, size: int
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[dict[str, Any]], int, int]:
     """Step 1: take due rows and decide them in one statement. Returns (rows to hand over,
-    how many were suppressed). Under a cap, the club's cap lock orders concurrent takers."""
+    how many were suppressed, how many the cap deferred). Under a cap, the club's cap lock
+    orders concurrent takers."""
     now = timezone.now()
     capped = rules.frequency_cap > 0
+    window = dt.timedelta(days=rules.frequency_window_days)
     params = {
         "run": run.id,
+        "origin": send_origin(run.campaign),
         "now": now,
         "size": size,
-        "since": now - dt.timedelta(days=rules.frequency_window_days),
+        "since": now - window,
+        "window": window,
+        "window_days": rules.frequency_window_days,
         "cap": rules.frequency_cap,
+        "tz": tenant_current().timezone or "UTC",
         "lease": lease,
         "history_since": now - dt.timedelta(days=400),
     }
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_RELAXED_COMMIT)
-        if capped:
+        # The cap and the topic are decided under the club's lock: two campaigns cannot both
+        # take a customer's last slot, nor both send on one topic.
+        if capped or campaign_topic(run.campaign) or run.campaign.type == CampaignType.JOURNEY:
             cursor.execute(
                 "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", [CAP_LOCK_NS]
             )
         cursor.execute(_take_sql(capped=capped), params)
         rows = [dict(zip(_ROW_NAMES, row, strict=True)) for row in cursor.fetchall()]
     handing = [row for row in rows if row["status"] == SendStatus.HANDING]
-    return handing, len(rows) - len(handing)
+    deferred = sum(1 for row in rows if row["status"] == SendStatus.DEFERRED)
+    return handing, len(rows) - len(handing) - deferred, deferred
 
 
 def run_deliver(
@@ -776,11 +884,12 @@ def run_deliver(
             if until is not None:
                 total.deferred += _defer_for_quiet_hours(run, until, now)
                 return total
-            rows, suppressed = _take_batch(
+            rows, suppressed, capped = _take_batch(
                 run=run, rules=rules, lease=lease, size=adapter.batch_size
             )
             total.suppressed += suppressed
-            if not rows and not suppressed:
+            total.deferred += capped
+            if not rows and not suppressed and not capped:
                 return total
             if rows:
                 done = _hand_over(ctx=ctx, rows=rows, adapter=adapter, lease=lease)

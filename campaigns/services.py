@@ -199,12 +199,19 @@ def _validate(campaign: Campaign, data: dict[str, Any], errors: dict[str, list[s
             campaign.priority = _priority(data["priority"])
         except ValueError as exc:
             fail("priority", str(exc))
-    for key, attr in (("scheduledAt", "scheduled_at"), ("endsAt", "ends_at")):
+    for key, attr in (
+        ("scheduledAt", "scheduled_at"), ("endsAt", "ends_at"), ("expiresAt", "expires_at"),
+    ):  # fmt: skip
         if key in data:
             try:
                 setattr(campaign, attr, _parse_when(data[key], tz))
             except ValueError as exc:
                 fail(key, str(exc))
+    if "topic" in data:
+        topic = (data["topic"] or "").strip()
+        if len(topic) > 120:
+            fail("topic", "At most 120 characters (competition:<id>).")
+        campaign.topic = topic[:120]
     if "recurrence" in data:
         recurrence = (data["recurrence"] or "").strip()
         if recurrence:
@@ -329,6 +336,8 @@ def _check_ready(campaign: Campaign) -> None:
         errors["endsAt"] = ["The end date has passed."]
     # Unknown variables in its templates and subjects, by block and field (issue 18).
     errors.update(campaign_template_problems(campaign))
+    if campaign.expires_at and campaign.expires_at <= now:
+        errors["expiresAt"] = ["The expiry has passed: nothing would go out."]
     if not errors:
         try:
             audience_queryset(campaign=campaign).query.sql_with_params()
@@ -824,6 +833,8 @@ def campaign_test_send(
             raise ValidationError({f"addresses[{index}]": ["Not an email address."]}) from None
     if not campaign.templates.get(Channel.EMAIL):
         raise ValidationError({"templates.EMAIL": ["Give the campaign an EMAIL template first."]})
+    if variant and not campaign.variants.filter(key=variant).exists():
+        raise ValidationError({"variant": [f"This campaign has no variant {variant}."]})
     ctx = RequestContext.of(campaign)
     base = _customer_row(customer) if customer else {"customer_id": None}
     requests = []

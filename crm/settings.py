@@ -593,6 +593,9 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "crm@localhost")
 # Campaigns: the transport (`http`, `bullmq`, `email`; empty: HTTP when MESSAGING_URL is set,
 # else the built-in email fallback) and the base of the unsubscribe links put in emails.
 CAMPAIGN_TRANSPORT = os.environ.get("CAMPAIGN_TRANSPORT", "")
+# The review's estimated finish: recipients handed over per second (measured 3,798/s on two
+# shared CPUs, README "Campaign Manager").
+CAMPAIGNS_SEND_RATE_PER_SECOND = float(os.environ.get("CAMPAIGNS_SEND_RATE_PER_SECOND", "3000"))
 CAMPAIGNS_PUBLIC_BASE_URL = os.environ.get("CAMPAIGNS_PUBLIC_BASE_URL") or os.environ.get(
     "SOCIAL_PUBLIC_BASE_URL", "http://127.0.0.1:8000"
 )

@@ -89,6 +89,8 @@ CASES = {
     # Templates (the club's own or the Messaging Service's): a starter's id every club has.
     "templates-list": "api/v1/templates",
     "templates-preview": "api/v1/templates/newsletter/preview",
+    "campaigns-review": "api/v1/campaigns/{campaign}/review",
+    "campaigns-results": "api/v1/campaigns/{campaign}/results",
     # Journeys ({journey}, {enrolment}, {task}: B's journey, its enrolment of B's customer and
     # a staff task about them).
     "journeys-list": "api/v1/journeys",

@@ -258,9 +258,9 @@ def test_frequency_cap_quiet_hours_and_erasure_apply_to_journey_sends(alpha):
             result = run_deliver(run_id=run.id, adapter=adapter)
         finally:
             adapter.close()
-        assert (result.accepted, result.suppressed) == (1, 1)
+        assert (result.accepted, result.suppressed, result.deferred) == (1, 0, 1)
     sends = {s.customer_id: s for s in Send.objects.filter(run=run)}
-    assert (sends[busy.id].status, sends[busy.id].reason) == ("SUPPRESSED", "CAPPED")
+    assert (sends[busy.id].status, sends[busy.id].reason) == ("DEFERRED", "CAPPED")
     assert sends[calm.id].status == "ACCEPTED" and sends[calm.id].deferred
 
 

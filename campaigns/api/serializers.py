@@ -46,6 +46,8 @@ class CampaignInputSerializer(InputSerializer):
     scheduledAt = serializers.CharField(required=False, allow_null=True)
     recurrence = serializers.CharField(required=False, allow_blank=True)
     endsAt = serializers.CharField(required=False, allow_null=True)
+    expiresAt = serializers.CharField(required=False, allow_null=True)
+    topic = serializers.CharField(required=False, allow_blank=True, max_length=120)
     trigger = CampaignTriggerSerializer(required=False)
     # Checked here for unknown keys and types (a `subject` beside `content` is refused); the
     # service still reads the raw list and checks the rest, naming `variants[1].weight`.
@@ -80,6 +82,7 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
     priority = serializers.SerializerMethodField()
     scheduledAt = serializers.DateTimeField(source="scheduled_at", allow_null=True)
     endsAt = serializers.DateTimeField(source="ends_at", allow_null=True)
+    expiresAt = serializers.DateTimeField(source="expires_at", allow_null=True)
     holdoutPercent = serializers.DecimalField(
         source="holdout_percent", max_digits=5, decimal_places=2, coerce_to_string=False
     )
@@ -103,7 +106,8 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "description", "type", "status", "channels", "audience", "templates",
             "content", "fallbacks", "priority", "scheduledAt", "recurrence", "endsAt",
-            "trigger", "variants", "holdoutPercent", "testPoolPercent", "winnerMetric",
+            "expiresAt", "topic", "trigger", "variants", "holdoutPercent", "testPoolPercent",
+            "winnerMetric",
             "winnerAfterHours", "winner", "conversionWindowDays", "createdBy", "createdAt",
             "updatedAt", "startedAt", "completedAt",
         ]  # fmt: skip
@@ -142,6 +146,12 @@ class CampaignPreviewInputSerializer(InputSerializer):
     customerId = serializers.UUIDField()
     channel = serializers.ChoiceField(choices=Channel.choices, required=False)
     variant = serializers.CharField(max_length=1, required=False, allow_blank=True, default="")
+
+
+class CampaignReviewInputSerializer(InputSerializer):
+    """`sendNow`: review as if sent now ("Send now"), whatever the campaign's schedule."""
+
+    sendNow = serializers.BooleanField(required=False, default=False)
 
 
 class CampaignTestSendInputSerializer(InputSerializer):

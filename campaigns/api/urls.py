@@ -36,9 +36,19 @@ urlpatterns = [
         name="campaigns-stats",
     ),
     path(
+        "campaigns/<str:campaign_id>/results",
+        views.CampaignResultsView.as_view(),
+        name="campaigns-results",
+    ),
+    path(
         "campaigns/<str:campaign_id>/preview",
         views.CampaignPreviewView.as_view(),
         name="campaigns-preview",
+    ),
+    path(
+        "campaigns/<str:campaign_id>/review",
+        views.CampaignReviewView.as_view(),
+        name="campaigns-review",
     ),
     path(
         "campaigns/<str:campaign_id>/test-send",

@@ -5,7 +5,7 @@ sends" (10/min per key); a state change the campaign's state forbids is `409 inv
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,10 +14,12 @@ from campaigns.api.serializers import (
     CampaignInputSerializer,
     CampaignOutputSerializer,
     CampaignPreviewInputSerializer,
+    CampaignReviewInputSerializer,
     CampaignTestSendInputSerializer,
     input_data,
 )
 from campaigns.models import Campaign
+from campaigns.review import campaign_review
 from campaigns.selectors import campaign_get, campaign_list, campaign_stats
 from campaigns.services import (
     CampaignStateError,
@@ -140,6 +142,37 @@ class CampaignStatsView(CampaignView):
         return self.respond(campaign_stats(campaign=self.get_campaign(campaign_id)))
 
 
+class CampaignResultsView(CampaignView):
+    """Results per variant and channel, labelled, with conversions as bookings, entries and
+    payments and the money they brought (club currency). `?export=csv`: the same as CSV
+    (`format` is DRF's own content negotiation)."""
+
+    @extend_schema(
+        operation_id="campaigns_results",
+        parameters=[
+            OpenApiParameter("export", str, enum=["json", "csv"], required=False),
+        ],
+        responses={
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            (200, "text/csv"): OpenApiTypes.STR,
+        },
+    )
+    def get(self, request: Request, campaign_id: str) -> Response:
+        from django.http import HttpResponse
+
+        from campaigns.results import campaign_results, campaign_results_csv
+
+        campaign = self.get_campaign(campaign_id)
+        wanted = request.query_params.get("export", "json")
+        if wanted not in ("json", "csv"):
+            raise exceptions.ValidationError({"export": ["One of json, csv."]})
+        if wanted == "csv":
+            return HttpResponse(
+                campaign_results_csv(campaign=campaign), content_type="text/csv; charset=utf-8"
+            )
+        return self.respond(campaign_results(campaign=campaign))
+
+
 class CampaignPreviewView(CampaignView):
     """What a chosen customer would get; nothing is saved or sent (a read sent as POST)."""
 
@@ -168,6 +201,28 @@ class CampaignPreviewView(CampaignView):
         )
 
 
+class CampaignReviewView(CampaignView):
+    """What sending will really do, from the send's own code: recipients, who is held back
+    and why, when they receive it (quiet hours, the cap, the A/B winner) and the estimated
+    finish. Nothing is saved or sent (a read sent as POST)."""
+
+    write_scope = Scope.READ.value
+    throttle_scope = "read"
+
+    @extend_schema(
+        operation_id="campaigns_review",
+        request=CampaignReviewInputSerializer,
+        responses=OpenApiTypes.OBJECT,
+    )
+    def post(self, request: Request, campaign_id: str) -> Response:
+        campaign = self.get_campaign(campaign_id)
+        body = CampaignReviewInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self.respond(
+            campaign_review(campaign=campaign, start_now=body.validated_data["sendNow"])
+        )
+
+
 class CampaignTestSendView(CampaignView):
     throttle_scope = "campaign_send"
     atomic_writes = False  # what was sent stays recorded, whatever fails after it
@@ -186,9 +241,13 @@ class CampaignTestSendView(CampaignView):
             customer = base_customers().filter(pk=body.validated_data["customerId"]).first()
             if customer is None:
                 raise exceptions.ValidationError({"customerId": ["No customer with this id."]})
+        addresses = body.validated_data.get("addresses")
+        own = getattr(request.user, "email", "") if request.user.is_authenticated else ""
+        if not addresses and own:
+            addresses = [own]  # a signed-in person's test goes to their own inbox
         results = campaign_test_send(
             campaign=campaign,
-            addresses=body.validated_data.get("addresses"),
+            addresses=addresses,
             customer=customer,
             variant=body.validated_data["variant"],
             actor_label=self.actor_label(),

@@ -19,6 +19,7 @@ from campaigns.services import (
     campaign_resume,
     campaign_schedule,
     campaign_send_now,
+    campaign_test_send,
     campaign_update,
 )
 from crm.accounts.scopes import Scope
@@ -111,3 +112,30 @@ ResumeCampaign = _state_mutation("ResumeCampaign", campaign_resume, "Back to whe
 CancelCampaign = _state_mutation(
     "CancelCampaign", campaign_cancel, "Cancel; messages not yet handed over are never sent."
 )
+
+
+class TestSendCampaign(_CampaignMutation):
+    """Send the campaign's email now to staff addresses (a signed-in person's own address
+    when none are given); it enters neither the ledger nor the statistics."""
+
+    class Arguments:
+        id = graphene.UUID(required=True)
+        addresses = graphene.List(graphene.NonNull(graphene.String))
+        variant = graphene.String(default_value="")
+
+    results = GenericScalar()
+
+    @classmethod
+    def perform(cls, root, info, id, addresses=None, variant=""):
+        campaign = campaign_get(campaign_id=id)
+        if campaign is None:
+            raise Refused(_not_found())
+        user = info.context.user
+        own = getattr(user, "email", "") if getattr(user, "is_authenticated", False) else ""
+        if not addresses and own:
+            addresses = [own]
+        results = campaign_test_send(
+            campaign=campaign, addresses=addresses, variant=variant,
+            actor_label=actor_label(info),
+        )  # fmt: skip
+        return cls(results=results, errors=[])

@@ -9,6 +9,7 @@ from campaigns.graphql.mutations import (
     ResumeCampaign,
     ScheduleCampaign,
     SendCampaign,
+    TestSendCampaign,
     UpdateCampaign,
 )
 from campaigns.graphql.tee_sheet import Mutation as TeeSheetMutation
@@ -42,3 +43,4 @@ class Mutation(TeeSheetMutation, graphene.ObjectType):
     pause_campaign = PauseCampaign.Field()
     resume_campaign = ResumeCampaign.Field()
     cancel_campaign = CancelCampaign.Field()
+    test_send_campaign = TestSendCampaign.Field()

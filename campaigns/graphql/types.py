@@ -40,6 +40,20 @@ class CampaignNode(DjangoObjectType):
         required=True,
         description="Counts and rates per variant, the holdout and the lift (as REST's stats).",
     )
+    review = GenericScalar(
+        required=True,
+        send_now=graphene.Boolean(default_value=False),
+        description="What sending will really do (as REST's POST …/review): recipients, who is "
+        "held back and why, when they receive it, the estimated finish. `sendNow`: as if sent "
+        "now.",
+    )
+    results = GenericScalar(
+        required=True,
+        description="Per variant and channel, labelled: the funnel, bookings, entries and "
+        "payments with the money they brought (as REST's GET …/results).",
+    )
+    expires_at = graphene.DateTime()
+    topic = graphene.String(required=True)
 
     class Meta:
         model = Campaign
@@ -87,3 +101,15 @@ class CampaignNode(DjangoObjectType):
     @staticmethod
     def resolve_stats(root: Campaign, info):
         return campaign_stats(campaign=root)
+
+    @staticmethod
+    def resolve_results(root: Campaign, info):
+        from campaigns.results import campaign_results
+
+        return campaign_results(campaign=root)
+
+    @staticmethod
+    def resolve_review(root: Campaign, info, send_now: bool = False):
+        from campaigns.review import campaign_review
+
+        return campaign_review(campaign=root, start_now=bool(send_now))
