@@ -144,6 +144,7 @@ def main() -> None:
         booking_day_parts_refresh(tz=tenant.timezone)
         with connection.cursor() as cursor:
             cursor.execute("VACUUM (ANALYZE) profiles_activity")
+            cursor.execute("ANALYZE profiles_customerscore")  # a club scored before this code
         print(f"  day parts and vacuum in {time.perf_counter() - started:.1f} s")
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM profiles_activity")
