@@ -922,8 +922,10 @@ def duplicate_comparison(request: HttpRequest, candidate: DuplicateCandidate) ->
 @admin.register(DuplicateCandidate, site=club_admin_site)
 class DuplicateCandidateAdmin(ModelAdmin):
     list_display = (
-        "review", "first_customer", "second_customer", "why", "status", "found",
+        "review", "first_customer", "second_customer", "why", "status",
     )  # fmt: skip
+    # Newest first; no date column, so the list fits a 1280 px screen (the comparison says
+    # when the pair was found).
     list_display_links = None
     list_filter = (DuplicateStatusFilter, "reason")
     list_select_related = ("customer_a", "customer_b")
@@ -951,11 +953,6 @@ class DuplicateCandidateAdmin(ModelAdmin):
         return format_html(
             '<a href="{}" class="dup-review" title="{} side by side">{}</a>', url, label, label
         )
-
-    @admin.display(description="Found", ordering="created_at")
-    def found(self, obj: DuplicateCandidate) -> str:
-        # A short date keeps the list inside a 1280 px screen (the club's zone).
-        return date_format(timezone.localtime(obj.created_at), "j M Y")
 
     @admin.display(description="Why they were matched", ordering="reason")
     def why(self, obj: DuplicateCandidate) -> str:
