@@ -20,7 +20,8 @@ _SECTION_HELP = {
     "golf": "figures: roundsPlayed and bookings {last7Days, last7DaysYearBefore, last30Days, "
     "last30DaysYearBefore}, noShows30Days, paymentsReceived30DaysCents (club currency), "
     "dayParts [{part, label, bookings}] of the last 30 days' bookings, busiestDayPart.",
-    "marketing": "campaigns {items: last 5 sent, with sent/opened/clicked/converted}, journeys "
+    "marketing": "campaigns {items: last 5 sent, with sent/opened/clicked/converted and waiting "
+    "(not handed over yet: quiet hours, caps, retries)}, journeys "
     "{running, activeEnrolments, items}, competitions {items: upcoming, with promotion status "
     "and items goneOut/planned/failed}, posts {next7Days, scheduled}.",
     "dataHealth": "events {pendingEvents, parkedEvents, sources [{source, label, "
