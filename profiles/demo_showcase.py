@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -367,11 +368,29 @@ def demo_competition(demo: _Demo) -> str | None:
     )
     demo.flush()
     # The reader leaves events received in the last few seconds for the next minute's run (a
-    # commit that lands late must not be skipped); these are committed, so read past it.
-    promotion_events_read(now=timezone.now() + _settle() + dt.timedelta(seconds=1))
-    plan = CompetitionPromotion.objects.get(competition_id=payload["competitionId"])
+    # commit that lands late must not be skipped); these are committed, so read past it. A
+    # running worker may hold the reader's cursor for a moment (it skips, as ours would).
+    plans = CompetitionPromotion.objects.filter(competition_id=payload["competitionId"])
+    for _ in range(20):
+        promotion_events_read(now=timezone.now() + _settle() + dt.timedelta(seconds=1))
+        if plans.exists():
+            break
+        time.sleep(0.5)
+    plan = plans.first()
+    if plan is None:
+        return None  # the worker's next run plans it within the minute
     promotion_sync(promotion_id=plan.id)
     return plan.name
+
+
+def _segments_refresh(keys: tuple[str, ...]) -> None:
+    """Segments whose members the showcase's events change (not the journeys' triggers: a
+    refresh of those would enrol whoever enters, as it should, but the demo enrols by hand)."""
+    from segments.models import Segment
+    from segments.services import segment_refresh
+
+    for segment in Segment.objects.filter(template_key__in=keys):
+        segment_refresh(segment_id=segment.id)
 
 
 def demo_showcase(*, tenant: Any, today: dt.date, seed: int = 7) -> dict[str, Any]:
@@ -384,6 +403,7 @@ def demo_showcase(*, tenant: Any, today: dt.date, seed: int = 7) -> dict[str, An
     competition = demo_competition(demo)
     if campaign or journeys or competition:
         scores = demo_scores()  # the new events count in today's scores
+        _segments_refresh(("email_engaged", "at_risk_members"))  # the opens, the new scores
     return {
         **scores,
         "segmentsCreated": segments,
