@@ -48,6 +48,8 @@ def recent_campaigns(ctx: DashboardContext) -> dict[str, Any]:
                 "opened": total["opened"],
                 "clicked": total["clicked"],
                 "converted": total["converted"],
+                # Not handed over yet: quiet hours, the frequency cap's wait, a retry.
+                "waiting": total["pending"],
             }
         )
     return {"missing": None if items else "No campaign has been sent yet", "items": items}

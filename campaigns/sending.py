@@ -301,8 +301,10 @@ class PlanResult:
 
 
 @transaction.atomic
-def run_plan(*, run_id: uuid.UUID | str) -> PlanResult:
-    """Write the run's ledger from its audience (safe to repeat: a planned run adds nothing)."""
+def run_plan(*, run_id: uuid.UUID | str, now: dt.datetime | None = None) -> PlanResult:
+    """Write the run's ledger from its audience (safe to repeat: a planned run adds nothing).
+    `now`: the clock (the demo club's history is sent through here, earlier in its day)."""
+    now = now or timezone.now()
     run = (
         CampaignRun.objects.select_for_update(of=("self",))
         .select_related("campaign")
@@ -332,7 +334,7 @@ def run_plan(*, run_id: uuid.UUID | str) -> PlanResult:
                 "vkeys": keys,
                 "vupper": uppers,
                 "vsend": send_at,
-                "now": timezone.now(),
+                "now": now,
                 "expires": campaign.expires_at,
                 "topic": campaign_topic(campaign),
             },
@@ -341,7 +343,7 @@ def run_plan(*, run_id: uuid.UUID | str) -> PlanResult:
         cursor.execute("DROP TABLE campaign_audience")
     run.status = RunStatus.SENDING
     run.targeted = customers
-    run.planned_at = timezone.now()
+    run.planned_at = now
     run.save(update_fields=["status", "targeted", "planned_at"])
     logger.info("Planned run %s of campaign %s: %d sends", run.key, campaign.id, rows)
     return PlanResult(rows=rows, customers=customers)
@@ -668,11 +670,15 @@ def _backoff(attempts: int) -> float:
 
 
 def _record_results(
-    results: list[DeliveryResult], *, adapter: DeliveryAdapter, lease: int
+    results: list[DeliveryResult],
+    *,
+    adapter: DeliveryAdapter,
+    lease: int,
+    now: dt.datetime | None = None,
 ) -> DeliverResult:
     """Write every answer in one UPDATE (and, for the fallback, its timeline entries)."""
     out = DeliverResult()
-    now = timezone.now()
+    now = now or timezone.now()
     ids, statuses, reasons, message_ids, delays, details = [], [], [], [], [], []
     for result in results:
         ids.append(result.key)
@@ -758,7 +764,12 @@ def _record_sent_activities(keys: list[str], now: dt.datetime) -> None:
 
 
 def _hand_over(
-    *, ctx: RequestContext, rows: list[dict[str, Any]], adapter: DeliveryAdapter, lease: int
+    *,
+    ctx: RequestContext,
+    rows: list[dict[str, Any]],
+    adapter: DeliveryAdapter,
+    lease: int,
+    now: dt.datetime | None = None,
 ) -> DeliverResult:
     requests = _requests_from_rows(ctx, rows)
     try:
@@ -766,7 +777,7 @@ def _hand_over(
     except Exception as exc:
         logger.exception("Delivery adapter %s failed", adapter.name)
         results = [DeliveryResult.retry(r["idempotencyKey"], f"adapter: {exc!r}") for r in requests]
-    out = _record_results(results, adapter=adapter, lease=lease)
+    out = _record_results(results, adapter=adapter, lease=lease, now=now)
     out.handed = len(requests)
     return out
 
@@ -817,12 +828,17 @@ _RELAXED_COMMIT = "SET LOCAL synchronous_commit TO off"
 
 
 def _take_batch(
-    *, run: CampaignRun, rules: CampaignSettings, lease: int, size: int
+    *,
+    run: CampaignRun,
+    rules: CampaignSettings,
+    lease: int,
+    size: int,
+    now: dt.datetime | None = None,
 ) -> tuple[list[dict[str, Any]], int, int]:
     """Step 1: take due rows and decide them in one statement. Returns (rows to hand over,
     how many were suppressed, how many the cap deferred). Under a cap, the club's cap lock
     orders concurrent takers."""
-    now = timezone.now()
+    now = now or timezone.now()
     capped = rules.frequency_cap > 0
     window = dt.timedelta(days=rules.frequency_window_days)
     params = {
@@ -858,10 +874,13 @@ def run_deliver(
     run_id: uuid.UUID | str,
     max_batches: int = BATCHES_PER_TASK,
     adapter: DeliveryAdapter | None = None,
+    now: dt.datetime | None = None,
 ) -> DeliverResult:
     """Hand over up to `max_batches` batches of the run's due sends. Safe to run in parallel
     and to repeat. `more` says whether due work is left; `retry_after` that the peer asked us
-    to wait. One lease (a session advisory lock) covers this call's batches."""
+    to wait. One lease (a session advisory lock) covers this call's batches. `now` fixes the
+    clock (quiet hours, caps and the hand-over time are judged at it); by default, the time."""
+    clock = now
     total = DeliverResult()
     run = CampaignRun.objects.select_related("campaign").filter(pk=run_id).first()
     if run is None or run.status != RunStatus.SENDING:
@@ -879,20 +898,20 @@ def run_deliver(
         rules = campaign_settings()
         tz = tenant_current().timezone
         for _ in range(max_batches):
-            now = timezone.now()
+            now = clock or timezone.now()
             until = quiet_until(now=now, rules=rules, tz=tz)
             if until is not None:
                 total.deferred += _defer_for_quiet_hours(run, until, now)
                 return total
             rows, suppressed, capped = _take_batch(
-                run=run, rules=rules, lease=lease, size=adapter.batch_size
+                run=run, rules=rules, lease=lease, size=adapter.batch_size, now=now
             )
             total.suppressed += suppressed
             total.deferred += capped
             if not rows and not suppressed and not capped:
                 return total
             if rows:
-                done = _hand_over(ctx=ctx, rows=rows, adapter=adapter, lease=lease)
+                done = _hand_over(ctx=ctx, rows=rows, adapter=adapter, lease=lease, now=now)
                 total.handed += done.handed
                 total.accepted += done.accepted
                 total.failed += done.failed
@@ -901,7 +920,7 @@ def run_deliver(
                     total.retry_after = done.retry_after or _backoff(1)
                     total.more = True
                     return total
-        total.more = run_has_due_work(run=run)
+        total.more = run_has_due_work(run=run, now=clock)
         return total
     finally:
         _lease_unlock(lease)
@@ -909,11 +928,11 @@ def run_deliver(
             adapter.close()
 
 
-def run_has_due_work(*, run: CampaignRun) -> bool:
+def run_has_due_work(*, run: CampaignRun, now: dt.datetime | None = None) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT EXISTS (SELECT 1 FROM campaigns_send AS s WHERE {_DUE})",  # noqa: S608
-            {"run": run.id, "now": timezone.now()},
+            {"run": run.id, "now": now or timezone.now()},
         )
         return bool(cursor.fetchone()[0])
 

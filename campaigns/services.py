@@ -463,7 +463,12 @@ def campaign_schedule(*, campaign: Campaign, actor_label: str = "") -> Campaign:
 
 
 @transaction.atomic
-def campaign_send_now(*, campaign: Campaign, actor_label: str = "") -> Campaign:
+def campaign_send_now(
+    *, campaign: Campaign, actor_label: str = "", now: dt.datetime | None = None
+) -> Campaign:
+    """Send a DRAFT or SCHEDULED ONE_TIME campaign now (`now`: the clock, for a club's history
+    made through here, e.g. the demo's campaign sent earlier in the day)."""
+    now = now or timezone.now()
     campaign = _locked(campaign)
     if campaign.type != CampaignType.ONE_TIME and campaign.status in (
         CampaignStatus.DRAFT,
@@ -477,16 +482,20 @@ def campaign_send_now(*, campaign: Campaign, actor_label: str = "") -> Campaign:
     _refuse(campaign, "send", (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED))
     _check_ready(campaign)
     _publish(
-        "crm.campaign.scheduled", campaign, scheduledAt=timezone.now().isoformat(),
+        "crm.campaign.scheduled", campaign, scheduledAt=now.isoformat(),
         recurrence=None, triggerEventType=None,
     )  # fmt: skip
-    _start_run(campaign, key="once")
+    _start_run(campaign, key="once", now=now)
     _audit("send", campaign, actor_label)
     return campaign
 
 
 def _start_run(
-    campaign: Campaign, *, key: str, customer_ids: list[uuid.UUID] | None = None
+    campaign: Campaign,
+    *,
+    key: str,
+    customer_ids: list[uuid.UUID] | None = None,
+    now: dt.datetime | None = None,
 ) -> CampaignRun | None:
     """Create the run (once per key) and plan it after the commit."""
     run, created = CampaignRun.objects.get_or_create(
@@ -494,7 +503,7 @@ def _start_run(
     )
     if campaign.type != CampaignType.TRIGGERED:
         campaign.status = CampaignStatus.SENDING
-    campaign.started_at = campaign.started_at or timezone.now()
+    campaign.started_at = campaign.started_at or now or timezone.now()
     campaign.save(update_fields=["status", "started_at", "updated_at"])
     if created:
         queue_plan(run.id)
@@ -579,9 +588,10 @@ def campaign_cancel(*, campaign: Campaign, actor_label: str = "") -> Campaign:
 
 
 @transaction.atomic
-def run_finish_if_done(*, run_id: uuid.UUID | str) -> bool:
+def run_finish_if_done(*, run_id: uuid.UUID | str, now: dt.datetime | None = None) -> bool:
     """Close a run with nothing left to hand over; publish `crm.campaign.sent`; complete a
     ONE_TIME campaign. Safe to repeat."""
+    now = now or timezone.now()
     run = (
         CampaignRun.objects.select_for_update(of=("self",))
         .select_related("campaign")
@@ -590,7 +600,7 @@ def run_finish_if_done(*, run_id: uuid.UUID | str) -> bool:
     if run.status != RunStatus.SENDING or run_is_open(run=run):
         return False
     run.status = RunStatus.DONE
-    run.finished_at = timezone.now()
+    run.finished_at = now
     run.save(update_fields=["status", "finished_at"])
     if run.campaign.type in HIDDEN_TYPES:
         # A journey's runs are its batches (one a minute while customers flow through): the
@@ -618,7 +628,7 @@ def run_finish_if_done(*, run_id: uuid.UUID | str) -> bool:
     if campaign.status == CampaignStatus.SENDING:
         if campaign.type == CampaignType.ONE_TIME:
             campaign.status = CampaignStatus.COMPLETED
-            campaign.completed_at = timezone.now()
+            campaign.completed_at = now
         else:
             campaign.status = CampaignStatus.SCHEDULED
         campaign.save()

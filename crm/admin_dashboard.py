@@ -7,10 +7,13 @@ Each number links to the list behind it (the links the apps registered) and carr
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.http import HttpRequest
+from django.urls import Resolver404, resolve
 
 from crm.dashboard import DashboardContext, dashboard_build, dashboard_context, dashboard_links
 
@@ -50,11 +53,46 @@ def _compare(now: int, before: int) -> str:
     return f"{'+' if change >= 0 else ''}{change}% on a year ago ({before:,})"
 
 
-def dashboard_page(*, now: dt.datetime | None = None) -> dict[str, Any]:
-    """The page's tiles: {"data": the API's answer, "tiles": [...], "chart": {...}}."""
+def link_opener(request) -> Callable[[str], bool]:
+    """Whether this person may open a link of the dashboard: the admin page behind it asks its
+    model admin, as the sidebar does (crm.admin_nav), so STAFF's home page never links to a
+    page that would answer "not allowed" (a campaign list, the raw events)."""
+    answers: dict[str, bool] = {}
+
+    def can_open(url: str) -> bool:
+        path = urlsplit(url).path
+        if path not in answers:
+            try:
+                model_admin = getattr(resolve(path).func, "model_admin", None)
+            except Resolver404:
+                model_admin = None
+            answers[path] = model_admin is None or bool(
+                model_admin.has_module_permission(request)
+                and model_admin.has_view_permission(request)
+            )
+        return answers[path]
+
+    return can_open
+
+
+def _allowed(links: Any, can_open: Callable[[str], bool]) -> Any:
+    """The registry's links (nested dicts of URLs) without those this person may not open."""
+    if isinstance(links, dict):
+        kept = {key: _allowed(value, can_open) for key, value in links.items()}
+        return {key: value for key, value in kept.items() if value}
+    return links if isinstance(links, str) and can_open(links) else None
+
+
+def dashboard_page(
+    *, now: dt.datetime | None = None, can_open: Callable[[str], bool] | None = None
+) -> dict[str, Any]:
+    """The page's tiles: {"data": the API's answer, "tiles": [...], "chart": {...}}; with
+    `can_open`, only the links it allows."""
     data = dashboard_build(now=now)
     ctx = dashboard_context(now=dt.datetime.fromisoformat(data["generatedAt"]))
     links = dashboard_links(data)
+    if can_open is not None:
+        links = {section: _allowed(part, can_open) or {} for section, part in links.items()}
     tiles = []
 
     m, ml = data["members"]["figures"], links["members"].get("figures", {})
@@ -126,16 +164,25 @@ def dashboard_page(*, now: dt.datetime | None = None) -> dict[str, Any]:
     tiles.append(_tee_sheet_tile(data["teeSheet"], links["teeSheet"], ctx))
 
     mk, mkl = data["marketing"], links["marketing"]
+    campaign_links, journey_links = mkl.get("campaigns", {}), mkl.get("journeys", {})
+    competition_links = mkl.get("competitions", {})
     tiles.append({
         "key": "marketing", "title": "Marketing",
-        "campaigns": mk["campaigns"], "campaignLinks": mkl.get("campaigns", {}),
-        "journeys": mk["journeys"], "journeyLinks": mkl.get("journeys", {}),
+        "campaigns": {**mk["campaigns"], "items": [
+            {**c, "link": campaign_links.get(c["id"])} for c in mk["campaigns"]["items"]
+        ]},
+        "campaignLinks": campaign_links,
+        "journeys": {**mk["journeys"], "items": [
+            {**j, "link": journey_links.get(j["id"])} for j in mk["journeys"]["items"]
+        ]},
+        "journeyLinks": journey_links,
         "competitions": [
-            {**c, "startsText": local_text(c["startsAt"], ctx)}
+            {**c, "startsText": local_text(c["startsAt"], ctx),
+             "link": competition_links.get(c["id"])}
             for c in mk["competitions"]["items"]
         ],
         "competitionsMissing": mk["competitions"]["missing"],
-        "competitionLinks": mkl.get("competitions", {}),
+        "competitionLinks": competition_links,
         "figures": [
             _figure("Posts due in the next 7 days", mk["posts"]["next7Days"],
                     "marketing.posts.next7Days", mkl.get("posts", {}).get("next7Days"),
@@ -302,4 +349,4 @@ def _tee_sheet_tile(t: dict[str, Any], tl: dict[str, Any], ctx: DashboardContext
 
 def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[str, Any]:
     """django-unfold's DASHBOARD_CALLBACK for the club admin's home page."""
-    return {**context, "dashboard": dashboard_page()}
+    return {**context, "dashboard": dashboard_page(can_open=link_opener(request))}

@@ -98,6 +98,19 @@ class ClubAdminSite(_LoginLandsOnTheIndex, UnfoldAdminSite):
     # crm.admin_dashboard.dashboard_callback) gives it the figures, this template the tiles.
     index_template = "admin/club_index.html"
 
+    def get_app_list(
+        self, request: HttpRequest, app_label: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Only an app's own page lists its models. The club's map of pages is the sidebar
+        (crm.admin_nav, by task and role) and the theme does not list all applications, so
+        Django's list of every app (built for each page's `available_apps` and for the home
+        page, a permission check per model) named apps, not tasks, and cost a query per
+        singleton settings model on every page."""
+        if app_label is None:
+            return []
+        apps: list[dict[str, Any]] = super().get_app_list(request, app_label)
+        return apps
+
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
         from crm.admin_nav import club_context
 

@@ -592,7 +592,7 @@ def _send(group: Group, outcome: Outcome) -> None:
     run = CampaignRun.objects.create(
         campaign=campaign, key=f"journey:{uuid.uuid4().hex}", trigger_customers=group.customer_ids
     )
-    run_plan(run_id=run.id)
+    run_plan(run_id=run.id, now=group.now)
     with connection.cursor() as cursor:
         # The trigger event's payload goes to the template as `event` (a competition invite
         # needs the competition's name and booking link), recipient by recipient.

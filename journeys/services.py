@@ -24,6 +24,7 @@ enrolment event log is its record.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -302,11 +303,13 @@ def journey_enrol(
     source: str = EnrolmentSource.MANUAL,
     context: dict[str, Any] | None = None,
     actor_label: str = "",
+    now: dt.datetime | None = None,
 ) -> EnrolResult:
     """Enrol these customers now (staff or the API). Each is enrolled or skipped with the
     reason: "already in the journey", "re-entry not allowed yet", "cap reached", "does not
     match the entry rule", "no such customer", "journey not active". `key` makes a repeated
-    request the same enrolment (under the re-entry policy)."""
+    request the same enrolment (under the re-entry policy). `now`: the clock (the engine's
+    `run_due` takes one too), for a club's history made through here, as the demo's is."""
     errors: dict[str, list[str]] = {}
     if not isinstance(customer_ids, list | tuple) or not customer_ids:
         errors["customerIds"] = ["Give a list of customer ids."]
@@ -323,7 +326,7 @@ def journey_enrol(
     journey = _locked(journey)
     result = enrol_customers(
         journey=journey, customer_ids=list(customer_ids), key=key, source=source,
-        context=context,
+        context=context, now=now,
     )  # fmt: skip
     _audit(
         "enrol", journey, actor_label, enrolled=len(result.enrolled),

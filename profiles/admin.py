@@ -96,6 +96,10 @@ _SOURCES = {
     "messaging": "Messaging",
     "crm": "CRM",
 }
+# The timeline's channel and source columns, in words (the events carry codes).
+_CHANNELS = {"EMAIL": "Email", "SMS": "SMS", "PUSH": "Push", "WHATSAPP": "WhatsApp",
+             "ONLINE": "Online", "APP": "App", "PHONE": "Phone", "WALK_IN": "Walk-in"}  # fmt: skip
+_TIMELINE_SOURCES = {"scl": "SCL", "teetime": "TeeTime", "messaging": "Messaging", "crm": "CRM"}
 _MATCHED_BY = {
     "source": "The customer's first record",
     "sclMemberId": "Linked by SCL member id",
@@ -561,6 +565,10 @@ class CustomerAdmin(ReadOnlyAdmin):
                 "amount": _money(activity.amount_cents, activity.currency or currency)
                 if activity.amount_cents is not None
                 else "",
+                "channel": _CHANNELS.get(activity.channel, code_label(activity.channel))
+                if activity.channel
+                else "",
+                "source": _TIMELINE_SOURCES.get(activity.source, activity.source),
             }
             for activity in page.object_list
         ]
@@ -908,8 +916,10 @@ class DuplicateCandidateAdmin(ReadOnlyAdmin):
     """Pairs that may be one person: decided through the merge and dismiss actions only."""
 
     list_display = (
-        "review", "first_customer", "second_customer", "why", "status", "created_at",
+        "review", "first_customer", "second_customer", "why", "status",
     )  # fmt: skip
+    # Newest first; no date column, so the list fits a 1280 px screen (the comparison says
+    # when the pair was found).
     list_display_links = None
     list_filter = (DuplicateStatusFilter, "reason")
     list_select_related = ("customer_a", "customer_b")
@@ -934,7 +944,9 @@ class DuplicateCandidateAdmin(ReadOnlyAdmin):
     def review(self, obj: DuplicateCandidate) -> str:
         url = reverse(f"{self.admin_site.name}:profiles_duplicatecandidate_change", args=[obj.pk])
         label = "Compare" if obj.status == DuplicateStatus.OPEN else "See"
-        return format_html('<a href="{}" class="dup-review">{} side by side</a>', url, label)
+        return format_html(
+            '<a href="{}" class="dup-review" title="{} side by side">{}</a>', url, label, label
+        )
 
     @admin.display(description="Why they were matched", ordering="reason")
     def why(self, obj: DuplicateCandidate) -> str:

@@ -193,7 +193,8 @@ def _payment(env: Envelope, r: Interpretation) -> None:
     title = {
         "received": f"Paid {amount} ({purpose})",
         "failed": f"Payment of {amount} failed ({purpose})"
-        + (f": {p['failureReason']}" if p.get("failureReason") else ""),
+        # The service's reason code in words: "expired_card" -> "expired card".
+        + (f": {str(p['failureReason']).replace('_', ' ')}" if p.get("failureReason") else ""),
         "refunded": f"Refunded {amount} ({purpose})",
     }[kind]
     cents = p.get("amountCents")

@@ -4,7 +4,8 @@ members, at risk, golf, and the event feed's health. Registered in ProfilesConfi
 Every customer figure is a `Q` on Customer (FIGURES), counted here and applied by the admin's
 customer list filter "Dashboard figure" (profiles/admin.py), so a tile's number and the list
 behind it are the same query. The counts run as one aggregate per section; the golf figures
-use the partial index `activity_dashboard_idx`, the feeds' last event `raw_event_source_id_idx`.
+use `activity_type_time_idx` ((type, occurred_at) with customer, amount and day part included:
+index-only), the feeds' last event `raw_event_source_id_idx`.
 
 Choices where the issue is silent:
 - "Active" members: membership status ACTIVE. "New this month": member since the first of
@@ -13,7 +14,8 @@ Choices where the issue is silent:
   (the season is the calendar year, club time).
 - At risk: churn risk High (60-79) or Critical (80-100), members only (profiles.scoring).
 - Golf compares the last 7 / 30 days with the same days a year earlier; no-shows over 30
-  days; day parts of the last 30 days' bookings by tee time (segments' definition).
+  days; day parts of the last 30 days' bookings by tee time: the `Activity.day_part` apply
+  stores with each booking (segments' definition, in the club's zone), read from the index.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from profiles.models import (
     Customer,
     CustomerScore,
     CustomerStatus,
+    DayPart,
     EventStatus,
     RawEvent,
     ScoreWeek,
@@ -42,10 +45,10 @@ from profiles.scoring import CHURN_HIGH_FROM, CHURN_RISK_BANDS
 SOURCES = (("scl", "SCL"), ("teetime", "TeeTime"), ("messaging", "Messaging"))
 LAPSED = ("LAPSED", "RESIGNED")
 DAY_PARTS = (
-    ("weekday_morning", "Weekday mornings", "isodow <= 5 AND hour < 12"),
-    ("weekday_afternoon", "Weekday afternoons", "isodow <= 5 AND hour >= 12 AND hour < 17"),
-    ("weekday_evening", "Weekday evenings", "isodow <= 5 AND hour >= 17"),
-    ("weekend", "Weekends", "isodow >= 6"),
+    ("weekday_morning", "Weekday mornings", DayPart.WEEKDAY_MORNING),
+    ("weekday_afternoon", "Weekday afternoons", DayPart.WEEKDAY_AFTERNOON),
+    ("weekday_evening", "Weekday evenings", DayPart.WEEKDAY_EVENING),
+    ("weekend", "Weekends", DayPart.WEEKEND),
 )
 TOP_AT_RISK = 5
 
@@ -204,7 +207,7 @@ def _customer_links(data: dict[str, Any]) -> dict[str, str]:
 
 # --- golf ------------------------------------------------------------------------------------
 
-# Each count is its own index-only range scan of activity_dashboard_idx (one bitmap scan over
+# Each count is its own index-only range scan of activity_type_time_idx (one bitmap scan over
 # both windows would read every heap page of two months of the timeline instead).
 _GOLF_TYPES = (
     "type IN ('teetime.booking.created', 'teetime.booking.completed', "
@@ -235,18 +238,12 @@ _GOLF_SQL = (
     "AS paid30"
 )
 
+# The day part apply stored with each booking (profiles.projection.day_part_of; the nightly
+# refresh follows a change of the club's zone): one index-only range scan, no JSON read.
 _DAY_PART_SQL = """
 SELECT {parts}
-FROM (
-  SELECT extract(isodow FROM local) AS isodow, extract(hour FROM local) AS hour
-  FROM (
-    SELECT COALESCE((data->>'teeTime')::timestamptz, occurred_at) AT TIME ZONE %(tz)s AS local
-    FROM profiles_activity
-    WHERE type IN ('teetime.booking.created', 'teetime.booking.completed',
-                   'teetime.booking.no_show', 'scl.payment.received')
-      AND type = 'teetime.booking.created' AND occurred_at >= %(d30)s AND occurred_at <= %(now)s
-  ) AS t
-) AS b
+FROM profiles_activity
+WHERE type = 'teetime.booking.created' AND occurred_at >= %(d30)s AND occurred_at <= %(now)s
 """
 
 
@@ -264,7 +261,9 @@ def golf_figures(ctx: DashboardContext) -> dict[str, Any]:
         "y30": year_ago - dt.timedelta(days=30),
         "tz": str(ctx.tz),
     }
-    parts = ", ".join(f"count(*) FILTER (WHERE {sql}) AS {key}" for key, _l, sql in DAY_PARTS)
+    parts = ", ".join(
+        f"count(*) FILTER (WHERE day_part = {part.value}) AS {key}" for key, _l, part in DAY_PARTS
+    )
     with connection.cursor() as cursor:
         cursor.execute(_GOLF_SQL, params)
         g = dict(zip([c.name for c in cursor.description], cursor.fetchone(), strict=True))

@@ -37,7 +37,10 @@ What a club looks like, and why
   ones a handful of times a year, with Irish seasonality (busy June, quiet January), weekends and
   weekday mornings (five-day members never on weekends, seniors on weekday mornings, working
   members early or after work in summer). "Drifting" members play like regulars until three months
-  ago and then taper off to nothing (and open fewer emails): the churn signal. Most bookings are
+  ago and then taper off to nothing (and open fewer emails): the churn signal. About one member in
+  50 (at least two) stopped altogether six to ten weeks ago and left a payment unpaid (churn
+  risk High or Critical), and as many joined four to ten months ago and drifted away after
+  their first weeks (paying but not playing): `_plan_warning_signs`. Most bookings are
   completed; ~5% are no-shows and ~8% cancelled, including every booking on a few winter days when
   the course closed (frost), which the club also announces by SMS. A handful of bookings are
   still in the future. Members play for `0.00` (guest fees aside), visitors pay per player.
@@ -272,6 +275,8 @@ class Person:
     handicap_history: list[tuple[datetime, float]] = field(default_factory=list)
     activity: str = "none"  # regular, drifting, occasional, rare, none
     weekly_rounds: float = 0.0
+    stopped_days: int | None = None  # a drifter who has not played at all for this many days
+    unpaid_at: datetime | None = None  # a failed payment nobody has settled since
 
     # Messaging
     contact_id: str | None = None
@@ -578,6 +583,7 @@ def _make_people(club: _Club, members: int) -> list[Person]:
     for person in people:
         _plan_player(club, person)
         _plan_contact(club, person)
+    _plan_warning_signs(club, [p for p in people if p.is_member])
     return people
 
 
@@ -867,6 +873,48 @@ def _plan_activity(club: _Club, person: Person) -> None:
         person.fate_at = club.in_window(club.end - timedelta(days=40), club.end - timedelta(days=2))
 
 
+def _plan_warning_signs(club: _Club, members: list[Person]) -> None:
+    """The members a club wants the CRM to catch, made sure of whatever the dice said, so the
+    at-risk figures are never empty (about 1 member in 50, at least two of each):
+
+    - members who stopped playing altogether six to ten weeks ago and have a payment that
+      failed since and was never settled (churn risk High or Critical: no tee time in weeks,
+      payment unpaid);
+    - members who joined four to ten months ago, played from the start and then drifted away
+      (paying but not playing: their first weeks are the baseline, the demo has no year before).
+    """
+    rng = club.rng
+    golfers = [
+        p
+        for p in members
+        if p.fate is None and p.player_id and p.tier not in (SOCIAL, JUNIOR) and p.household is None
+    ]
+    wanted = max(2, round(len(members) * 0.02))
+    late = club.today - timedelta(days=80)  # a renewal from here on would settle the failure
+
+    settled = [
+        p
+        for p in golfers
+        if p.joined_on < club.start_day and not (late <= p.renewal_due_on < club.today)
+    ]
+    settled.sort(key=lambda p: (p.activity != "drifting", p.activity != "regular", p.key))
+    for person in settled[:wanted]:
+        person.activity = "drifting"
+        person.weekly_rounds = max(person.weekly_rounds, rng.uniform(1.0, 2.0))
+        person.stopped_days = rng.randint(45, 70)
+        person.unpaid_at = club.during(club.today - timedelta(days=rng.randint(8, 30)), 9, 17)
+
+    joined = [
+        p
+        for p in golfers
+        if club.today - timedelta(days=300) <= p.joined_on <= club.today - timedelta(days=130)
+    ]
+    joined.sort(key=lambda p: (p.activity != "drifting", p.key))
+    for person in joined[:wanted]:
+        person.activity = "drifting"
+        person.weekly_rounds = max(person.weekly_rounds, rng.uniform(1.2, 2.2))
+
+
 def _handicap(club: _Club, mean: float, spread: float) -> float:
     return round(min(36.0, max(0.8, club.rng.gauss(mean, spread))), 1)
 
@@ -1143,6 +1191,10 @@ def _extra_payments(club: _Club, person: Person) -> None:
     rng = club.rng
     active_from = max(person.member_created_at, club.start) + timedelta(days=1)
     active_until = min(person.fate_at or club.end, club.end)
+    if person.unpaid_at:
+        # The last word on this member's account: a locker fee the card no longer covers.
+        _payment(club, person, person.unpaid_at, "LOCKER", "60.00", failure="expired_card")
+        active_until = min(active_until, person.unpaid_at - timedelta(days=1))
     if active_until <= active_from or person.erased_at:
         return
     purchases = 0 if person.tier is SOCIAL else int(rng.expovariate(1 / 0.9))
@@ -1265,6 +1317,8 @@ def _drift(person: Person, club: _Club, day: date) -> float:
     if person.activity != "drifting":
         return 1.0
     left = (club.today - day).days
+    if person.stopped_days is not None and left < person.stopped_days:
+        return 0.0
     return 1.0 if left >= 90 else max(0.0, left / 90) ** 2
 
 

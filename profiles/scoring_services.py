@@ -210,6 +210,11 @@ def scores_recompute(
             {"ids": [str(c) for c in customer_ids or []]},
         )
         removed = cursor.rowcount
+        if customer_ids is None:
+            # Every score was rewritten: fresh statistics now, not at autovacuum's next round,
+            # or the planner still counts on the old shares (the dashboard's "High or
+            # Critical" count hash-joined all 100,000 customers for a handful of rows).
+            cursor.execute("ANALYZE profiles_customerscore")
 
     _publish_risen(risen, reasons_of, method=method, version=version)
     if customer_ids is None:

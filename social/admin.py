@@ -27,9 +27,9 @@ from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin, TabularInline
 
 from crm.accounts.scopes import Scope
-from crm.accounts.selectors import user_scopes
 from crm.admin_base import SettingsAdmin
 from crm.admin_sites import club_admin_site
+from crm.api.permissions import caller_scopes
 from crm.tenants.selectors import tenant_current
 from social import oauth
 from social.clients.base import NetworkError
@@ -81,7 +81,9 @@ from social.services import (
 
 
 def is_club_admin(request: HttpRequest) -> bool:
-    return "crm:admin" in user_scopes(user=request.user)
+    # The scopes cached on the request (a groups query per call otherwise: the sidebar asks
+    # every social admin on every page).
+    return "crm:admin" in caller_scopes(request)
 
 
 def actor_of(request: HttpRequest) -> Actor:

@@ -246,6 +246,38 @@ def test_quiet_hours_defer_and_send_when_they_end(alpha, peer, http):
     assert str(send.id) in peer.state.accepted
 
 
+def test_a_send_made_with_a_clock_is_judged_and_stamped_at_that_time(alpha, peer, http):
+    """The services' clock (the demo club's history is sent through it): quiet hours hold a
+    send made now, and the same send made at 10:00 club time that day goes, handed over,
+    recorded and finished at that time."""
+    rules = campaign_settings()
+    rules.frequency_cap = 0
+    zone = ZoneInfo(alpha.timezone or "UTC")
+    local = timezone.now().astimezone(zone)
+    # Quiet around the real time of the test, whatever it is; 10:00 is outside (or the test
+    # moves the clock to the other side of the quiet hour).
+    rules.quiet_hours_start = (local - dt.timedelta(minutes=30)).time().replace(second=0)
+    rules.quiet_hours_end = (local + dt.timedelta(minutes=30)).time().replace(second=0)
+    rules.save()
+    sent_at = dt.datetime.combine(local.date() - dt.timedelta(days=1), dt.time(10), zone)
+    if quiet_until(now=sent_at, rules=rules, tz=alpha.timezone) is not None:
+        sent_at -= dt.timedelta(hours=2)
+    assert quiet_until(now=timezone.now(), rules=rules, tz=alpha.timezone) is not None
+
+    person = customer()
+    campaign = make_campaign([static_segment("S", [person])])
+    campaign_send_now(campaign=campaign, actor_label="tests", now=sent_at)
+    run = CampaignRun.objects.get(campaign=campaign)
+    run_plan(run_id=run.id, now=sent_at)
+    result = run_deliver(run_id=run.id, adapter=http, now=sent_at)
+    assert (result.accepted, result.deferred) == (1, 0)
+    assert run_finish_if_done(run_id=run.id, now=sent_at)
+    send = Send.objects.get(run=run)
+    campaign.refresh_from_db()
+    assert send.handed_at == sent_at == campaign.started_at == campaign.completed_at
+    assert campaign.status == CampaignStatus.COMPLETED and str(send.id) in peer.state.accepted
+
+
 def test_http_answers_429_5xx_4xx_and_409(alpha, peer, http):
     no_quiet_hours()
     people = [customer() for _ in range(3)]

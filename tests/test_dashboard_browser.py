@@ -1,7 +1,9 @@
 """The club's home dashboard in Debian's Chromium: a club loaded by `load_demo_data` (the real
-ingestion path and services), a STAFF member signs in and lands on the dashboard, and every
-number on it equals the same figure in `GET api/v1/dashboard`; a tile's link opens the list of
-exactly that many customers; the page loads nothing from outside the platform.
+ingestion path and services). STAFF, MARKETING and ADMIN each sign in and land on the
+dashboard with the sidebar of their job; every number on it equals the same figure in
+`GET api/v1/dashboard`; every link on it opens for that role (none answers "not allowed"); a
+tile's link opens the list of exactly that many customers; no tile is empty on the demo club
+(the week's posts aside); the page loads nothing from outside the platform.
 
 The club is a tenant of its own, made and dropped here, so the committed demo data never
 meets the other tests' clubs."""
@@ -20,8 +22,17 @@ from tests.browser import admin_page, chromium, live_server, require_chromium
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 SLUG = "dashboard-browser"
-EMAIL = "staff@dashboard-browser.example"
+ROLES = ("STAFF", "MARKETING", "ADMIN")
+EMAILS = {role: f"{role.lower()}@dashboard-browser.example" for role in ROLES}
 PASSWORD = "Fairway-Bunker-2026"
+# The sidebar's sections per role (tests/test_admin_browser.py checks their links open).
+SECTIONS = {
+    "STAFF": ["Home", "Customers"],
+    "MARKETING": ["Home", "Customers", "Audiences", "Campaigns", "Journeys", "Social", "Reports",
+                  "Settings"],
+    "ADMIN": ["Home", "Customers", "Audiences", "Campaigns", "Journeys", "Social", "Reports",
+              "Settings", "System"],
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +54,8 @@ def club(django_db_setup, django_db_blocker) -> Iterator[str]:
         try:
             call_command("load_demo_data", SLUG, "--members", "40", stdout=io.StringIO())
             with schema_context(tenant.schema_name):
-                staff_user_upsert(email=EMAIL, role="STAFF", password=PASSWORD)
+                for role, email in EMAILS.items():
+                    staff_user_upsert(email=email, role=role, password=PASSWORD)
             with live_server(name="dashboard") as base_url:
                 yield base_url
         finally:
@@ -57,17 +69,21 @@ def _at(data: dict, path: str):
     return data
 
 
-def test_every_number_on_the_dashboard_is_the_api_s(club):
+@pytest.mark.parametrize("role", ROLES)
+def test_every_number_on_the_dashboard_is_the_api_s(club, role):
+    from playwright.sync_api import expect
+
     outside: list[str] = []
     with (
         chromium() as browser,
         admin_page(
-            browser, base_url=club, club=SLUG, email=EMAIL, password=PASSWORD, width=1280
+            browser, base_url=club, club=SLUG, email=EMAILS[role], password=PASSWORD, width=1280
         ) as page,
     ):
         page.on("request", lambda r: r.url.startswith(club) or outside.append(r.url))
         page.goto(f"{club}/t/{SLUG}/admin/")
         page.wait_for_function("() => document.querySelectorAll('canvas').length >= 2")
+        expect(page.locator("#nav-sidebar-apps h2")).to_have_text(SECTIONS[role])
         shown = page.eval_on_selector_all(
             "[data-figure]", "nodes => nodes.map(n => [n.dataset.figure, n.textContent.trim()])"
         )
@@ -81,16 +97,27 @@ def test_every_number_on_the_dashboard_is_the_api_s(club):
                 assert text.endswith(f"{Decimal(expected) / 100:,.2f}"), (path, text, expected)
             else:
                 assert int(text.replace(",", "")) == expected, (path, text, expected)
-        # Every tile has something to show on the demo club: no "missing" sentence but the
-        # feeds' (none: all three sent events) and the marketing parts this demo does not make.
-        for tile in ("members", "atRisk", "golf"):
+        # Every tile has something to show on the demo club: no "missing" sentence, at risk
+        # included (members drifting away, with their reasons), and the marketing tile's last
+        # campaign, running journeys and promoted competition.
+        for tile in ("members", "atRisk", "golf", "marketing"):
             assert page.locator(f'[data-tile="{tile}"] .db-missing').count() == 0, tile
+        assert data["atRisk"]["figures"]["highOrCriticalRisk"] > 0
+        assert page.locator('[data-tile="atRisk"] table tbody tr').count() > 0
+        assert data["marketing"]["campaigns"]["items"][0]["converted"] > 0
         sources = page.locator('[data-tile="dataHealth"] tr[data-source]')
         assert sources.count() == 3
         assert page.locator('[data-tile="dataHealth"] .db-missing').count() == 0
 
         if target := os.environ.get("DASHBOARD_SCREENSHOT"):
-            page.screenshot(path=target, full_page=True)
+            page.screenshot(path=target.replace(".png", f"-{role.lower()}.png"), full_page=True)
+
+        # Every link on the dashboard opens for this role: none answers "not allowed".
+        links = page.locator("#club-dashboard a").evaluate_all("els => els.map(e => e.href)")
+        assert links
+        for href in sorted(set(links)):
+            answer = page.request.get(href)
+            assert answer.status == 200, (role, href, answer.status)
 
         # A tile's number opens the list of exactly those customers.
         renewals = data["members"]["figures"]["renewalsDue30d"]
@@ -108,7 +135,7 @@ def test_the_tee_sheet_tiles_are_the_api_s(club):
     with (
         chromium() as browser,
         admin_page(
-            browser, base_url=club, club=SLUG, email=EMAIL, password=PASSWORD, width=1280
+            browser, base_url=club, club=SLUG, email=EMAILS["ADMIN"], password=PASSWORD, width=1280
         ) as page,
     ):
         page.goto(f"{club}/t/{SLUG}/admin/")

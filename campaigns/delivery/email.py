@@ -113,6 +113,11 @@ class EmailAdapter:
     _club_templates: dict[str, Any] | None = None
     _brand = None
 
+    def __init__(self, *, backend: str | None = None) -> None:
+        # None: settings.EMAIL_BACKEND. The demo club passes Django's dummy backend: its
+        # addresses are made up, and a demo must never mail real domains.
+        self.backend = backend
+
     def close(self) -> None:
         pass
 
@@ -136,7 +141,7 @@ class EmailAdapter:
             self._club_templates = club_templates_by_key({r.get("templateId", "") for r in emails})
             self._brand = brand_current() if self._club_templates else None
             try:
-                with get_connection() as connection:
+                with get_connection(self.backend) as connection:
                     for request in emails:
                         results[request["idempotencyKey"]] = self._send(request, connection)
             except (smtplib.SMTPException, OSError) as exc:

@@ -29,7 +29,8 @@ _SECTION_HELP = {
     "captureRate {weeks [weekStarting, players, named, captureRate %], players, named, "
     "captureRate, unnamedGuests}; nps {weeks [weekStarting, answers, promoters, detractors, "
     "nps], dayParts [dayPart, label, ...], answers, promoters, detractors, nps}.",
-    "marketing": "campaigns {items: last 5 sent, with sent/opened/clicked/converted}, journeys "
+    "marketing": "campaigns {items: last 5 sent, with sent/opened/clicked/converted and waiting "
+    "(not handed over yet: quiet hours, caps, retries)}, journeys "
     "{running, activeEnrolments, items}, competitions {items: upcoming, with promotion status "
     "and items goneOut/planned/failed}, posts {next7Days, scheduled}.",
     "dataHealth": "events {pendingEvents, parkedEvents, sources [{source, label, "

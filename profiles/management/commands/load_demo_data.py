@@ -85,7 +85,9 @@ class Command(BaseCommand):
             while count := events_apply_pending(limit=BATCH_SIZE):
                 applied += count
             demo_golf(tenant=tenant)  # tee sheet, four-balls, survey: before scores and segments
-            showcase = demo_showcase()
+            showcase = demo_showcase(
+                tenant=tenant, today=options["today"] or date.today(), seed=options["seed"]
+            )
         elapsed = time.monotonic() - started
 
         for result in rejections:
@@ -100,3 +102,10 @@ class Command(BaseCommand):
             + ("" if showcase["churnModel"] == "READY" else " (the rule-based score is used)")
             + f"; segments created: {', '.join(showcase['segmentsCreated']) or 'none (all there)'}"
         )
+        made = [
+            *([f"campaign '{showcase['campaignCreated']}'"] if showcase["campaignCreated"] else []),
+            *(f"journey '{name}'" for name in showcase["journeysCreated"]),
+            *([f"promotion of '{showcase['promotionCreated']}'"]
+              if showcase["promotionCreated"] else []),
+        ]  # fmt: skip
+        self.stdout.write(f"Showcase: {', '.join(made) or 'nothing new (all there)'}")
