@@ -117,7 +117,7 @@ def tee_sheet_filler(ctx: DashboardContext) -> dict[str, Any]:
         )
     else:
         lift = None
-        holdout = (rules or {}).get("holdout_percent", 0)
+        holdout = rules["holdout_percent"] if rules else 0
         note = (
             "No holdout: set a holdout share to measure the lift"
             if not held and not holdout

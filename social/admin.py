@@ -9,7 +9,7 @@ connects or disconnects accounts and approves posts; MARKETING composes and sche
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from django import forms
@@ -318,7 +318,8 @@ class ComposeForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["targets"].choices = _target_choices()
+        # self.fields holds copies of the declared fields: this one is the MultipleChoiceField.
+        cast(forms.MultipleChoiceField, self.fields["targets"]).choices = _target_choices()
 
     def clean_at(self):
         value = self.cleaned_data.get("at")

@@ -51,8 +51,8 @@ def oauth_start(*, session: Any, network: str) -> str:
         raise ValidationError(f"Unknown network {network!r}.")
     if not network_configured(network=network):
         # Never send the person to the network with an empty client id.
-        state = next(s for s in network_states() if s.network == network)
-        raise ValidationError(state.how_to_connect)
+        network_state = next(s for s in network_states() if s.network == network)
+        raise ValidationError(network_state.how_to_connect)
     _allow_http_in_development()
     pending = {
         state: entry

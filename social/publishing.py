@@ -446,7 +446,7 @@ def engagement_fetch(*, variant_id: Any) -> Outcome:
         return Outcome("gone")
     account = variant.account
     next_due = next_metrics_due(published_at=variant.published_at, now=now)
-    if account.status != AccountStatus.CONNECTED:
+    if account is None or account.status != AccountStatus.CONNECTED:
         PostVariant.objects.filter(id=variant.id).update(metrics_due_at=next_due)
         return Outcome("skipped", "account not connected")
     try:

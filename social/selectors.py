@@ -262,6 +262,7 @@ def calendar_entries(*, start: datetime, end: datetime) -> list[CalendarEntry]:
         .order_by("scheduled_for", "key")
     )
     for item in items:
+        assert item.scheduled_for is not None  # the query keeps only items with a time
         entries.append(
             CalendarEntry(
                 kind=CalendarKind.PROMOTION_ITEM,
@@ -376,16 +377,16 @@ def calendar_range(
     from django.utils.dateparse import parse_date, parse_datetime
 
     def parse(value: str | None, name: str, is_end: bool) -> datetime:
-        if value in (None, ""):
+        if not value:
             raise ValidationError({name: "Give a date (YYYY-MM-DD) or a date and time (ISO 8601)."})
         try:
             moment = parse_datetime(value)
             day = None if moment else parse_date(value)
         except ValueError:
             moment = day = None
-        if moment is None and day is None:
-            raise ValidationError({name: f"'{value[:40]}' is not a date or a date and time."})
         if moment is None:
+            if day is None:
+                raise ValidationError({name: f"'{value[:40]}' is not a date or a date and time."})
             moment = datetime.combine(day, datetime.min.time()) + timedelta(days=is_end)
         if timezone.is_naive(moment):
             moment = moment.replace(tzinfo=tz)

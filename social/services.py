@@ -568,8 +568,10 @@ def post_schedule(*, actor: Actor, post: Post, mode: str, at: datetime | None = 
         elif mode == ScheduleMode.AT:
             variant.scheduled_at = at
         else:
+            account = variant.account
+            assert account is not None  # post_validate refused any variant without one
             variant.scheduled_at = queue_next_slot(
-                account=variant.account, after=now, taken=taken[variant.account_id]
+                account=account, after=now, taken=taken[variant.account_id]
             )
         variant.schedule_mode = mode
         variant.status = VariantStatus.PENDING_APPROVAL if waiting else VariantStatus.SCHEDULED
@@ -781,9 +783,11 @@ def _daily_limit_errors(variants: list[PostVariant], at: datetime) -> dict[str, 
             status__in=planned, scheduled_at__gte=at, scheduled_at__lt=at + timedelta(days=1)
         ).count()
         if max(before, after) >= limit:
+            account = variant.account
+            assert account is not None  # account_id was checked above
             label = RULES[variant.network].label
             errors.setdefault(f"variants.{variant.network}.at", []).append(
-                f"{label}: {variant.account.name} already has {limit} "
+                f"{label}: {account.name} already has {limit} "
                 f"post{'s' if limit != 1 else ''} within 24 hours of that time, the most "
                 f"{label} allows."
             )

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from django.http import JsonResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
@@ -42,18 +43,18 @@ class TemplateOutputSerializer(serializers.Serializer):
     channel = serializers.ChoiceField(choices=["email", "sms", "push"])
     subject = serializers.CharField(allow_blank=True)
     variables = serializers.ListField(child=serializers.CharField())
-    source = serializers.ChoiceField(choices=["club", "messaging"])
+    source = serializers.ChoiceField(choices=["club", "messaging"])  # type: ignore[assignment]  # API field name; DRF pops it off the class
     updatedAt = serializers.DateTimeField(allow_null=True)
 
 
 class TemplateVariableSerializer(serializers.Serializer):
     name = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # API field name; DRF pops it off the class
     sample = serializers.CharField()
 
 
 class TemplateListMetaSerializer(serializers.Serializer):
-    source = serializers.ChoiceField(
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # API field name; DRF pops it off the class
         choices=["club", "messaging", "none"],
         help_text="club: the club's own email templates (no Messaging Service); messaging: "
         "the Messaging Service's; none: a queue transport with no MESSAGING_URL to ask.",
@@ -64,7 +65,7 @@ class TemplateListMetaSerializer(serializers.Serializer):
 
 
 class TemplateListResponseSerializer(serializers.Serializer):
-    data = TemplateOutputSerializer(many=True)
+    data = TemplateOutputSerializer(many=True)  # type: ignore[assignment]  # API field name; DRF pops it off the class
     meta = TemplateListMetaSerializer()
 
 
@@ -81,7 +82,7 @@ class TemplatePreviewInputSerializer(InputSerializer):
 class TemplatePreviewOutputSerializer(serializers.Serializer):
     templateId = serializers.CharField()
     channel = serializers.CharField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # API field name; DRF pops it off the class
     customerId = serializers.UUIDField(allow_null=True)
     subject = serializers.CharField(allow_blank=True)
     html = serializers.CharField(allow_blank=True)
@@ -130,7 +131,7 @@ class TemplatePreviewView(TenantAPIView):
             ),
         },
     )
-    def post(self, request: Request, template_id: str) -> Response:
+    def post(self, request: Request, template_id: str) -> Response | JsonResponse:
         body = TemplatePreviewInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data

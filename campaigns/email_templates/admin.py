@@ -139,7 +139,7 @@ class EmailTemplateForm(forms.ModelForm):
         """The service checks the id is free."""
 
     def _post_clean(self) -> None:
-        if self._errors:
+        if self.errors:  # full_clean, which calls this, has set them: no second clean
             return
         d = self.cleaned_data
         try:
@@ -147,7 +147,7 @@ class EmailTemplateForm(forms.ModelForm):
                 self.template = email_template_create(
                     key=d.get("key") or _key_from(d.get("name") or ""), name=d.get("name") or "",
                     subject=d.get("subject") or "", preheader=d.get("preheader") or "",
-                    blocks=d.get("blocks"), actor_label=self.actor_label,
+                    blocks=d["blocks"], actor_label=self.actor_label,  # required: clean gave it
                 )  # fmt: skip
             else:
                 self.template = email_template_update(
@@ -298,9 +298,9 @@ class EmailTemplateAdmin(ModelAdmin):
         # wrong: a variable nobody will fill shows as [name?] where it stands.
         good = [b for b in blocks if isinstance(b, dict) and b.get("type") in BLOCK_TYPES]
         texts = [subject, preheader] + [str(v) for b in good for k, v in b.items() if k != "type"]
-        unknown = {name for text in texts for name in unknown_variables(text)}
+        unfilled = {name for text in texts for name in unknown_variables(text)}
         template = EmailTemplate(subject=subject, preheader=preheader, blocks=clean_blocks(good))
-        safe_values = {**values, **{name: f"[{name}?]" for name in unknown}}
+        safe_values = {**values, **{name: f"[{name}?]" for name in unfilled}}
         try:
             rendered = club_template_render(
                 template,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +82,7 @@ def variables_in(text: str) -> list[str]:
     return seen
 
 
-def unknown_variables(text: str, known: set[str] | None = None) -> list[str]:
+def unknown_variables(text: str, known: AbstractSet[str] | None = None) -> list[str]:
     allowed = KNOWN if known is None else known
     return [name for name in variables_in(text) if name not in allowed]
 

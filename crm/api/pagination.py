@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol
 
-from django.db.models import QuerySet
 from rest_framework import serializers
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
@@ -20,6 +20,15 @@ MAX_TAKE = 100
 MAX_SKIP = 1_000_000_000
 
 
+class Pageable(Protocol):
+    """What skip/take paging needs: a QuerySet, or a computed list whose count() takes no
+    argument (social's calendar)."""
+
+    def count(self) -> int: ...
+
+    def __getitem__(self, index: slice, /) -> Iterable[Any]: ...
+
+
 class _PageParams(serializers.Serializer[Any]):
     skip = serializers.IntegerField(min_value=0, max_value=MAX_SKIP, default=0)
     take = serializers.IntegerField(min_value=1, max_value=MAX_TAKE, default=DEFAULT_TAKE)
@@ -27,7 +36,7 @@ class _PageParams(serializers.Serializer[Any]):
 
 class SkipTakePagination(BasePagination):
     def paginate_queryset(
-        self, queryset: QuerySet[Any], request: Request, view: APIView | None = None
+        self, queryset: Pageable, request: Request, view: APIView | None = None
     ) -> list[Any]:
         params = _PageParams(data=request.query_params)
         params.is_valid(raise_exception=True)

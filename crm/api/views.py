@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from rest_framework.authentication import BaseAuthentication
@@ -22,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
-from crm.api.pagination import SkipTakePagination
+from crm.api.pagination import Pageable, SkipTakePagination
 from crm.api.throttling import (
     TooManyFailedAuthentications,
     auth_failure_record,
@@ -111,7 +110,7 @@ class TenantAPIView(APIView):
     def paginate(
         self,
         request: Request,
-        queryset: QuerySet[Any],
+        queryset: Pageable,
         serializer_class: type[BaseSerializer[Any]],
     ) -> Response:
         paginator = SkipTakePagination()

@@ -3,7 +3,9 @@ field, so no endpoint can return one."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.utils.dateparse import parse_datetime
@@ -22,7 +24,7 @@ from social.models import (
     SocialAccount,
 )
 from social.promotion import PLACEHOLDERS
-from social.selectors import promotion_settings_account_ids
+from social.selectors import CalendarEntry, promotion_settings_account_ids
 
 
 class AccountOutputSerializer(serializers.ModelSerializer):
@@ -135,7 +137,7 @@ class VariantInputSerializer(InputSerializer):
 
 
 def _parse_at(value: str | None) -> datetime | None:
-    if value in (None, ""):
+    if not value:
         return None
     try:
         parsed = parse_datetime(value)
@@ -166,7 +168,7 @@ class RescheduleInputSerializer(InputSerializer):
 
 class NetworkOutputSerializer(serializers.Serializer):
     network = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # API field name; DRF pops it off the class
     configured = serializers.BooleanField(
         help_text="The platform has the app credentials to connect this network."
     )
@@ -196,8 +198,8 @@ class CalendarEntryOutputSerializer(serializers.Serializer):
         help_text="A post not gone out: POST social/posts/<id>/reschedule moves it."
     )
 
-    def get_start(self, entry) -> str:
-        return _local(entry.start, self.context)
+    def get_start(self, entry: CalendarEntry) -> str:
+        return _wall_clock(entry.start, self.context)
 
     def get_link(self, entry) -> str:
         request = self.context.get("request")
@@ -213,7 +215,7 @@ class ScheduleInputSerializer(InputSerializer):
     )
 
     def validate_at(self, value: str | None) -> datetime | None:
-        if value in (None, ""):
+        if not value:
             return None
         parsed = parse_datetime(value)
         if parsed is None:
@@ -244,13 +246,15 @@ class PostFilterSerializer(serializers.Serializer):
 # --- Competition auto-promotion ----------------------------------------------------------------
 
 
-def _local(value, context) -> str | None:
+def _wall_clock(value: datetime, context: Mapping[str, Any]) -> str:
     """An aware time as the club's wall clock, with its offset (2026-12-05T10:00:00+00:00)."""
-    if value is None:
-        return None
     tenant = context.get("tenant")
     tz = ZoneInfo(getattr(tenant, "timezone", "") or "UTC")
     return value.astimezone(tz).isoformat()
+
+
+def _local(value: datetime | None, context: Mapping[str, Any]) -> str | None:
+    return None if value is None else _wall_clock(value, context)
 
 
 class PromotionItemOutputSerializer(serializers.ModelSerializer):

@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from crm.api.authentication import ServicePrincipal
 from crm.api.permissions import caller_scopes
 from crm.api.views import TenantAPIView
+from crm.tenants.selectors import tenant_of_request
 from social.api.serializers import (
     AccountOutputSerializer,
     AccountUpdateInputSerializer,
@@ -377,7 +378,7 @@ class NetworkListView(SocialView):
 class _Rows(list):
     """A computed list the skip/take paginator can page."""
 
-    def count(self, *args) -> int:  # type: ignore[override]
+    def count(self, *args) -> int:
         return len(self) if not args else super().count(*args)
 
 
@@ -400,7 +401,7 @@ class CalendarView(SocialView):
     def get(self, request: Request) -> Response:
         """Posts, competition promotion items and campaign sends in one list, by time, each
         with its start in the club's time zone and a status label."""
-        tz = ZoneInfo(request.tenant.timezone or "UTC")
+        tz = ZoneInfo(tenant_of_request(request).timezone or "UTC")
         try:
             start, end = calendar_range(
                 start=request.query_params.get("from"), end=request.query_params.get("to"), tz=tz
