@@ -53,7 +53,7 @@ def _compare(now: int, before: int) -> str:
     return f"{'+' if change >= 0 else ''}{change}% on a year ago ({before:,})"
 
 
-def link_opener(request) -> Callable[[str], bool]:
+def link_opener(request: HttpRequest) -> Callable[[str], bool]:
     """Whether this person may open a link of the dashboard: the admin page behind it asks its
     model admin, as the sidebar does (crm.admin_nav), so STAFF's home page never links to a
     page that would answer "not allowed" (a campaign list, the raw events)."""
