@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import TypedDict
 
 from campaigns.models import Campaign, Channel
 
@@ -51,7 +52,13 @@ def recurrence_cron(*, repeat: str, at: dt.time, weekday: int = 0) -> str:
 _CRON = re.compile(r"^(\d{1,2}) (\d{1,2}) (\S+) \* (\S+)$")
 
 
-def recurrence_parts(cron: str) -> dict[str, object] | None:
+class RecurrenceParts(TypedDict):
+    repeat: str  # a key of REPEATS
+    at: dt.time
+    weekday: int  # Python's, Monday 0
+
+
+def recurrence_parts(cron: str) -> RecurrenceParts | None:
     """The words of a crontab the composer made (None for anything else)."""
     match = _CRON.match((cron or "").strip())
     if not match:
@@ -72,12 +79,12 @@ def recurrence_label(cron: str) -> str:
     parts = recurrence_parts(cron)
     if parts is None:
         return f"on the schedule {cron}" if cron else ""
-    at = parts["at"].strftime("%H:%M")  # type: ignore[union-attr]
+    at = parts["at"].strftime("%H:%M")
     if parts["repeat"] == "monthly":
         return f"on the first day of every month at {at}"
     if parts["repeat"] == "daily":
         return f"every day at {at}"
-    return f"every {WEEKDAYS[parts['weekday']]} at {at}"  # type: ignore[index]
+    return f"every {WEEKDAYS[parts['weekday']]} at {at}"
 
 
 def trigger_label(event_type: str) -> str:

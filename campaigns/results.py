@@ -112,17 +112,16 @@ def campaign_results(*, campaign: Campaign) -> dict[str, Any]:
 
     currency = tenant_current().currency or "EUR"
     days = campaign.conversion_window_days or campaign_settings().conversion_window_days
+    # psycopg adapts a timedelta to an interval; django-stubs' parameter types leave it out.
+    params: dict[str, Any] = {
+        "campaign": campaign.id,
+        "engagement": list(ENGAGEMENT_TYPES),
+        "conversions": list(CONVERSION_TYPES),
+        "window": dt.timedelta(days=days),
+        "currency": currency,
+    }
     with connection.cursor() as cursor:
-        cursor.execute(
-            _RESULTS_SQL,
-            {
-                "campaign": campaign.id,
-                "engagement": list(ENGAGEMENT_TYPES),
-                "conversions": list(CONVERSION_TYPES),
-                "window": dt.timedelta(days=days),
-                "currency": currency,
-            },
-        )
+        cursor.execute(_RESULTS_SQL, params)
         names = [c.name for c in cursor.description]
         raw = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     rows = []
@@ -133,10 +132,11 @@ def campaign_results(*, campaign: Campaign) -> dict[str, Any]:
             continue  # the holdout receives nothing: shown in the total only
         for name in NUMBERS:
             total[name] += r[name]
+        channel: str = r["channel"]  # the send's channel code (NOT NULL)
         rows.append(
             _row(
                 r, currency=currency, variant=_variant_label(campaign, r["variant"]),
-                channel=CHANNEL_LABELS.get(r["channel"], r["channel"]),
+                channel=CHANNEL_LABELS.get(channel, channel),
             )
         )  # fmt: skip
     return {

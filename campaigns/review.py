@@ -150,7 +150,9 @@ def campaign_review(
     window = dt.timedelta(days=rules.frequency_window_days)
     keys, uppers, send_at = variant_arrays(campaign)
     pool = campaign.test_pool_percent if keys else Decimal(0)
-    params = {
+    # Mixed values, a timedelta among them (psycopg adapts it to an interval; django-stubs'
+    # parameter types leave it out).
+    params: dict[str, Any] = {
         "origin": send_origin(campaign),
         "campaign_text": str(campaign.id),
         "priority": campaign.priority,
@@ -182,6 +184,7 @@ def campaign_review(
         audience, recipients, messages = cursor.fetchone()
         cursor.execute("DROP TABLE campaign_review")
         cursor.execute("DROP TABLE campaign_audience")
+    start: dt.datetime | None  # None: no fixed start (triggered, or no next firing)
     if start_now:
         start, start_label = now, "now"
     else:

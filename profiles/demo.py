@@ -295,6 +295,17 @@ class Person:
     def is_member(self) -> bool:
         return self.kind == "MEMBER"
 
+    # A member's dates, set by _plan_joining for every member before anything reads them.
+    @property
+    def member_joined_on(self) -> date:
+        assert self.joined_on is not None, f"person {self.key} is not a member"
+        return self.joined_on
+
+    @property
+    def member_renewal_due_on(self) -> date:
+        assert self.renewal_due_on is not None, f"person {self.key} is not a member"
+        return self.renewal_due_on
+
     def age_on(self, day: date) -> int:
         if self.date_of_birth is None:
             return 40
@@ -671,7 +682,7 @@ def _make_households(club: _Club, people: list[Person]) -> list[Person]:
     adults = [
         p
         for p in people
-        if p.tier in (FULL, SENIOR, SOCIAL) and p.email and p.joined_on < club.start_day
+        if p.tier in (FULL, SENIOR, SOCIAL) and p.email and p.member_joined_on < club.start_day
     ]
     husbands = [p for p in adults if p.gender == "MALE"]
     wives = [p for p in adults if p.gender == "FEMALE"]
@@ -731,21 +742,23 @@ def _make_subscriber(club: _Club, key: int) -> Person:
 def _plan_fates(club: _Club, members: list[Person]) -> None:
     """Who lapses, resigns or dies this year (existing members only: new joiners stay)."""
     rng = club.rng
-    settled = [p for p in members if p.joined_on < club.start_day and p.household is None]
+    settled = [p for p in members if p.member_joined_on < club.start_day and p.household is None]
     rng.shuffle(settled)
     last_usable = club.end - timedelta(days=3)
 
-    lapsing = [p for p in settled if p.renewal_due_on <= (club.end - timedelta(days=50)).date()]
+    lapsing = [
+        p for p in settled if p.member_renewal_due_on <= (club.end - timedelta(days=50)).date()
+    ]
     for person in lapsing[: round(len(members) * 0.03)]:
         person.fate = "LAPSED"
         person.fate_at = club.during(
-            person.renewal_due_on + timedelta(days=rng.randint(30, 45)), 9, 16
+            person.member_renewal_due_on + timedelta(days=rng.randint(30, 45)), 9, 16
         )
 
     resigning = [p for p in settled if p.fate is None]
     for person in resigning[: round(len(members) * 0.025)]:
         person.fate = "RESIGNED"
-        due = club.local(person.renewal_due_on, 9)
+        due = club.local(person.member_renewal_due_on, 9)
         if due - timedelta(days=30) > club.start + timedelta(days=20) and rng.random() < 0.6:
             person.fate_at = club.after(due, -25 * 86400, -3 * 86400)  # rather than renew
         else:
@@ -767,9 +780,9 @@ def _plan_tier_changes(club: _Club, members: list[Person]) -> None:
     wanted = max(2, len(members) // 100)
     candidates = []
     for person in members:
-        if person.fate or person.joined_on >= club.start_day or person.household is not None:
+        if person.fate or person.member_joined_on >= club.start_day or person.household is not None:
             continue
-        age = person.age_on(person.renewal_due_on)
+        age = person.age_on(person.member_renewal_due_on)
         if person.tier is JUNIOR and age >= 18:
             candidates.append((person, FULL))
         elif person.tier is FULL and age >= 64:
@@ -778,7 +791,9 @@ def _plan_tier_changes(club: _Club, members: list[Person]) -> None:
             candidates.append((person, FIVE_DAY))
     for person, new_tier in candidates[:wanted]:
         person.tier_change = (person.tier, new_tier)
-        person.tier_changed_at = club.during(person.renewal_due_on - timedelta(days=5), 9, 16)
+        person.tier_changed_at = club.during(
+            person.member_renewal_due_on - timedelta(days=5), 9, 16
+        )
 
 
 def _plan_player(club: _Club, person: Person) -> None:
@@ -809,7 +824,7 @@ def _plan_player(club: _Club, person: Person) -> None:
         return
     person.player_id = club.uuid()
     person.home_club_id = club.teetime_club_id
-    new_joiner = person.joined_on >= club.start_day
+    new_joiner = person.member_joined_on >= club.start_day
     person.player_created_at = (
         club.after(person.member_created_at, 86400, 10 * 86400)
         if new_joiner
@@ -861,7 +876,7 @@ def _plan_activity(club: _Club, person: Person) -> None:
         options = {"regular": 25, "occasional": 40, "rare": 25, "none": 10}
     else:
         options = {"regular": 10, "drifting": 7, "occasional": 36, "rare": 31, "none": 16}
-    if person.fate in ("LAPSED", "DECEASED") or person.joined_on >= club.start_day:
+    if person.fate in ("LAPSED", "DECEASED") or person.member_joined_on >= club.start_day:
         options.pop("drifting", None)
     activity = rng.choices(list(options), weights=list(options.values()))[0]
     person.activity = activity
@@ -895,7 +910,8 @@ def _plan_warning_signs(club: _Club, members: list[Person]) -> None:
     settled = [
         p
         for p in golfers
-        if p.joined_on < club.start_day and not (late <= p.renewal_due_on < club.today)
+        if p.member_joined_on < club.start_day
+        and not (late <= p.member_renewal_due_on < club.today)
     ]
     settled.sort(key=lambda p: (p.activity != "drifting", p.activity != "regular", p.key))
     for person in settled[:wanted]:
@@ -907,7 +923,9 @@ def _plan_warning_signs(club: _Club, members: list[Person]) -> None:
     joined = [
         p
         for p in golfers
-        if club.today - timedelta(days=300) <= p.joined_on <= club.today - timedelta(days=130)
+        if club.today - timedelta(days=300)
+        <= p.member_joined_on
+        <= club.today - timedelta(days=130)
     ]
     joined.sort(key=lambda p: (p.activity != "drifting", p.key))
     for person in joined[:wanted]:
@@ -937,7 +955,7 @@ def _plan_contact(club: _Club, person: Person) -> None:
     else:
         if rng.random() > 0.92:
             return
-        if person.joined_on >= club.start_day:
+        if person.member_joined_on >= club.start_day:
             person.contact_created_at = club.after(person.member_created_at, 86400, 3 * 86400)
         else:
             person.contact_created_at = club.start + timedelta(seconds=rng.randint(8, 40) * 3600)
@@ -1044,7 +1062,7 @@ def _membership_story(club: _Club, person: Person) -> None:
     tier_then = person.tier_change[0] if person.tier_change else person.tier
     person.tier = tier_then
     _member_event(club, "scl.member.created", person, person.member_created_at)
-    if person.joined_on >= club.start_day:
+    if person.member_joined_on >= club.start_day:
         moment = club.after(person.member_created_at, 60, 1800)
         if tier_then.joining_fee:
             _payment(club, person, moment, "JOINING_FEE", tier_then.joining_fee)
@@ -1053,8 +1071,8 @@ def _membership_story(club: _Club, person: Person) -> None:
     beats: list[tuple[datetime, str]] = []
     if person.tier_change:
         beats.append((person.tier_changed_at, "tier"))
-    due = club.local(person.renewal_due_on, 9)
-    if person.joined_on < club.start_day and due < club.end:
+    due = club.local(person.member_renewal_due_on, 9)
+    if person.member_joined_on < club.start_day and due < club.end:
         paid = club.after(due, -21 * 86400, 20 * 86400)  # early birds, and stragglers
         beats.append((max(paid, club.after(person.member_created_at, 86400, 3 * 86400)), "renewal"))
     settled_in = max(club.start + timedelta(days=10), person.member_created_at + timedelta(days=7))
@@ -1138,7 +1156,8 @@ def _renewal(club: _Club, person: Person, at: datetime) -> None:
         _payment(club, person, club.after(at, 5, 120), "BAR_LEVY", "150.00")
     if tier is not SOCIAL and rng.random() < 0.15:
         _payment(club, person, club.after(at, 5, 120), "LOCKER", "60.00")
-    person.renewal_due_on = _anniversary(person.renewal_due_on, person.renewal_due_on.year + 1)
+    due = person.member_renewal_due_on
+    person.renewal_due_on = _anniversary(due, due.year + 1)
     _member_event(club, "scl.member.updated", person, club.after(at, 60, 3600))
 
 
@@ -1817,7 +1836,8 @@ def _newsletters(club: _Club, people: list[Person]) -> None:
                 message,
                 correlation_id=correlation,
             )
-            if person is club.complainer and day >= complaint_from:
+            # complaint_from is None only when there are no newsletter dates (no loop).
+            if person is club.complainer and complaint_from and day >= complaint_from:
                 club.emit(
                     "messaging.message.complained",
                     club.after(delivered, 3600, 6 * 3600),

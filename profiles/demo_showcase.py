@@ -32,7 +32,7 @@ import datetime as dt
 import random
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -193,12 +193,11 @@ def demo_campaign(demo: _Demo) -> str | None:
     _deliver(run.id, now=sent_at)
 
     rng, until = demo.rng, timezone.now() - dt.timedelta(minutes=5)
-    sends = (
+    sends = list(
         Send.objects.filter(run=run, status=SendStatus.ACCEPTED)
         .select_related("customer")
         .order_by("customer__email", "customer_id")  # the generator's order, not random ids
     )
-    sends = list(sends)
     # However small the club, one golfer opened, clicked and booked (the first who can book).
     sure = next((send.id for send in sends if send.customer.teetime_player_id), None)
     for send in sends:
@@ -212,6 +211,7 @@ def demo_campaign(demo: _Demo) -> str | None:
             "recipient": {"email": c.email},
         }
         key = f"campaign:{send.id}"
+        assert send.handed_at is not None  # ACCEPTED: handed over, and the time kept
         delivered = send.handed_at + dt.timedelta(seconds=rng.uniform(2, 90))
         demo.emit(f"{key}:delivered", "messaging.message.delivered", delivered, identity, message)
         if rng.random() >= 0.55 and send.id != sure:
@@ -286,15 +286,19 @@ def demo_journeys(demo: _Demo) -> list[str]:
         return made
 
     members = Customer.objects.filter(membership_status="ACTIVE")
-    newcomers = list(
-        members.filter(member_since__gte=demo.today - dt.timedelta(days=60))
-        .order_by("member_since", "email", "id")
-        .values_list("id", "member_since")
+    # member_since__gte leaves out customers without the date: the stubs cannot tell.
+    newcomers = cast(
+        list[tuple[uuid.UUID, dt.date]],
+        list(
+            members.filter(member_since__gte=demo.today - dt.timedelta(days=60))
+            .order_by("member_since", "email", "id")
+            .values_list("id", "member_since")
+        ),
     )
     welcome = journeys.get("welcome_new_member")
     win_back = journeys.get("win_back_lapsing_golfer")
     lapsed = []
-    if win_back is not None:
+    if win_back is not None and win_back.trigger_segment_id is not None:
         lapsed = list(
             SegmentMembership.objects.filter(
                 segment_id=win_back.trigger_segment_id, customer__in=members
@@ -309,7 +313,7 @@ def demo_journeys(demo: _Demo) -> list[str]:
             newcomers = [(cid, since) for cid, since in newcomers if since > now.date()]
             if joined:
                 journey_enrol(journey=welcome, customer_ids=joined, actor_label=ACTOR, now=now)
-        if lapsed:
+        if win_back is not None and lapsed:
             half, lapsed = lapsed[: max(1, len(lapsed) // 2)], lapsed[max(1, len(lapsed) // 2) :]
             journey_enrol(journey=win_back, customer_ids=half, actor_label=ACTOR, now=now)
         run_due(now=now)

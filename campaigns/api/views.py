@@ -4,6 +4,7 @@ sends" (10/min per key); a state change the campaign's state forbids is `409 inv
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
@@ -157,9 +158,7 @@ class CampaignResultsView(CampaignView):
             (200, "text/csv"): OpenApiTypes.STR,
         },
     )
-    def get(self, request: Request, campaign_id: str) -> Response:
-        from django.http import HttpResponse
-
+    def get(self, request: Request, campaign_id: str) -> Response | HttpResponse:
         from campaigns.results import campaign_results, campaign_results_csv
 
         campaign = self.get_campaign(campaign_id)
