@@ -194,7 +194,9 @@ def main() -> None:
             with tenant_context(tenant):
                 from django.core.cache import cache
 
-                cache.delete("dashboard:v1")
+                from crm.dashboard import _CACHE_KEY  # the page's own key, whatever its version
+
+                cache.delete(_CACHE_KEY)
             fn()
 
         return run
