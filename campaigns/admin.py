@@ -112,12 +112,16 @@ class CampaignForm(forms.ModelForm):
     channels = forms.MultipleChoiceField(
         choices=CHANNEL_LABELS, widget=forms.CheckboxSelectMultiple, initial=["EMAIL"]
     )
+    # Ticked boxes, as in the composer: a multiple select shows only its first few options, so
+    # a campaign's chosen segments further down the list looked unchosen.
     include = forms.ModelMultipleChoiceField(
-        queryset=Segment.objects.all(), label="Send to (segments)", required=False
-    )
+        queryset=Segment.objects.all(), label="Send to (segments)", required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )  # fmt: skip
     leave_out = forms.ModelMultipleChoiceField(
-        queryset=Segment.objects.all(), label="Leave out (segments)", required=False
-    )
+        queryset=Segment.objects.all(), label="Leave out (segments)", required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )  # fmt: skip
     email_template = forms.CharField(required=False, label="Email template id")
     sms_template = forms.CharField(required=False, label="SMS template id")
     push_template = forms.CharField(required=False, label="Push template id")

@@ -954,8 +954,14 @@ def _leader(competition: Competition) -> dict[str, str] | None:
 
 
 def _segment_name(competition: Competition, suffix: str) -> str:
-    base = f"{(competition.name or 'Competition')[:150]} ({competition.id[:30]})"
-    return f"{base}: {suffix}"
+    """What a manager reads in segment lists: the competition's name and day (club time), not
+    TeeTime's id; two competitions named alike on one day fall back to a short suffix
+    (`_segment_new`)."""
+    name = (competition.name or "Competition")[:150]
+    if competition.starts_at is not None:
+        day = competition.starts_at.astimezone(_tz())
+        name = f"{name}, {day.day} {day:%b %Y}"
+    return f"{name}: {suffix}"
 
 
 def _segments_ensure(plan: CompetitionPromotion, competition: Competition) -> None:
@@ -1150,8 +1156,8 @@ def _campaign_data(ctx: _Context, item: PromotionItem) -> dict[str, Any]:
         label += f", {item.days_before} days before entries close"
     return {
         "name": f"{c.name or c.id}: {label}"[:200],
-        "description": f"Competition auto-promotion of TeeTime competition {c.id}; edit it in "
-        "the promotion plan.",
+        "description": f"Made by the promotion plan of {c.name or 'a competition'}: edit it "
+        "there (Social > Competition promotions).",
         "channels": list(ctx.channels),
         "audience": {
             "include": [str(ctx.plan.eligible_segment_id)],
