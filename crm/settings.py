@@ -360,6 +360,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
         "PromotionItemStatusEnum": "social.models.ItemStatus",
         "PromotionItemKindEnum": "social.models.ItemKind",
         "PromotionItemChannelEnum": "social.models.ItemChannel",
+        "SocialNetworkEnum": "social.models.Network",
     }
 )
 # Journeys' choice sets (journeys/api), by name for the same reason.

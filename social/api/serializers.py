@@ -122,7 +122,7 @@ class VariantInputSerializer(InputSerializer):
         help_text="The account to post to; or give only `network` (a draft needs no account).",
     )
     network = serializers.ChoiceField(
-        choices=Network.values,
+        choices=Network.choices,
         required=False,
         help_text="With no accountId: the network's connected account, or none yet (a draft).",
     )
@@ -153,7 +153,7 @@ class RescheduleInputSerializer(InputSerializer):
         help_text="The new time, ISO 8601; without an offset it is read in the club's time zone."
     )
     networks = serializers.ListField(
-        child=serializers.ChoiceField(choices=Network.values),
+        child=serializers.ChoiceField(choices=Network.choices),
         required=False,
         allow_empty=False,
         help_text="Move only these networks' parts (default: every part not gone out).",
