@@ -290,3 +290,21 @@ def test_names_are_quoted_as_identifiers_never_formatted_in(clubs):
     with connection.cursor() as cursor:
         text = probe.sql_for('x"; DROP TABLE y; --').as_string(cursor.connection)
     assert '"x""; DROP TABLE y; --"."profiles_outboundevent"' in text
+
+
+def test_nightly_fan_out_starts_each_club_at_its_stable_offset(clubs, broker):
+    task = "profiles.recompute_scores"
+    connection.set_schema_to_public()
+    before = timezone.now()
+    assert fan_out_to_tenants(task, spread_seconds=3600) == 2
+    after = timezone.now()
+    etas = {}
+    for queue in settings.CELERY_WORKER_QUEUES:
+        for raw in broker.lrange(queue, 0, -1):
+            headers = json.loads(raw)["headers"]
+            if headers["task"] == task:
+                etas[headers["_schema_name"]] = dt.datetime.fromisoformat(headers["eta"])
+    assert set(etas) == {clubs.alpha.schema_name, clubs.bravo.schema_name}
+    for schema, eta in etas.items():
+        offset = dt.timedelta(seconds=stable_offset(schema, task, 3600))
+        assert before + offset - dt.timedelta(seconds=1) <= eta <= after + offset
