@@ -192,8 +192,8 @@ def _backend_cpu_seconds() -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _busy_club(schema: str) -> None:
-    """Due work of every kind in one club (the rows the probes look for)."""
+def _busy_club(schema: str) -> list:
+    """Due work of every kind in one club (the rows the probes look for); what it made."""
     import datetime as dt
     import uuid
 
@@ -201,47 +201,60 @@ def _busy_club(schema: str) -> None:
 
     from campaigns.models import Campaign, CampaignStatus
     from crm.outbox.models import OutboundEvent
-    from journeys.models import Journey, JourneyStatus, JourneyVersion
-    from profiles.models import Activity, RawEvent, TeeSlot
+    from journeys.models import Enrolment, Journey, JourneyStatus, JourneyVersion
+    from profiles.models import Activity, Customer, RawEvent, TeeSlot
     from social.models import CompetitionPromotion, Post, PostVariant, VariantStatus
 
     now = timezone.now()
+    made: list = []
     with schema_context(schema):
-        RawEvent.objects.create(
-            source="teetime", event_id=uuid.uuid4().hex, type="teetime.booking.created",
-            received_type="teetime.booking.created", occurred_at=now, transport="rest",
-            envelope={},
+        made.append(
+            RawEvent.objects.create(
+                source="teetime", event_id=uuid.uuid4().hex, type="teetime.booking.created",
+                received_type="teetime.booking.created", occurred_at=now, transport="rest",
+                envelope={},
+            )
         )  # fmt: skip
-        Activity.objects.create(
-            type="teetime.booking.created", category="GOLF", title="Booked", source="teetime",
-            occurred_at=now,
+        made.append(
+            Activity.objects.create(
+                type="teetime.booking.created", category="GOLF", title="Booked",
+                source="teetime", occurred_at=now,
+            )
         )  # fmt: skip
-        OutboundEvent.objects.create(type="crm.customer.updated", envelope={})
-        Campaign.objects.create(name="Spring", status=CampaignStatus.SCHEDULED)
-        TeeSlot.objects.create(
-            slot_id="S-1", tee_time=now + dt.timedelta(hours=5), capacity=4, booked=1,
-            state_at=now, state_key="k",
+        made.append(OutboundEvent.objects.create(type="crm.customer.updated", envelope={}))
+        made.append(Campaign.objects.create(name="Spring", status=CampaignStatus.SCHEDULED))
+        made.append(
+            TeeSlot.objects.create(
+                slot_id=f"S-{uuid.uuid4().hex}", tee_time=now + dt.timedelta(hours=5),
+                capacity=4, booked=1, state_at=now, state_key="k",
+            )
         )  # fmt: skip
-        journey = Journey.objects.create(name="Welcome", definition={})
+        journey = Journey.objects.create(name=f"Welcome {uuid.uuid4().hex}", definition={})
         version = JourneyVersion.objects.create(
             journey=journey, number=1, definition={}, published_at=now
         )
         Journey.objects.filter(pk=journey.pk).update(
             status=JourneyStatus.ACTIVE, published_version=version
         )
-        from journeys.models import Enrolment
-        from profiles.models import Customer
-
+        customer = Customer.objects.create(first_name="Busy")
         Enrolment.objects.create(
-            journey=journey, version=version, customer=Customer.objects.create(first_name="B"),
-            status="ACTIVE", step="start", entry_key="once", source="STAFF", entered_at=now,
-            step_entered_at=now, due_at=now - dt.timedelta(minutes=1),
+            journey=journey, version=version, customer=customer, status="ACTIVE", step="start",
+            entry_key="once", source="STAFF", entered_at=now, step_entered_at=now,
+            due_at=now - dt.timedelta(minutes=1),
         )  # fmt: skip
+        made += [journey, customer]
+        post = Post.objects.create()
         PostVariant.objects.create(
-            post=Post.objects.create(), network="FACEBOOK", status=VariantStatus.SCHEDULED,
+            post=post, network="FACEBOOK", status=VariantStatus.SCHEDULED,
             scheduled_at=now - dt.timedelta(minutes=1),
         )  # fmt: skip
-        CompetitionPromotion.objects.create(competition_id="C-1", needs_sync=True)
+        made.append(post)
+        made.append(
+            CompetitionPromotion.objects.create(
+                competition_id=f"C-{uuid.uuid4().hex}", needs_sync=True
+            )
+        )
+    return made
 
 
 def dispatcher_minute() -> None:
@@ -261,13 +274,16 @@ def dispatcher_minute() -> None:
         if entry["task"] == "crm.tasks.dispatch_due" and entry["schedule"] <= 60
     ]
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    with transaction.atomic():
-        # Idle clubs as after their first minute: every event cursor at the newest row.
-        with connection.cursor() as cursor:
-            for schema in schemas:
+    # Idle clubs as after their first minute: every event cursor at the newest row (kept: it is
+    # what any club's first run leaves). One transaction each: one for all would hold a lock on
+    # every table of every club.
+    with connection.cursor() as cursor:
+        for schema in schemas:
+            with transaction.atomic():
                 cursor.execute(_settle_cursors(schema).as_string(cursor.connection))
-        _busy_club(schemas[0])
-        connection.set_schema_to_public()
+    made = _busy_club(schemas[0])
+    connection.set_schema_to_public()
+    try:
         total_before = total_after = 0
         rows = []
         times = []
@@ -291,7 +307,25 @@ def dispatcher_minute() -> None:
                 f"{cpu * 1000:.0f} | {db_ms} |"
             )
             assert not found.failed, task
-        transaction.set_rollback(True)
+        # Every club in ONE statement (one transaction), for comparison with the chunks.
+        probe = work_probe("campaigns.tick")
+        started = time.perf_counter()
+        whole = clubs_with_work(probe, schemas, chunk=len(schemas))
+        one_statement = (
+            "failed (see the log: the server's lock table)"
+            if whole.failed
+            else f"{(time.perf_counter() - started) * 1000:.0f} ms"
+        )
+    finally:
+        from journeys.models import Enrolment, Journey, JourneyVersion
+
+        with schema_context(schemas[0]):
+            for row in reversed(made):
+                if isinstance(row, Journey):  # its versions are protected while it is live
+                    Enrolment.objects.filter(journey=row).delete()
+                    Journey.objects.filter(pk=row.pk).update(published_version=None)
+                    JourneyVersion.objects.filter(journey=row).delete()
+                row.delete()
     for name in broker.scan_iter(match=f"{settings.CELERY_TASK_DEFAULT_QUEUE}*"):
         broker.delete(name)
     net = total_before * 60 / settings.TENANT_FAN_OUT_SAFETY_NET_SECONDS
@@ -301,6 +335,10 @@ def dispatcher_minute() -> None:
         f"plus the safety net's fan-out every {settings.TENANT_FAN_OUT_SAFETY_NET_SECONDS} s: "
         f"{net:.0f} a minute on average; {len(every_minute)} probe statements a minute, "
         f"{sum(times) * 1000:.0f} ms in all (warm)"
+    )
+    print(
+        f"campaigns.tick's probe with all {len(schemas)} clubs in one statement: {one_statement}"
+        f" (chunks of {settings.TENANT_WORK_PROBE_CHUNK} above; {load()})"
     )
     print(
         "| task | fan-out | dispatched | probe ms, first / next | CPU ms (beat) "

@@ -6,7 +6,7 @@ nothing to do. Now each app registers, from its `AppConfig.ready()`, a `WorkProb
 its every-minute tasks: a small SQL condition over its own tables that is true whenever the task
 could find something to do in a club (a superset is fine; a false "nothing due" costs a minute,
 so when in doubt a probe says due). Once a minute `crm.tasks.dispatch_due` asks every ACTIVE
-club at once, in one statement per kind:
+club at once, in one statement per kind (per `TENANT_WORK_PROBE_CHUNK` clubs, 100):
 
     SELECT 'club_a' WHERE (<probe over "club_a".tables>)
     UNION ALL SELECT 'club_b' WHERE (<probe over "club_b".tables>) …
@@ -17,7 +17,7 @@ psycopg's `sql.Identifier`, values with `sql.Literal`: nothing is string-formatt
 A probe that cannot run in a club (a schema that lacks a table mid-migration, a column renamed
 under an old probe) must not cost the other clubs their minute nor lose that club's work: clubs
 lacking one of the probe's tables (one catalogue query for all) are queued without asking, and a
-statement that fails all the same falls back to the plain fan-out for that kind, logged. Beat
+statement that fails all the same falls back to the plain fan-out for its clubs, logged. Beat
 still fans every probed task out to every club at a slow period
 (`TENANT_FAN_OUT_SAFETY_NET_SECONDS`) so a wrong probe delays work, never loses it.
 
@@ -127,8 +127,8 @@ def clubs_with_work(probe: WorkProbe, schemas: list[str], *, chunk: int) -> Prob
     """The clubs of `schemas` where `probe` says the task could find something to do.
 
     Never raises for a club's sake: a club lacking a table is counted due; a failing statement
-    makes every club due (logged). `chunk` bounds the clubs per statement (the statement's text
-    grows with them; at the default every club up to 1,000 is asked in one)."""
+    makes its clubs due (logged). `chunk` bounds the clubs per statement, each statement its
+    own transaction (see below for why)."""
     started = time.perf_counter()
     result = Probed(due=[])
     if not schemas:
@@ -141,24 +141,26 @@ def clubs_with_work(probe: WorkProbe, schemas: list[str], *, chunk: int) -> Prob
         )  # fmt: skip
     result.unprobed = [schema for schema in schemas if schema in missing]
     asked = [schema for schema in schemas if schema not in missing]
-    due: set[str] = set()
-    try:
-        # A savepoint: a failed probe leaves the caller's transaction (a test's) usable.
-        with transaction.atomic(), connection.cursor() as cursor:
-            for start in range(0, len(asked), chunk):
-                statement = probe_statement(probe, asked[start : start + chunk])
-                cursor.execute(statement.as_string(cursor.connection))
+    due: set[str] = set(missing)
+    for start in range(0, len(asked), chunk):
+        clubs = asked[start : start + chunk]
+        try:
+            # Its own transaction (a savepoint inside a caller's, a test's, which it leaves
+            # usable): the statement takes a share lock on every table and index it plans
+            # against, held to the end of the transaction, and PostgreSQL's lock table holds
+            # max_locks_per_transaction x max_connections of them for the whole server
+            # (6,400 by default): 1,000 clubs in one transaction would not fit.
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(probe_statement(probe, clubs).as_string(cursor.connection))
                 due.update(row[0] for row in cursor.fetchall())
-    except Exception:
-        logger.exception(
-            "Probe for %s failed; fanning it out to all %d clubs this minute", probe.task,
-            len(schemas),
-        )  # fmt: skip
-        result.failed = True
-        result.due = list(schemas)
-        result.seconds = time.perf_counter() - started
-        return result
+        except Exception:
+            logger.exception(
+                "Probe for %s failed; fanning it out to these %d clubs this minute",
+                probe.task, len(clubs),
+            )  # fmt: skip
+            result.failed = True
+            due.update(clubs)
     # Keep the clubs' order (the tenant list's), so the stagger is the fan-out's.
-    result.due = [schema for schema in schemas if schema in due or schema in missing]
+    result.due = [schema for schema in schemas if schema in due]
     result.seconds = time.perf_counter() - started
     return result

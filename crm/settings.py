@@ -570,8 +570,11 @@ TENANT_FANNED_OUT_EVERY_MINUTE: tuple[str, ...] = ()
 # The safety net: every dispatched task is still fanned out to every club this often, so a probe
 # that wrongly says "nothing due" delays that club's work by at most this long, never loses it.
 TENANT_FAN_OUT_SAFETY_NET_SECONDS = env_int("TENANT_FAN_OUT_SAFETY_NET_SECONDS", 15 * 60)
-# Clubs asked per probe statement (every club up to this many in one statement).
-TENANT_WORK_PROBE_CHUNK = env_int("TENANT_WORK_PROBE_CHUNK", 1000)
+# Clubs asked per probe statement, each its own transaction. A statement locks every table and
+# index its probe reads in every club it asks (up to ~25 a club), and the server's lock table
+# holds max_locks_per_transaction (64) x max_connections (100) by default: 1,000 clubs in one
+# statement ran out of it. Raise both together.
+TENANT_WORK_PROBE_CHUNK = env_int("TENANT_WORK_PROBE_CHUNK", 100)
 CELERY_BEAT_SCHEDULE.update(
     {
         f"{name}-safety-net": {

@@ -308,3 +308,13 @@ def test_nightly_fan_out_starts_each_club_at_its_stable_offset(clubs, broker):
     for schema, eta in etas.items():
         offset = dt.timedelta(seconds=stable_offset(schema, task, 3600))
         assert before + offset - dt.timedelta(seconds=1) <= eta <= after + offset
+
+
+def test_a_statement_that_fails_costs_only_its_own_clubs(clubs, broker):
+    """A club whose table lost a probed column mid-migration: its statement fails and its
+    clubs are queued as by the fan-out; the clubs asked in other statements are still judged."""
+    alpha, bravo = clubs.alpha.schema_name, clubs.bravo.schema_name
+    with connection.cursor() as cursor:
+        cursor.execute(f'ALTER TABLE "{bravo}".profiles_outboundevent DROP COLUMN published_at')
+    found = clubs_with_work(work_probe("transport.relay_outbound_events"), [alpha, bravo], chunk=1)
+    assert (found.due, found.failed) == ([bravo], True)
