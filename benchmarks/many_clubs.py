@@ -22,9 +22,11 @@ Run against a database of its own (it creates `--clubs` clubs and leaves them fo
 4. **The dispatcher's minute.** The same minute through `crm.tasks.dispatch_due` (beat's
    every-minute tasks queued only where the app's probe says work is due, crm/periodic.py)
    with one busy club (due work of every kind) among idle ones (clubs that have run once: their
-   event cursors set): tasks queued per kind against the fan-out's, and each kind's one
-   statement over every club (wall time, and the CPU of this process and of its PostgreSQL
-   backend). Done in one transaction rolled back at the end; the messages are deleted.
+   event cursors set, and kept: it is what a club's first run leaves): tasks queued per kind
+   against the fan-out's, and each kind's statements over every club (`TENANT_WORK_PROBE_CHUNK`
+   clubs each; wall time, and the CPU of this process and of its PostgreSQL backend), then one
+   kind's with every club in one statement. The busy club's rows and the messages are deleted
+   at the end.
 
 The load average is printed with every figure: on a shared 2-core machine it moves them.
 """
