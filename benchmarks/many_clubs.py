@@ -19,6 +19,14 @@ Run against a database of its own (it creates `--clubs` clubs and leaves them fo
    this many clubs (the fan-out sends one per club per task that runs every minute), the time
    and CPU the fan-out takes to publish one task to every club, and the broker's memory before
    and after. The messages are published to a queue of the benchmark's own and deleted.
+4. **The dispatcher's minute.** The same minute through `crm.tasks.dispatch_due` (beat's
+   every-minute tasks queued only where the app's probe says work is due, crm/periodic.py)
+   with one busy club (due work of every kind) among idle ones (clubs that have run once: their
+   event cursors set, and kept: it is what a club's first run leaves): tasks queued per kind
+   against the fan-out's, and each kind's statements over every club (`TENANT_WORK_PROBE_CHUNK`
+   clubs each; wall time, and the CPU of this process and of its PostgreSQL backend), then one
+   kind's with every club in one statement. The busy club's rows and the messages are deleted
+   at the end.
 
 The load average is printed with every figure: on a shared 2-core machine it moves them.
 """
@@ -49,6 +57,7 @@ import redis  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
+from django_tenants.utils import schema_context  # noqa: E402
 
 from crm.tasks import fan_out_to_tenants  # noqa: E402
 from crm.tenants.models import Tenant  # noqa: E402
@@ -150,8 +159,10 @@ def idle_minute() -> None:
     every_minute = [
         entry["args"][0]
         for entry in settings.CELERY_BEAT_SCHEDULE.values()
-        if entry["task"] == "crm.tasks.fan_out_to_tenants" and entry["schedule"] <= 60
+        if entry["task"] in ("crm.tasks.fan_out_to_tenants", "crm.tasks.dispatch_due")
+        and entry["schedule"] <= 60
     ]
+    # Before the dispatcher every one of them was fanned out to every club each minute.
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     memory_before = broker.info("memory")["used_memory"]
     started, cpu = time.perf_counter(), cpu_seconds()
@@ -160,7 +171,7 @@ def idle_minute() -> None:
     memory_after = broker.info("memory")["used_memory"]
     per_minute = published * len(every_minute)
     print(
-        f"beat's idle minute at {published} clubs: {len(every_minute)} tasks every minute -> "
+        f"beat's idle minute by fan-out (before) at {published} clubs: {len(every_minute)} tasks every minute -> "
         f"{per_minute} messages a minute ({per_minute / 60:.0f}/s). Publishing one task to every "
         f"club took {elapsed:.2f} s wall, {cpu:.2f} s CPU; a minute's worth: "
         f"~{elapsed * len(every_minute):.0f} s wall, ~{cpu * len(every_minute):.0f} s CPU of "
@@ -171,20 +182,214 @@ def idle_minute() -> None:
         broker.delete(name)
 
 
+def _backend_cpu_seconds() -> float | None:
+    """CPU of this connection's PostgreSQL backend (from /proc: the server runs here)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _busy_club(schema: str) -> list:
+    """Due work of every kind in one club (the rows the probes look for); what it made."""
+    import datetime as dt
+    import uuid
+
+    from django.utils import timezone
+
+    from campaigns.models import Campaign, CampaignStatus
+    from crm.outbox.models import OutboundEvent
+    from journeys.models import Enrolment, Journey, JourneyStatus, JourneyVersion
+    from profiles.models import Activity, Customer, RawEvent, TeeSlot
+    from social.models import CompetitionPromotion, Post, PostVariant, VariantStatus
+
+    now = timezone.now()
+    made: list = []
+    with schema_context(schema):
+        made.append(
+            RawEvent.objects.create(
+                source="teetime", event_id=uuid.uuid4().hex, type="teetime.booking.created",
+                received_type="teetime.booking.created", occurred_at=now, transport="rest",
+                envelope={},
+            )
+        )  # fmt: skip
+        made.append(
+            Activity.objects.create(
+                type="teetime.booking.created", category="GOLF", title="Booked",
+                source="teetime", occurred_at=now,
+            )
+        )  # fmt: skip
+        made.append(OutboundEvent.objects.create(type="crm.customer.updated", envelope={}))
+        made.append(Campaign.objects.create(name="Spring", status=CampaignStatus.SCHEDULED))
+        made.append(
+            TeeSlot.objects.create(
+                slot_id=f"S-{uuid.uuid4().hex}", tee_time=now + dt.timedelta(hours=5),
+                capacity=4, booked=1, state_at=now, state_key="k",
+            )
+        )  # fmt: skip
+        journey = Journey.objects.create(name=f"Welcome {uuid.uuid4().hex}", definition={})
+        version = JourneyVersion.objects.create(
+            journey=journey, number=1, definition={}, published_at=now
+        )
+        Journey.objects.filter(pk=journey.pk).update(
+            status=JourneyStatus.ACTIVE, published_version=version
+        )
+        customer = Customer.objects.create(first_name="Busy")
+        Enrolment.objects.create(
+            journey=journey, version=version, customer=customer, status="ACTIVE", step="start",
+            entry_key="once", source="STAFF", entered_at=now, step_entered_at=now,
+            due_at=now - dt.timedelta(minutes=1),
+        )  # fmt: skip
+        made += [journey, customer]
+        post = Post.objects.create()
+        PostVariant.objects.create(
+            post=post, network="FACEBOOK", status=VariantStatus.SCHEDULED,
+            scheduled_at=now - dt.timedelta(minutes=1),
+        )  # fmt: skip
+        made.append(post)
+        made.append(
+            CompetitionPromotion.objects.create(
+                competition_id=f"C-{uuid.uuid4().hex}", needs_sync=True
+            )
+        )
+    return made
+
+
+def dispatcher_minute() -> None:
+    from django.db import transaction
+
+    from crm.periodic import clubs_with_work, work_probe
+    from crm.tasks import dispatch_due
+
+    schemas = list(
+        Tenant.objects.filter(status="ACTIVE", slug__startswith="bench-")
+        .order_by("slug")
+        .values_list("schema_name", flat=True)
+    )
+    every_minute = [
+        entry["args"][0]
+        for entry in settings.CELERY_BEAT_SCHEDULE.values()
+        if entry["task"] == "crm.tasks.dispatch_due" and entry["schedule"] <= 60
+    ]
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    # Idle clubs as after their first minute: every event cursor at the newest row (kept: it is
+    # what any club's first run leaves). One transaction each: one for all would hold a lock on
+    # every table of every club.
+    with connection.cursor() as cursor:
+        for schema in schemas:
+            with transaction.atomic():
+                cursor.execute(_settle_cursors(schema).as_string(cursor.connection))
+    made = _busy_club(schemas[0])
+    connection.set_schema_to_public()
+    try:
+        total_before = total_after = 0
+        rows = []
+        times = []
+        for task in every_minute:
+            probe = work_probe(task)
+            started, cpu, db_cpu = time.perf_counter(), cpu_seconds(), _backend_cpu_seconds()
+            found = clubs_with_work(probe, schemas, chunk=settings.TENANT_WORK_PROBE_CHUNK)
+            cold = time.perf_counter() - started
+            # Again, as beat's next minute on the same connection (catalogue caches warm).
+            started, cpu, db_cpu = time.perf_counter(), cpu_seconds(), _backend_cpu_seconds()
+            found = clubs_with_work(probe, schemas, chunk=settings.TENANT_WORK_PROBE_CHUNK)
+            elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+            db_after = _backend_cpu_seconds()
+            times.append(elapsed)
+            queued = dispatch_due(task)  # the whole task: probe again, then publish
+            total_before += len(schemas)
+            total_after += queued
+            db_ms = f"{(db_after - db_cpu) * 1000:.0f}" if db_cpu is not None and db_after else "?"
+            rows.append(
+                f"| {task} | {len(schemas)} | {queued} | {cold * 1000:.0f} / {elapsed * 1000:.0f} | "
+                f"{cpu * 1000:.0f} | {db_ms} |"
+            )
+            assert not found.failed, task
+        # Every club in ONE statement (one transaction), for comparison with the chunks.
+        probe = work_probe("campaigns.tick")
+        started = time.perf_counter()
+        whole = clubs_with_work(probe, schemas, chunk=len(schemas))
+        one_statement = (
+            "failed (see the log: the server's lock table)"
+            if whole.failed
+            else f"{(time.perf_counter() - started) * 1000:.0f} ms"
+        )
+    finally:
+        from journeys.models import Enrolment, Journey, JourneyVersion
+
+        with schema_context(schemas[0]):
+            for row in reversed(made):
+                if isinstance(row, Journey):  # its versions are protected while it is live
+                    Enrolment.objects.filter(journey=row).delete()
+                    Journey.objects.filter(pk=row.pk).update(published_version=None)
+                    JourneyVersion.objects.filter(journey=row).delete()
+                row.delete()
+    for name in broker.scan_iter(match=f"{settings.CELERY_TASK_DEFAULT_QUEUE}*"):
+        broker.delete(name)
+    net = total_before * 60 / settings.TENANT_FAN_OUT_SAFETY_NET_SECONDS
+    print(
+        f"dispatcher's minute, 1 busy club of {len(schemas)} ({load()}): "
+        f"{total_before} tasks a minute fanned out (before) -> {total_after} dispatched (after), "
+        f"plus the safety net's fan-out every {settings.TENANT_FAN_OUT_SAFETY_NET_SECONDS} s: "
+        f"{net:.0f} a minute on average; {len(every_minute)} probe statements a minute, "
+        f"{sum(times) * 1000:.0f} ms in all (warm)"
+    )
+    print(
+        f"campaigns.tick's probe with all {len(schemas)} clubs in one statement: {one_statement}"
+        f" (chunks of {settings.TENANT_WORK_PROBE_CHUNK} above; {load()})"
+    )
+    print(
+        "| task | fan-out | dispatched | probe ms, first / next | CPU ms (beat) "
+        "| CPU ms (PostgreSQL) |"
+    )
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        print(row)
+
+
+def _settle_cursors(schema: str):
+    from psycopg import sql
+
+    return sql.SQL(
+        "INSERT INTO {score} (id, last_activity_id, updated_at) "
+        "SELECT 1, coalesce(max(id), 0), now() FROM {activity} ON CONFLICT (id) DO NOTHING; "
+        "INSERT INTO {segments} (id, last_activity_id, updated_at) "
+        "SELECT 1, coalesce(max(id), 0), now() FROM {activity} ON CONFLICT (id) DO NOTHING; "
+        "INSERT INTO {promotion} (id, last_raw_event_id, updated_at) "
+        "SELECT 1, coalesce(max(id), 0), now() FROM {raw} ON CONFLICT (id) DO NOTHING"
+    ).format(
+        score=sql.Identifier(schema, "profiles_scoreeventcursor"),
+        segments=sql.Identifier(schema, "segments_segmenteventcursor"),
+        promotion=sql.Identifier(schema, "social_promotioneventcursor"),
+        activity=sql.Identifier(schema, "profiles_activity"),
+        raw=sql.Identifier(schema, "profiles_rawevent"),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clubs", type=int, default=1000)
     parser.add_argument("--baseline", type=int, default=3)
     parser.add_argument("--sample", type=int, default=10)
+    parser.add_argument(
+        "--periodic-only", action="store_true",
+        help="create the clubs, then only beat's idle minute and the dispatcher's",
+    )  # fmt: skip
     args = parser.parse_args()
     if not settings.DATABASES["default"]["NAME"].startswith(("crm_many", "crm_bench", "bench")):
         sys.exit("Use a database of its own (its name starting crm_many, crm_bench or bench).")
     print(f"{load()} at start; {os.cpu_count()} CPUs")
     call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
     create_clubs(args.clubs)
-    baseline_by_migrations(args.baseline)
-    migrate_all(args.sample)
+    if not args.periodic_only:
+        baseline_by_migrations(args.baseline)
+        migrate_all(args.sample)
     idle_minute()
+    dispatcher_minute()
 
 
 if __name__ == "__main__":

@@ -20,3 +20,8 @@ class CampaignsConfig(AppConfig):
         from campaigns.dashboard import register as dashboard_register
 
         dashboard_register()
+
+        # Beat's every-minute tasks are queued only in clubs where these say work is due.
+        from campaigns.periodic import register as periodic_register
+
+        periodic_register()

@@ -442,11 +442,18 @@ CELERY_WORKER_QUEUES, CELERY_TASK_ROUTES = celery_routing(
 )
 # What a worker started without -Q consumes: all of them.
 CELERY_TASK_QUEUES = [Queue(name) for name in CELERY_WORKER_QUEUES]
-# Periodic work that every club needs; fanned out per ACTIVE tenant by crm.tasks.
+# Nightly and weekly work starts in each club at a stable offset within this spread (a hash of
+# the club and the task: crm.tasks.stable_offset), so 1,000 clubs do not start the same second.
+# Capped at half the broker's visibility timeout (a countdown is held unacknowledged).
+TENANT_NIGHTLY_SPREAD_SECONDS = env_int("TENANT_NIGHTLY_SPREAD_SECONDS", 60 * 60)
+_NIGHTLY = {"spread_seconds": TENANT_NIGHTLY_SPREAD_SECONDS}
+# Periodic work that every club needs. Every-minute tasks go through crm.tasks.dispatch_due
+# (queued only in the clubs whose probe says something is due: crm/periodic.py); the rest are
+# fanned out per ACTIVE tenant by crm.tasks.fan_out_to_tenants.
 CELERY_BEAT_SCHEDULE = {
     # Events whose on-commit trigger was lost (a worker died) are applied within a minute.
     "apply-pending-events": {
-        "task": "crm.tasks.fan_out_to_tenants",
+        "task": "crm.tasks.dispatch_due",
         "schedule": 60,
         "args": ("profiles.apply_pending_events",),
     },
@@ -454,10 +461,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crm.tasks.fan_out_to_tenants",
         "schedule": 24 * 60 * 60,
         "args": ("profiles.refresh_counters",),
+        "kwargs": _NIGHTLY,
     },
     # The tee-sheet gap filler: gaps, conversions and the next waves (also after slot events).
     "tee-sheet-fill": {
-        "task": "crm.tasks.fan_out_to_tenants",
+        "task": "crm.tasks.dispatch_due",
         "schedule": 60,
         "args": ("campaigns.tee_sheet_fill",),
     },
@@ -465,10 +473,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crm.tasks.fan_out_to_tenants",
         "schedule": 24 * 60 * 60,
         "args": ("campaigns.golfer_habits_refresh",),
+        "kwargs": _NIGHTLY,
     },
     # Segments follow new events within a minute, and their own HOURLY/DAILY schedules.
     "refresh-segments-touched": {
-        "task": "crm.tasks.fan_out_to_tenants",
+        "task": "crm.tasks.dispatch_due",
         "schedule": 60,
         "args": ("segments.refresh_touched",),
     },
@@ -483,9 +492,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crm.tasks.fan_out_to_tenants",
         "schedule": 24 * 60 * 60,
         "args": ("profiles.recompute_scores",),
+        "kwargs": _NIGHTLY,
     },
     "rescore-touched-customers": {
-        "task": "crm.tasks.fan_out_to_tenants",
+        "task": "crm.tasks.dispatch_due",
         "schedule": 60,
         "args": ("profiles.rescore_touched",),
     },
@@ -493,16 +503,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crm.tasks.fan_out_to_tenants",
         "schedule": 7 * 24 * 60 * 60,
         "args": ("profiles.train_churn_model",),
+        "kwargs": _NIGHTLY,
     },
     "clear-expired-sessions": {
         "task": "crm.tasks.fan_out_to_tenants",
         "schedule": 24 * 60 * 60,
         "args": ("crm.tasks.clear_expired_sessions",),
+        "kwargs": _NIGHTLY,
     },
     # BullMQ transport: the outbox of every club reaches crm-outbound within a minute even if
     # its on-commit trigger was lost; dead letters are mirrored for the admin and expire.
     "relay-outbound-events": {
-        "task": "crm.tasks.fan_out_to_tenants",
+        "task": "crm.tasks.dispatch_due",
         "schedule": 60,
         "args": ("transport.relay_outbound_events",),
     },
@@ -513,7 +525,7 @@ CELERY_BEAT_SCHEDULE = {
     # Social Publisher: due posts (and retries, and in-doubt attempts) every minute, engagement
     # as it falls due (hourly for a day, 6-hourly for a week, then daily), tokens daily.
     "social-publish-due": {
-        "task": "crm.tasks.fan_out_to_tenants",
+        "task": "crm.tasks.dispatch_due",
         "schedule": 60,
         "args": ("social.publish_due",),
     },
@@ -526,31 +538,55 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crm.tasks.fan_out_to_tenants",
         "schedule": 24 * 60 * 60,
         "args": ("social.check_accounts",),
+        "kwargs": _NIGHTLY,
     },
     # Competition auto-promotion follows TeeTime's competition events within a minute.
     "social-promote-competitions": {
-        "task": "crm.tasks.fan_out_to_tenants",
+        "task": "crm.tasks.dispatch_due",
         "schedule": 60,
         "args": ("social.promote_competitions",),
     },
     # Campaigns: due one-time sends, triggers, stalled deliveries, A/B winners, finished runs.
     "campaigns-tick": {
-        "task": "crm.tasks.fan_out_to_tenants",
+        "task": "crm.tasks.dispatch_due",
         "schedule": 60,
         "args": ("campaigns.tick",),
     },
     # Journeys: triggers (timeline, broadcast events, segment changes, dates) and due steps.
     "journeys-run-triggers": {
-        "task": "crm.tasks.fan_out_to_tenants",
+        "task": "crm.tasks.dispatch_due",
         "schedule": 60,
         "args": ("journeys.run_triggers",),
     },
     "journeys-run-due": {
-        "task": "crm.tasks.fan_out_to_tenants",
+        "task": "crm.tasks.dispatch_due",
         "schedule": 60,
         "args": ("journeys.run_due",),
     },
 }
+# Every-minute tasks fanned out to every club on purpose (no probe): none today. A new
+# every-minute task either registers a probe (crm/periodic.py) or is named here
+# (tests/test_periodic_dispatch.py holds the schedule to it).
+TENANT_FANNED_OUT_EVERY_MINUTE: tuple[str, ...] = ()
+# The safety net: every dispatched task is still fanned out to every club this often, so a probe
+# that wrongly says "nothing due" delays that club's work by at most this long, never loses it.
+TENANT_FAN_OUT_SAFETY_NET_SECONDS = env_int("TENANT_FAN_OUT_SAFETY_NET_SECONDS", 15 * 60)
+# Clubs asked per probe statement, each its own transaction. A statement locks every table and
+# index its probe reads in every club it asks (up to ~25 a club), and the server's lock table
+# holds max_locks_per_transaction (64) x max_connections (100) by default: 1,000 clubs in one
+# statement ran out of it. Raise both together.
+TENANT_WORK_PROBE_CHUNK = env_int("TENANT_WORK_PROBE_CHUNK", 100)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        f"{name}-safety-net": {
+            "task": "crm.tasks.fan_out_to_tenants",
+            "schedule": TENANT_FAN_OUT_SAFETY_NET_SECONDS,
+            "args": entry["args"],
+        }
+        for name, entry in list(CELERY_BEAT_SCHEDULE.items())
+        if entry["task"] == "crm.tasks.dispatch_due"
+    }
+)
 TENANT_FAN_OUT_STAGGER_SECONDS = env_int("TENANT_FAN_OUT_STAGGER_SECONDS", 2)
 
 # --- Social Publisher (social/) ---------------------------------------------------------------

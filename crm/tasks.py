@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import zlib
 from typing import Any
 
 from celery import shared_task
@@ -20,26 +21,80 @@ logger = logging.getLogger(__name__)
 MAX_FAN_OUT_SPREAD_SECONDS = 600
 
 
-@shared_task(name="crm.tasks.fan_out_to_tenants")
-def fan_out_to_tenants(task_name: str, kwargs: dict[str, Any] | None = None) -> int:
-    """Queue `task_name` once in every ACTIVE club's schema, staggered.
+def stable_offset(schema_name: str, task_name: str, spread_seconds: int) -> int:
+    """Where in a spread of `spread_seconds` this club's run of `task_name` starts: the same
+    every night (crc32 of the names, not Python's per-process salted `hash`), different between
+    clubs and between one club's tasks, so 1,000 clubs' nightly jobs do not start together."""
+    if spread_seconds <= 0:
+        return 0
+    return zlib.crc32(f"{schema_name}:{task_name}".encode()) % spread_seconds
 
-    Beat calls this in the public schema. Disabled clubs are skipped. Returns how many
-    tasks were queued.
-    """
+
+def _nightly_spread_cap() -> int:
+    # A countdown is held by a worker unacknowledged; past the visibility timeout Redis would
+    # hand the message to a second worker (celery #4766). Keep well inside it.
+    return int(settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]) // 2
+
+
+def queue_in_clubs(
+    task_name: str,
+    schemas: list[str],
+    *,
+    kwargs: dict[str, Any] | None = None,
+    spread_seconds: int | None = None,
+) -> int:
+    """Queue `task_name` once in each of `schemas`: staggered one after the other over at most
+    MAX_FAN_OUT_SPREAD_SECONDS, or, with `spread_seconds`, at each club's stable offset."""
     from crm.celery import app
 
-    schemas = list(tenant_list_active().values_list("schema_name", flat=True))
     if not schemas:
         return 0
     stagger = min(
         float(settings.TENANT_FAN_OUT_STAGGER_SECONDS), MAX_FAN_OUT_SPREAD_SECONDS / len(schemas)
     )
+    spread = min(spread_seconds, _nightly_spread_cap()) if spread_seconds else None
     for index, schema_name in enumerate(schemas):
+        countdown = stable_offset(schema_name, task_name, spread) if spread else index * stagger
         with schema_context(schema_name):
-            app.send_task(task_name, kwargs=kwargs or {}, countdown=index * stagger)
-    logger.info("Fanned %s out to %d clubs", task_name, len(schemas))
+            app.send_task(task_name, kwargs=kwargs or {}, countdown=countdown)
     return len(schemas)
+
+
+@shared_task(name="crm.tasks.fan_out_to_tenants")
+def fan_out_to_tenants(
+    task_name: str, kwargs: dict[str, Any] | None = None, spread_seconds: int | None = None
+) -> int:
+    """Queue `task_name` once in every ACTIVE club's schema, staggered (nightly and weekly
+    work: spread over `spread_seconds` by a stable hash of the club, see `stable_offset`).
+
+    Beat calls this in the public schema. Disabled clubs are skipped. Returns how many
+    tasks were queued.
+    """
+    schemas = list(tenant_list_active().values_list("schema_name", flat=True))
+    queued = queue_in_clubs(task_name, schemas, kwargs=kwargs, spread_seconds=spread_seconds)
+    logger.info("Fanned %s out to %d clubs", task_name, queued)
+    return queued
+
+
+@shared_task(name="crm.tasks.dispatch_due")
+def dispatch_due(task_name: str) -> int:
+    """Queue `task_name` only in the ACTIVE clubs where its app's probe says it could find
+    something to do, asked of every club in one statement (crm/periodic.py). A task without a
+    probe is fanned out as before. Returns how many tasks were queued."""
+    from crm.periodic import clubs_with_work, work_probe
+
+    schemas = list(tenant_list_active().values_list("schema_name", flat=True))
+    probe = work_probe(task_name)
+    if probe is None:
+        logger.warning("No probe registered for %s: fanned out to every club", task_name)
+        return queue_in_clubs(task_name, schemas)
+    found = clubs_with_work(probe, schemas, chunk=settings.TENANT_WORK_PROBE_CHUNK)
+    queued = queue_in_clubs(task_name, found.due)
+    logger.info(
+        "Dispatched %s to %d of %d clubs (probe %.3f s%s)", task_name, queued, len(schemas),
+        found.seconds, ", failed: fanned out" if found.failed else "",
+    )  # fmt: skip
+    return queued
 
 
 @shared_task(name="crm.tasks.clear_expired_sessions")

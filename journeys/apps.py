@@ -17,3 +17,8 @@ class JourneysConfig(AppConfig):
         from journeys.dashboard import register as dashboard_register
 
         dashboard_register()
+
+        # Beat's every-minute tasks are queued only in clubs where these say work is due.
+        from journeys.periodic import register as periodic_register
+
+        periodic_register()

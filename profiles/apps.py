@@ -30,3 +30,8 @@ class ProfilesConfig(AppConfig):
                 ingest=events_ingest, max_batch=MAX_BATCH, canonical_type=canonical_type
             ),
         )
+
+        # Beat's every-minute tasks are queued only in clubs where these say work is due.
+        from profiles.periodic import register as periodic_register
+
+        periodic_register()

@@ -17,3 +17,8 @@ class SegmentsConfig(AppConfig):
 
         erasure_hook_register(segments_customer_erase)
         export_hook_register("segments", segments_customer_export, models=EXPORT_MODELS)
+
+        # Beat's every-minute tasks are queued only in clubs where these say work is due.
+        from segments.periodic import register as periodic_register
+
+        periodic_register()

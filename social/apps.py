@@ -19,3 +19,8 @@ class SocialConfig(AppConfig):
         from social.dashboard import register as dashboard_register
 
         dashboard_register()
+
+        # Beat's every-minute tasks are queued only in clubs where these say work is due.
+        from social.periodic import register as periodic_register
+
+        periodic_register()
