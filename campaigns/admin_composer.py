@@ -4,8 +4,9 @@ work in between; nothing is sent or scheduled before the review's button).
 
 - Audience: a name, segments in and out, and the live count (the send's own audience rule).
 - Content: channels, a template per channel picked from a list (`campaigns.composer.
-  template_choices`, the one seam the Messaging template picker replaces), the subject and
-  text, and an optional B subject beside A (an A/B test, half and half).
+  template_choices`: the Messaging Service's templates, or with none the club's own; a typed
+  id only when no list can be had), the subject and text, and an optional B subject beside A
+  (an A/B test, half and half; body and template variants are the API's).
 - Schedule: now; a date and time in the club's zone; repeating ("every Monday at 09:00", "the
   first day of the month"), translated to the crontab underneath, with an end date; or
   triggered by an event. A time in the past or a repeat with no end is refused on its field.
@@ -35,6 +36,7 @@ from campaigns.composer import (
     recurrence_label,
     recurrence_parts,
     template_choices,
+    template_name,
     trigger_label,
 )
 from campaigns.email_templates.selectors import template_problems
@@ -88,7 +90,8 @@ class ContentForm(forms.Form):
     )  # fmt: skip
     subject_b = forms.CharField(
         max_length=250, required=False, label="Subject (B)",
-        help_text="Fill in to test two subjects: half the audience gets each.",
+        help_text="Fill in to test two subjects: half the audience gets each. Only the subject "
+        "is tested here; variants of the text or template are set through the API.",
     )  # fmt: skip
     body = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 6}), required=False, label="Email text"
@@ -100,9 +103,31 @@ class ContentForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for channel in Channel.values:
-            choices = template_choices(channel)
-            self.fields[f"{channel.lower()}_template"].choices = [("", "Choose a template"),
-                                                                  *choices]  # fmt: skip
+            name = f"{channel.lower()}_template"
+            choices, listing = template_choices(channel)
+            if not listing.listed:
+                # No list can be had (a Messaging Service without a template API yet): the id
+                # is typed, and the page says why (messaging.md, "Templates").
+                self.fields[name] = forms.CharField(
+                    required=False, max_length=100, label=f"{self.fields[name].label} id",
+                    help_text=listing.notice,
+                )  # fmt: skip
+                continue
+            field = self.fields[name]
+            field.choices = [("", "Choose a template"), *choices]
+            field.help_text = listing.notice or (
+                "The club's own templates (Campaigns > Email templates) and the built-in "
+                "club email." if listing.source == "club"
+                else "The Messaging Service's templates for this channel."
+            )  # fmt: skip
+            if channel == Channel.EMAIL and listing.source == "club":
+                # The text box feeds only the built-in "default"; a designed template carries
+                # its own text, so the page shows the box with that one only.
+                self.fields["body"].help_text = (
+                    "Shown by the built-in club email only: the club's designed templates "
+                    "carry their own text (edit them under Email templates)."
+                )
+                self.fields["body"].widget.attrs["data-only-template"] = "default"
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -443,7 +468,5 @@ class ComposerMixin:
                 args=[campaign.pk],
             ),
             variants=variants,
-            template_labels={
-                c: dict(template_choices(c)).get(t, t) for c, t in campaign.templates.items()
-            },
+            template_labels={c: template_name(c, t) for c, t in campaign.templates.items()},
         )  # fmt: skip

@@ -225,7 +225,18 @@ def _validate(campaign: Campaign, data: dict[str, Any], errors: dict[str, list[s
         if not isinstance(trigger, dict):
             fail("trigger", 'Give {"eventType": "teetime.booking.completed", "filters": {…}}.')
         else:
-            campaign.trigger_event_type = (trigger.get("eventType") or "").strip()
+            event_type = trigger.get("eventType") or ""
+            if not isinstance(event_type, str):
+                fail("trigger.eventType", "Give the event type as text.")
+                event_type = ""
+            event_type = _trigger_event_type(event_type)
+            if event_type and event_type not in _trigger_event_types():
+                fail(
+                    "trigger.eventType",
+                    f"{event_type!r} is not an event the club receives: use one of the event "
+                    "catalogue's types, such as teetime.booking.completed.",
+                )
+            campaign.trigger_event_type = event_type
             filters = trigger.get("filters") or {}
             if not isinstance(filters, dict):
                 fail("trigger.filters", "Give an object matched against the event envelope.")
@@ -379,6 +390,22 @@ def _locked(campaign: Campaign) -> Campaign:
 
 
 @transaction.atomic
+def _trigger_event_types() -> set[str]:
+    """The event types a campaign can be triggered by: those the club's timeline receives (the
+    ingestion catalogue, events.md)."""
+    from profiles.envelope import PAYLOADS
+
+    return set(PAYLOADS)
+
+
+def _trigger_event_type(raw: str) -> str:
+    """An event type as the catalogue names it: the producers' aliases read as theirs."""
+    from profiles.envelope import ALIASES
+
+    value = raw.strip()
+    return ALIASES.get(value, value)
+
+
 def campaign_create(*, data: dict[str, Any], actor_label: str = "") -> Campaign:
     """Create a DRAFT campaign from the API's body (segments.md)."""
     campaign = Campaign(created_by=actor_label)
