@@ -221,6 +221,48 @@ class ScheduleForm(forms.Form):
         return data
 
 
+def _review_preview(campaign: Campaign, variants: list) -> dict[str, Any] | None:
+    """The email as one real person of the audience will get it (one who can receive email
+    first), each subject variant rendered: by the Messaging Service when one is configured,
+    else by the fallback, through the same `campaign_preview` as the campaign page."""
+    from campaigns.email_templates.rendering import TemplateRenderError
+    from campaigns.sending import audience_queryset
+    from campaigns.services import campaign_preview
+
+    if Channel.EMAIL not in campaign.channels or not campaign.templates.get(Channel.EMAIL):
+        return None
+    from campaigns.selectors import suppression_reason
+
+    candidates = list(
+        audience_queryset(campaign=campaign)
+        .filter(email_opt_in=True)
+        .exclude(email="")
+        .order_by("last_name", "first_name", "id")[:10]
+    )
+    # The first who will really get it (bounded: the review must stay quick), else the first.
+    customer = next(
+        (c for c in candidates if suppression_reason(customer=c, channel=Channel.EMAIL) is None),
+        candidates[0] if candidates else None,
+    )
+    if customer is None:
+        return None
+    shown: dict[str, Any] = {"customer": customer, "subjects": [], "html": "", "problem": ""}
+    for key in [v.key for v in variants] or [""]:
+        try:
+            preview = campaign_preview(
+                campaign=campaign, customer=customer, channel=Channel.EMAIL, variant=key
+            )
+        except (ValidationError, TemplateRenderError) as exc:
+            shown["problem"] = " ".join(getattr(exc, "messages", [str(exc)]))
+            break
+        if "email" not in preview:
+            shown["problem"] = preview.get("emailProblem", "")
+            break
+        shown["subjects"].append((key, preview["email"]["subject"]))
+        shown["html"] = shown["html"] or preview["email"]["html"]
+    return shown
+
+
 class ComposerMixin:
     """Adds the composer's pages to the campaign admin."""
 
@@ -457,6 +499,7 @@ class ComposerMixin:
             plan = "Now, when you press Send now"
         action = "send" if sends_now else "schedule"
         variants = list(campaign.variants.all())
+        preview = _review_preview(campaign, variants)
         return self._render(
             request, campaign, "review", review=review, plan=plan, action=action,
             action_url=reverse(
@@ -467,6 +510,6 @@ class ComposerMixin:
                 f"{self.admin_site.name}:campaigns_campaign_test_send",  # type: ignore[attr-defined]
                 args=[campaign.pk],
             ),
-            variants=variants,
+            variants=variants, preview=preview,
             template_labels={c: template_name(c, t) for c, t in campaign.templates.items()},
         )  # fmt: skip

@@ -783,8 +783,15 @@ def campaign_preview(
     *, campaign: Campaign, customer: Customer, channel: str | None = None, variant: str = ""
 ) -> dict[str, Any]:
     """The request this customer would get (nothing is saved or sent), with the reason they
-    would be skipped, if any, and the fallback's rendering of an email."""
+    would be skipped, if any, and the email as it will look: rendered by the Messaging Service
+    when one is configured (it holds the template), else by the fallback. A service that cannot
+    render it leaves `emailProblem` saying why instead."""
     from campaigns.delivery.email import render_email
+    from campaigns.email_templates.messaging import (
+        MessagingTemplateError,
+        MessagingTemplatesClient,
+    )
+    from campaigns.email_templates.selectors import template_source
     from campaigns.selectors import suppression_reason
 
     channel = channel or (campaign.channels[0] if campaign.channels else "EMAIL")
@@ -799,7 +806,20 @@ def campaign_preview(
         "request": request,
         "suppressedBecause": suppression_reason(customer=customer, channel=channel),
     }
-    if channel == Channel.EMAIL:
+    if channel == Channel.EMAIL and template_source() == "messaging":
+        try:
+            with MessagingTemplatesClient.from_settings() as client:
+                out = client.render(
+                    template_id=request["templateId"],
+                    tenant_id=request["tenantId"],
+                    variables=request["variables"],
+                    content=request["content"],
+                )
+        except MessagingTemplateError as exc:
+            preview["emailProblem"] = str(exc)
+        else:
+            preview["email"] = {key: out.get(key, "") for key in ("subject", "text", "html")}
+    elif channel == Channel.EMAIL:
         subject, text, html = render_email(request)
         preview["email"] = {"subject": subject, "text": text, "html": html}
     return preview

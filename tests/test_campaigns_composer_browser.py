@@ -254,8 +254,15 @@ def test_send_now_sends_what_the_review_said(club):
         held = int(page.locator("#review-held").inner_text())
         assert (recipients, held) == (7, 2)
         assert "now" in page.locator("#review-plan").inner_text().lower()
+        # The preview is the Messaging Service's rendering of its template, for a real person.
+        assert page.locator(".review-preview-subject").all_inner_texts() == [
+            "Course news for Aoife", "The greens are back",
+        ]  # fmt: skip
+        page.frame_locator("#review-preview iframe").get_by_text("Hello Aoife").wait_for()
+        assert any(c.get("render") == "course_update" for c in peer.state.template_calls)
 
-        page.locator("#test-send-me button").click()
+        with page.expect_navigation():
+            page.locator("#test-send-me button").click()
         page.wait_for_selector("#step-review")
         tests = [r for r in peer.state.accepted.values() if r["metadata"].get("test")]
         assert [r["to"]["email"] for r in tests] == [EMAIL]

@@ -182,10 +182,18 @@ def test_send_a_starter_mjml_email_through_the_fallback(club, mailoutbox):
         what = page.locator("#review-what").inner_text()
         # The template by its name, not its raw subject with codes in it.
         assert "Email: Newsletter" in what and "News from {{ clubName }}" not in what, what
+        # The email as a real person of the audience will get it, each subject rendered.
+        preview = page.locator("#review-preview")
+        assert "As Aoife Walsh will see it" in preview.inner_text()
+        assert page.locator(".review-preview-subject").all_inner_texts() == [
+            "Club news for Aoife", f"What's on at {CLUB}",
+        ]  # fmt: skip
+        page.frame_locator("#review-preview iframe").get_by_text("Hello Aoife,").wait_for()
         _shot(page, "fallback-4-review")
 
         # A test to the manager's own address, through the server's email backend.
-        page.locator("#test-send-me button").click()
+        with page.expect_navigation():
+            page.locator("#test-send-me button").click()
         page.wait_for_selector("#step-review")
         assert f"Test to {EMAIL}: accepted" in page.locator("body").inner_text()
         (test,) = _server_emails(club["outbox"])
