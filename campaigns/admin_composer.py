@@ -86,7 +86,8 @@ class ContentForm(forms.Form):
     push_template = forms.ChoiceField(required=False, label="Push template")
     subject = forms.CharField(
         max_length=250, required=False, label="Subject (A)",
-        help_text="Personalise with {{ firstName }}.",
+        help_text="Personalise with {{ firstName }}. Picking a template fills in its own "
+        "subject when this is empty.",
     )  # fmt: skip
     subject_b = forms.CharField(
         max_length=250, required=False, label="Subject (B)",

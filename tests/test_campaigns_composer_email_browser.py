@@ -167,6 +167,8 @@ def test_send_a_starter_mjml_email_through_the_fallback(club, mailoutbox):
         page.get_by_label("Email template").select_option("newsletter")
         # The text box feeds only the built-in template: hidden with a designed one picked.
         assert page.locator("#field-body").is_hidden()
+        # Its own subject fills the empty subject A, to keep or change.
+        assert page.locator("#id_subject").input_value() == "News from {{ clubName }}"
         page.locator("#id_subject").fill(SUBJECT_A)
         page.locator("#id_subject_b").fill(SUBJECT_B)
         assert "only the subject" in page.locator("#field-subject_b").inner_text().lower()

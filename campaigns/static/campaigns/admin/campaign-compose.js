@@ -49,6 +49,13 @@
         var field = document.getElementById("field-body");
         if (field) field.classList.toggle("cm-hidden", !!picker.value && picker.value !== body.dataset.onlyTemplate);
       };
+      // A template's own subject ("Name — Subject" in the list) fills an empty subject A.
+      var subject = document.getElementById("id_subject");
+      if (picker && subject) picker.addEventListener("change", function () {
+        var label = picker.options[picker.selectedIndex] ? picker.options[picker.selectedIndex].text : "";
+        var at = label.indexOf(" — ");
+        if (!subject.value.trim() && at > 0) subject.value = label.slice(at + 3);
+      });
       content.addEventListener("change", function () { showChannels(); showBody(); });
       showChannels();
       showBody();
