@@ -104,12 +104,15 @@ class CampaignForm(forms.ModelForm):
     channels = forms.MultipleChoiceField(
         choices=CHANNEL_LABELS, widget=forms.CheckboxSelectMultiple, initial=["EMAIL"]
     )
+    # Ticked boxes, not a multi-select: a list of every segment read as if all were chosen.
     include = forms.ModelMultipleChoiceField(
-        queryset=Segment.objects.all(), label="Send to (segments)", required=False
-    )
+        queryset=Segment.objects.order_by("name"), label="Send to (segments)", required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )  # fmt: skip
     leave_out = forms.ModelMultipleChoiceField(
-        queryset=Segment.objects.all(), label="Leave out (segments)", required=False
-    )
+        queryset=Segment.objects.order_by("name"), label="Leave out (segments)", required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )  # fmt: skip
     email_template = forms.CharField(required=False, label="Email template id")
     sms_template = forms.CharField(required=False, label="SMS template id")
     push_template = forms.CharField(required=False, label="Push template id")
@@ -123,8 +126,9 @@ class CampaignForm(forms.ModelForm):
         choices=[(p.name, p.label) for p in Priority], initial="NORMAL", label="Priority"
     )
     scheduled = forms.CharField(
-        required=False, label="Send at (club time)", help_text="2026-12-01 09:00"
-    )
+        required=False, label="Send at (club time)",
+        help_text="Date and time in the club's time zone, written as 2026-12-01 09:00.",
+    )  # fmt: skip
     ends = forms.CharField(required=False, label="Ends at (club time)")
     trigger_event = forms.CharField(required=False, label="Trigger event type")
 
