@@ -165,3 +165,10 @@ def test_the_template_picker_offers_what_the_sending_side_holds(clubs, marketing
             typed = marketing.get(content).content.decode()
             assert re.search(r'<input type="text" name="email_template"', typed)
             assert "The Messaging Service has no template list yet: type the template id." in typed
+
+
+def test_every_trigger_event_the_composer_offers_is_one_the_service_accepts():
+    from campaigns.composer import TRIGGER_EVENTS
+    from profiles.envelope import PAYLOADS
+
+    assert {event for event, _label in TRIGGER_EVENTS} <= set(PAYLOADS)
