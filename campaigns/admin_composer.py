@@ -496,6 +496,9 @@ class ComposerMixin:
             plan = f"Each time: {trigger_label(campaign.trigger_event_type).lower()}"
         elif campaign.scheduled_at:
             plan = f"On {campaign.scheduled_at.astimezone(zone):%a %d %b %Y at %H:%M} (club time)"
+        elif any(s["reason"] for s in review.get("schedule") or []):
+            # "Now" would not be what happens: say when they really go (quiet hours, the cap).
+            plan = "When you press Send now: " + "; ".join(s["label"] for s in review["schedule"])
         else:
             plan = "Now, when you press Send now"
         action = "send" if sends_now else "schedule"

@@ -172,3 +172,30 @@ def test_every_trigger_event_the_composer_offers_is_one_the_service_accepts():
     from profiles.envelope import PAYLOADS
 
     assert {event for event, _label in TRIGGER_EVENTS} <= set(PAYLOADS)
+
+
+def test_the_review_says_when_send_now_really_sends_in_quiet_hours(clubs, marketing):
+    """ "Send now" inside quiet hours: the plan says when they go, not "now". The quiet hours
+    are set around the current club time, so this holds whatever the hour."""
+    from django.utils import timezone
+
+    from campaigns.sending import campaign_settings
+    from tests.test_campaigns_sending import make_campaign
+
+    with schema_context(clubs.alpha.schema_name):
+        zone = ZoneInfo(clubs.alpha.timezone or "UTC")
+        here = timezone.now().astimezone(zone)
+        rules = campaign_settings()
+        rules.quiet_hours_enabled, rules.frequency_cap = True, 0
+        rules.quiet_hours_start = (
+            (here - dt.timedelta(hours=1)).time().replace(second=0, microsecond=0)
+        )
+        rules.quiet_hours_end = (
+            (here + dt.timedelta(hours=2)).time().replace(second=0, microsecond=0)
+        )
+        rules.save()
+        segment = static_segment("Night owls", [customer(first_name="Aoife")])
+        campaign = make_campaign([segment])
+    page = marketing.get(f"{ADMIN}{campaign.pk}/compose/review/").content.decode()
+    plan = re.search(r'id="review-plan">([^<]*)<', page)[1]
+    assert plan.startswith("When you press Send now: 1 at ") and "(quiet hours)" in plan, plan
