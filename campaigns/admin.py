@@ -112,14 +112,13 @@ class CampaignForm(forms.ModelForm):
     channels = forms.MultipleChoiceField(
         choices=CHANNEL_LABELS, widget=forms.CheckboxSelectMultiple, initial=["EMAIL"]
     )
-    # Ticked boxes, as in the composer: a multiple select shows only its first few options, so
-    # a campaign's chosen segments further down the list looked unchosen.
+    # Ticked boxes, not a multi-select: a list of every segment read as if all were chosen.
     include = forms.ModelMultipleChoiceField(
-        queryset=Segment.objects.all(), label="Send to (segments)", required=False,
+        queryset=Segment.objects.order_by("name"), label="Send to (segments)", required=False,
         widget=forms.CheckboxSelectMultiple,
     )  # fmt: skip
     leave_out = forms.ModelMultipleChoiceField(
-        queryset=Segment.objects.all(), label="Leave out (segments)", required=False,
+        queryset=Segment.objects.order_by("name"), label="Leave out (segments)", required=False,
         widget=forms.CheckboxSelectMultiple,
     )  # fmt: skip
     email_template = forms.CharField(required=False, label="Email template id")
@@ -135,8 +134,9 @@ class CampaignForm(forms.ModelForm):
         choices=[(p.name, p.label) for p in Priority], initial="NORMAL", label="Priority"
     )
     scheduled = forms.CharField(
-        required=False, label="Send at (club time)", help_text="2026-12-01 09:00"
-    )
+        required=False, label="Send at (club time)",
+        help_text="Date and time in the club's time zone, written as 2026-12-01 09:00.",
+    )  # fmt: skip
     ends = forms.CharField(required=False, label="Ends at (club time)")
     trigger_event = forms.CharField(required=False, label="Trigger event type")
 

@@ -4,8 +4,9 @@ work in between; nothing is sent or scheduled before the review's button).
 
 - Audience: a name, segments in and out, and the live count (the send's own audience rule).
 - Content: channels, a template per channel picked from a list (`campaigns.composer.
-  template_choices`, the one seam the Messaging template picker replaces), the subject and
-  text, and an optional B subject beside A (an A/B test, half and half).
+  template_choices`: the Messaging Service's templates, or with none the club's own; a typed
+  id only when no list can be had), the subject and text, and an optional B subject beside A
+  (an A/B test, half and half; body and template variants are the API's).
 - Schedule: now; a date and time in the club's zone; repeating ("every Monday at 09:00", "the
   first day of the month"), translated to the crontab underneath, with an end date; or
   triggered by an event. A time in the past or a repeat with no end is refused on its field.
@@ -36,6 +37,7 @@ from campaigns.composer import (
     recurrence_label,
     recurrence_parts,
     template_choices,
+    template_name,
     trigger_label,
 )
 from campaigns.email_templates.selectors import template_problems
@@ -92,11 +94,13 @@ class ContentForm(forms.Form):
     push_template = forms.ChoiceField(required=False, label="Push template")
     subject = forms.CharField(
         max_length=250, required=False, label="Subject (A)",
-        help_text="Personalise with {{ firstName }}.",
+        help_text="Personalise with {{ firstName }}. Picking a template fills in its own "
+        "subject when this is empty.",
     )  # fmt: skip
     subject_b = forms.CharField(
         max_length=250, required=False, label="Subject (B)",
-        help_text="Fill in to test two subjects: half the audience gets each.",
+        help_text="Fill in to test two subjects: half the audience gets each. Only the subject "
+        "is tested here; variants of the text or template are set through the API.",
     )  # fmt: skip
     body = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 6}), required=False, label="Email text"
@@ -108,9 +112,31 @@ class ContentForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for channel in Channel.values:
-            choices = template_choices(channel)
-            field = cast(forms.ChoiceField, self.fields[f"{channel.lower()}_template"])
+            name = f"{channel.lower()}_template"
+            choices, listing = template_choices(channel)
+            if not listing.listed:
+                # No list can be had (a Messaging Service without a template API yet): the id
+                # is typed, and the page says why (messaging.md, "Templates").
+                self.fields[name] = forms.CharField(
+                    required=False, max_length=100, label=f"{self.fields[name].label} id",
+                    help_text=listing.notice,
+                )  # fmt: skip
+                continue
+            field = cast(forms.ChoiceField, self.fields[name])
             field.choices = [("", "Choose a template"), *choices]
+            field.help_text = listing.notice or (
+                "The club's own templates (Campaigns > Email templates) and the built-in "
+                "club email." if listing.source == "club"
+                else "The Messaging Service's templates for this channel."
+            )  # fmt: skip
+            if channel == Channel.EMAIL and listing.source == "club":
+                # The text box feeds only the built-in "default"; a designed template carries
+                # its own text, so the page shows the box with that one only.
+                self.fields["body"].help_text = (
+                    "Shown by the built-in club email only: the club's designed templates "
+                    "carry their own text (edit them under Email templates)."
+                )
+                self.fields["body"].widget.attrs["data-only-template"] = "default"
 
     def clean(self) -> dict[str, Any]:
         data = cast(dict[str, Any], super().clean())  # Form.clean returns cleaned_data
@@ -202,6 +228,48 @@ class ScheduleForm(forms.Form):
                 data["ends_on"] + dt.timedelta(days=1), dt.time(0), tzinfo=self.zone
             )
         return data
+
+
+def _review_preview(campaign: Campaign, variants: list) -> dict[str, Any] | None:
+    """The email as one real person of the audience will get it (one who can receive email
+    first), each subject variant rendered: by the Messaging Service when one is configured,
+    else by the fallback, through the same `campaign_preview` as the campaign page."""
+    from campaigns.email_templates.rendering import TemplateRenderError
+    from campaigns.sending import audience_queryset
+    from campaigns.services import campaign_preview
+
+    if Channel.EMAIL not in campaign.channels or not campaign.templates.get(Channel.EMAIL):
+        return None
+    from campaigns.selectors import suppression_reason
+
+    candidates = list(
+        audience_queryset(campaign=campaign)
+        .filter(email_opt_in=True)
+        .exclude(email="")
+        .order_by("last_name", "first_name", "id")[:10]
+    )
+    # The first who will really get it (bounded: the review must stay quick), else the first.
+    customer = next(
+        (c for c in candidates if suppression_reason(customer=c, channel=Channel.EMAIL) is None),
+        candidates[0] if candidates else None,
+    )
+    if customer is None:
+        return None
+    shown: dict[str, Any] = {"customer": customer, "subjects": [], "html": "", "problem": ""}
+    for key in [v.key for v in variants] or [""]:
+        try:
+            preview = campaign_preview(
+                campaign=campaign, customer=customer, channel=Channel.EMAIL, variant=key
+            )
+        except (ValidationError, TemplateRenderError) as exc:
+            shown["problem"] = " ".join(getattr(exc, "messages", [str(exc)]))
+            break
+        if "email" not in preview:
+            shown["problem"] = preview.get("emailProblem", "")
+            break
+        shown["subjects"].append((key, preview["email"]["subject"]))
+        shown["html"] = shown["html"] or preview["email"]["html"]
+    return shown
 
 
 class ComposerMixin:
@@ -436,10 +504,14 @@ class ComposerMixin:
             plan = f"Each time: {trigger_label(campaign.trigger_event_type).lower()}"
         elif campaign.scheduled_at:
             plan = f"On {campaign.scheduled_at.astimezone(zone):%a %d %b %Y at %H:%M} (club time)"
+        elif any(s["reason"] for s in review.get("schedule") or []):
+            # "Now" would not be what happens: say when they really go (quiet hours, the cap).
+            plan = "When you press Send now: " + "; ".join(s["label"] for s in review["schedule"])
         else:
             plan = "Now, when you press Send now"
         action = "send" if sends_now else "schedule"
         variants = list(campaign.variants.all())
+        preview = _review_preview(campaign, variants)
         return self._render(
             request, campaign, "review", review=review, plan=plan, action=action,
             action_url=reverse(
@@ -450,8 +522,6 @@ class ComposerMixin:
                 f"{self.admin_site.name}:campaigns_campaign_test_send",  # type: ignore[attr-defined]
                 args=[campaign.pk],
             ),
-            variants=variants,
-            template_labels={
-                c: dict(template_choices(c)).get(t, t) for c, t in campaign.templates.items()
-            },
+            variants=variants, preview=preview,
+            template_labels={c: template_name(c, t) for c, t in campaign.templates.items()},
         )  # fmt: skip

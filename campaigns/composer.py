@@ -4,18 +4,21 @@ the templates a channel offers.
 
 `template_choices` is the one place the composer asks which templates exist: the templates
 the club can pick for a channel (`campaigns.email_templates`: the Messaging Service's list, or
-with no Messaging Service the club's own email templates, starters included), then the
+with no Messaging Service the club's own email templates, starters included, then the
 built-in fallback's `default` and the ids older campaigns already name, so a draft that names
-one still shows it.
+one still shows it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from campaigns.models import Campaign, Channel
+
+if TYPE_CHECKING:
+    from campaigns.email_templates.selectors import TemplateListing
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -91,12 +94,19 @@ def trigger_label(event_type: str) -> str:
     return dict(TRIGGER_EVENTS).get(event_type, event_type)
 
 
-def template_choices(channel: str) -> list[tuple[str, str]]:
-    """The templates a person can pick for a channel: (id, label). See the module docstring:
-    the Messaging Service's list replaces this."""
+def template_choices(channel: str) -> tuple[list[tuple[str, str]], TemplateListing]:
+    """The templates a person can pick for a channel, as (id, label), and the listing they came
+    from (its `notice` says why a list is short or missing; `listed` False: type an id).
+
+    With a Messaging Service only its own templates are offered: `templateId` must name one it
+    holds (messaging.md), so the fallback's built-in `default` is not among them. With none
+    (the fallback), the club's own templates come first, then `default` and the ids older
+    campaigns already name (file templates the fallback renders), so a draft keeps its pick."""
     from campaigns.email_templates.selectors import template_choices as listed_choices
 
-    listed, _listing = listed_choices(channel=channel)
+    listed, listing = listed_choices(channel=channel)
+    if listing.source != "club":
+        return listed, listing
     picked = dict(listed)
     choices: dict[str, str] = {}
     if channel == Channel.EMAIL:
@@ -113,4 +123,12 @@ def template_choices(channel: str) -> list[tuple[str, str]]:
         ((k, v) for k, v in choices.items() if k not in picked),
         key=lambda item: (item[0] != "default", item[1]),
     )
-    return [*listed, *rest]
+    return [*listed, *rest], listing
+
+
+def template_name(channel: str, template_id: str) -> str:
+    """A template's name for a person ("Newsletter"), without its raw subject; the id itself
+    when no list names it."""
+    choices, _listing = template_choices(channel)
+    label = dict(choices).get(template_id, template_id)
+    return label.split(" — ", 1)[0]

@@ -225,7 +225,18 @@ def _validate(campaign: Campaign, data: dict[str, Any], errors: dict[str, list[s
         if not isinstance(trigger, dict):
             fail("trigger", 'Give {"eventType": "teetime.booking.completed", "filters": {…}}.')
         else:
-            campaign.trigger_event_type = (trigger.get("eventType") or "").strip()
+            event_type = trigger.get("eventType") or ""
+            if not isinstance(event_type, str):
+                fail("trigger.eventType", "Give the event type as text.")
+                event_type = ""
+            event_type = _trigger_event_type(event_type)
+            if event_type and event_type not in _trigger_event_types():
+                fail(
+                    "trigger.eventType",
+                    f"{event_type!r} is not an event the club receives: use one of the event "
+                    "catalogue's types, such as teetime.booking.completed.",
+                )
+            campaign.trigger_event_type = event_type
             filters = trigger.get("filters") or {}
             if not isinstance(filters, dict):
                 fail("trigger.filters", "Give an object matched against the event envelope.")
@@ -379,6 +390,22 @@ def _locked(campaign: Campaign) -> Campaign:
 
 
 @transaction.atomic
+def _trigger_event_types() -> set[str]:
+    """The event types a campaign can be triggered by: those the club's timeline receives (the
+    ingestion catalogue, events.md)."""
+    from profiles.envelope import PAYLOADS
+
+    return set(PAYLOADS)
+
+
+def _trigger_event_type(raw: str) -> str:
+    """An event type as the catalogue names it: the producers' aliases read as theirs."""
+    from profiles.envelope import ALIASES
+
+    value = raw.strip()
+    return ALIASES.get(value, value)
+
+
 def campaign_create(*, data: dict[str, Any], actor_label: str = "") -> Campaign:
     """Create a DRAFT campaign from the API's body (segments.md)."""
     campaign = Campaign(created_by=actor_label)
@@ -766,8 +793,15 @@ def campaign_preview(
     *, campaign: Campaign, customer: Customer, channel: str | None = None, variant: str = ""
 ) -> dict[str, Any]:
     """The request this customer would get (nothing is saved or sent), with the reason they
-    would be skipped, if any, and the fallback's rendering of an email."""
+    would be skipped, if any, and the email as it will look: rendered by the Messaging Service
+    when one is configured (it holds the template), else by the fallback. A service that cannot
+    render it leaves `emailProblem` saying why instead."""
     from campaigns.delivery.email import render_email
+    from campaigns.email_templates.messaging import (
+        MessagingTemplateError,
+        MessagingTemplatesClient,
+    )
+    from campaigns.email_templates.selectors import template_source
     from campaigns.selectors import suppression_reason
 
     channel = channel or (campaign.channels[0] if campaign.channels else "EMAIL")
@@ -782,7 +816,20 @@ def campaign_preview(
         "request": request,
         "suppressedBecause": suppression_reason(customer=customer, channel=channel),
     }
-    if channel == Channel.EMAIL:
+    if channel == Channel.EMAIL and template_source() == "messaging":
+        try:
+            with MessagingTemplatesClient.from_settings() as client:
+                out = client.render(
+                    template_id=request["templateId"],
+                    tenant_id=request["tenantId"],
+                    variables=request["variables"],
+                    content=request["content"],
+                )
+        except MessagingTemplateError as exc:
+            preview["emailProblem"] = str(exc)
+        else:
+            preview["email"] = {key: out.get(key, "") for key in ("subject", "text", "html")}
+    elif channel == Channel.EMAIL:
         subject, text, html = render_email(request)
         preview["email"] = {"subject": subject, "text": text, "html": html}
     return preview

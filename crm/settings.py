@@ -627,6 +627,10 @@ EMAIL_BACKEND = os.environ.get(
     else "django.core.mail.backends.smtp.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "crm@localhost")
+# The file backend's folder (messaging.md: "the console or a file in development"), for
+# EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend.
+if os.environ.get("EMAIL_FILE_PATH"):
+    EMAIL_FILE_PATH = os.environ["EMAIL_FILE_PATH"]
 # Campaigns: the transport (`http`, `bullmq`, `email`; empty: HTTP when MESSAGING_URL is set,
 # else the built-in email fallback) and the base of the unsubscribe links put in emails.
 CAMPAIGN_TRANSPORT = os.environ.get("CAMPAIGN_TRANSPORT", "")

@@ -338,8 +338,9 @@ def best_posting_times(*, tz: ZoneInfo, limit: int = 3) -> BestTimes:
             posts_measured=total,
             slots=[],
             message=(
-                f"Too little to go on yet: {total} published post(s) with engagement figures "
-                f"in the last year; best times show from {BEST_TIMES_MIN_POSTS}."
+                "Not enough to go on yet: the club's best posting times show once "
+                f"{BEST_TIMES_MIN_POSTS} published posts have engagement figures "
+                f"(in the last year: {total})."
             ),
         )
     slots = sorted(

@@ -110,6 +110,32 @@ def test_bad_input_names_each_field(clubs, writer, segment):
     assert details["variants[1].key"] == ["Variant A appears twice."]
 
 
+def test_an_unknown_trigger_event_is_refused_on_its_field(clubs, writer, segment):
+    """A trigger must name an event the club receives (the composer offers a list; the API
+    takes any text): a typo is refused naming the field, and nothing is made."""
+    with schema_context(clubs.alpha.schema_name):
+        before = Campaign.objects.count()
+    refused = post(
+        writer, BASE,
+        body(segment, type="TRIGGERED", trigger={"eventType": "teetime.booking.complete"}),
+    )  # fmt: skip
+    assert refused.status_code == 400
+    details = error_of(refused)["details"]
+    assert list(details) == ["trigger.eventType"]
+    assert (
+        "'teetime.booking.complete' is not an event the club receives"
+        in details["trigger.eventType"][0]
+    )
+    with schema_context(clubs.alpha.schema_name):
+        assert Campaign.objects.count() == before
+    # A producer's alias reads as the catalogue's name.
+    made = post(
+        writer, BASE, body(segment, type="TRIGGERED", trigger={"eventType": "teetime.completed"})
+    )
+    assert made.status_code == 201, made.content
+    assert made.json()["data"]["trigger"]["eventType"] == "teetime.booking.completed"
+
+
 def test_writes_need_the_campaigns_scope(clubs, api, make_key, segment):
     reader = api(make_key(clubs.alpha, "crm:read,crm:write"))
     response = post(reader, BASE, body(segment))

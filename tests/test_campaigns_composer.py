@@ -5,6 +5,7 @@ half-made left behind; schedules said in words translated to the crontab underne
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -126,3 +127,75 @@ def test_the_review_step_says_per_channel_who_is_held_back(clubs, marketing):
     assert 'id="review-channels"' in page
     assert "Not opted in on this channel: 1" in page
     assert 'id="review-recipients">2<' in page
+
+
+def test_the_template_picker_offers_what_the_sending_side_holds(clubs, marketing, segment):
+    """With a Messaging Service, only its templates for the channel (not the fallback's built-in
+    `default`, which it does not hold); with a service that has no template API yet, a typed id
+    and the reason; with none, the club's own templates and the built-in one."""
+    from django.test import override_settings
+
+    from campaigns.testing import MessagingPeer
+
+    marketing.post(f"{ADMIN}compose/", {"name": "Club night", "include": [segment.pk]})
+    (campaign,) = _campaigns(clubs)
+    content = f"{ADMIN}{campaign.pk}/compose/content/"
+
+    own = marketing.get(content).content.decode()
+    assert 'value="newsletter"' in own and 'value="default"' in own
+
+    with MessagingPeer(token="t") as peer:
+        peer.state.templates["club_night"] = {
+            "channel": "email", "name": "Club night", "subject": "Club night, {{firstName}}",
+            "variables": ["firstName"],
+        }  # fmt: skip
+        peer.state.templates["reminder_sms"] = {"channel": "sms", "name": "Reminder"}
+        with override_settings(MESSAGING_URL=peer.url, MESSAGING_TOKEN="t"):
+            page = marketing.get(content).content.decode()
+            assert 'value="club_night"' in page and "Club night — Club night, {{firstName}}" in page
+            assert 'value="default"' not in page and 'value="newsletter"' not in page
+            assert "The Messaging Service&#x27;s templates for this channel." in page
+            # The fallback's built-in template is not one the service holds: refused on its field.
+            refused = marketing.post(content, {"channels": ["EMAIL"], "email_template": "default",
+                                               "subject": "Hi"})  # fmt: skip
+            assert refused.status_code == 200
+            assert "Select a valid choice" in refused.content.decode()
+
+            peer.state.templates_api = False
+            typed = marketing.get(content).content.decode()
+            assert re.search(r'<input type="text" name="email_template"', typed)
+            assert "The Messaging Service has no template list yet: type the template id." in typed
+
+
+def test_every_trigger_event_the_composer_offers_is_one_the_service_accepts():
+    from campaigns.composer import TRIGGER_EVENTS
+    from profiles.envelope import PAYLOADS
+
+    assert {event for event, _label in TRIGGER_EVENTS} <= set(PAYLOADS)
+
+
+def test_the_review_says_when_send_now_really_sends_in_quiet_hours(clubs, marketing):
+    """ "Send now" inside quiet hours: the plan says when they go, not "now". The quiet hours
+    are set around the current club time, so this holds whatever the hour."""
+    from django.utils import timezone
+
+    from campaigns.sending import campaign_settings
+    from tests.test_campaigns_sending import make_campaign
+
+    with schema_context(clubs.alpha.schema_name):
+        zone = ZoneInfo(clubs.alpha.timezone or "UTC")
+        here = timezone.now().astimezone(zone)
+        rules = campaign_settings()
+        rules.quiet_hours_enabled, rules.frequency_cap = True, 0
+        rules.quiet_hours_start = (
+            (here - dt.timedelta(hours=1)).time().replace(second=0, microsecond=0)
+        )
+        rules.quiet_hours_end = (
+            (here + dt.timedelta(hours=2)).time().replace(second=0, microsecond=0)
+        )
+        rules.save()
+        segment = static_segment("Night owls", [customer(first_name="Aoife")])
+        campaign = make_campaign([segment])
+    page = marketing.get(f"{ADMIN}{campaign.pk}/compose/review/").content.decode()
+    plan = re.search(r'id="review-plan">([^<]*)<', page)[1]
+    assert plan.startswith("When you press Send now: 1 at ") and "(quiet hours)" in plan, plan

@@ -5,6 +5,11 @@ its field; and a "Send now" whose review counts equal what a Messaging peer on 1
 receives, after a test send to the manager's own address that the peer gets and the ledger
 does not.
 
+With a Messaging Service the template is one the service holds (messaging.md): the peer's
+templates are what the picker lists, and the built-in fallback's `default` is not offered. The
+club with no Messaging Service, sending a starter MJML email through Django's email framework,
+is tests/test_campaigns_composer_email_browser.py.
+
 The club is a tenant of its own, made and dropped here (its committed data goes with it).
 Quiet hours and the frequency cap are off in it, so nothing depends on the hour. Screenshots
 of each step go to $COMPOSER_SHOTS when set."""
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -29,6 +35,24 @@ EMAIL = "marketing@composer-browser.example"
 PASSWORD = "Fairway-Bunker-2026"
 TOKEN = "composer-peer"
 ZONE = ZoneInfo("Europe/Dublin")
+# What the Messaging Service holds for this club (messaging.md, "Templates").
+PEER_TEMPLATES = {
+    "competition_news": {
+        "channel": "email", "name": "Competition news", "subject": "Entries open: {{clubName}}",
+        "variables": ["firstName", "clubName"],
+        "html": "<p>Dear {{firstName}}, entries are open at {{clubName}}.</p>",
+        "text": "Dear {{firstName}}, entries are open at {{clubName}}.",
+    },
+    "course_update": {
+        "channel": "email", "name": "Course update", "subject": "Course news",
+        "variables": ["firstName"], "html": "<p>Hello {{firstName}}</p>",
+        "text": "Hello {{firstName}}",
+    },
+    "tee_time_sms": {
+        "channel": "sms", "name": "Tee time reminder", "variables": ["firstName"],
+        "text": "{{firstName}}, see you on the tee.",
+    },
+}  # fmt: skip
 
 
 def _shot(page, name: str) -> None:
@@ -85,6 +109,7 @@ def club(django_db_setup, django_db_blocker) -> Iterator[dict]:
                     + [SegmentMembership(segment=staff, customer=people[0], entered_at=now)]
                 )
             with MessagingPeer(token=TOKEN) as peer:
+                peer.state.templates.update(PEER_TEMPLATES)
                 saved = {k: os.environ.get(k) for k in ("MESSAGING_URL", "MESSAGING_TOKEN")}
                 os.environ.update(MESSAGING_URL=peer.url, MESSAGING_TOKEN=TOKEN)
                 try:
@@ -131,7 +156,14 @@ def test_build_a_campaign_by_clicking_through_the_steps(club):
         page.locator("#next").click()
 
         page.wait_for_selector("#step-content")
-        page.get_by_label("Email template").select_option("default")
+        # The picker lists the Messaging Service's email templates by name and subject: not
+        # its SMS ones, and not the fallback's built-in template, which the service lacks.
+        options = page.locator("#id_email_template option").all_inner_texts()
+        assert options == [
+            "Choose a template", "Competition news — Entries open: {{clubName}}",
+            "Course update — Course news",
+        ], options  # fmt: skip
+        page.get_by_label("Email template").select_option("competition_news")
         page.locator("#id_subject").fill("Entries open, {{ firstName }}")
         page.locator("#id_subject_b").fill("Last places in the Winter Stableford")
         page.get_by_label("Email text").fill("The Winter Stableford is on Saturday. Enter online.")
@@ -175,7 +207,7 @@ def test_build_a_campaign_by_clicking_through_the_steps(club):
     assert campaign.status == "SCHEDULED" and campaign.type == "ONE_TIME"
     local = campaign.scheduled_at.astimezone(ZONE)
     assert (local.date(), local.time()) == (today + dt.timedelta(days=1), dt.time(9, 0))
-    assert campaign.templates == {"EMAIL": "default"}
+    assert campaign.templates == {"EMAIL": "competition_news"}
     assert [(v.key, v.content["subject"]) for v in campaign.variants.all()] == [
         ("A", "Entries open, {{ firstName }}"), ("B", "Last places in the Winter Stableford"),
     ]  # fmt: skip
@@ -189,7 +221,7 @@ def test_send_now_sends_what_the_review_said(club):
     base, schema, peer = club["url"], club["schema"], club["peer"]
 
     # The worker's part, done here: plan the run and hand it over to the peer.
-    def deliver() -> tuple[int, int]:
+    def deliver() -> tuple[int, int, Counter]:
         run = CampaignRun.objects.get(campaign__name="Course news")
         run_plan(run_id=run.id)
         adapter = HttpAdapter(base_url=peer.url, token=TOKEN)
@@ -197,9 +229,11 @@ def test_send_now_sends_what_the_review_said(club):
             run_deliver(run_id=run.id, adapter=adapter)
         finally:
             adapter.close()
+        accepted = Send.objects.filter(run=run, status="ACCEPTED")
         return (
-            Send.objects.filter(run=run, status="ACCEPTED").count(),
+            accepted.count(),
             Send.objects.filter(run=run, status="SUPPRESSED").count(),
+            Counter(accepted.values_list("variant", flat=True)),
         )
 
     with (
@@ -210,8 +244,9 @@ def test_send_now_sends_what_the_review_said(club):
         page.get_by_label("Campaign name").fill("Course news")
         page.locator("#include-choices").get_by_label("Members").check()
         page.locator("#next").click()
-        page.get_by_label("Email template").select_option("default")
-        page.locator("#id_subject").fill("Course news")
+        page.get_by_label("Email template").select_option("course_update")
+        page.locator("#id_subject").fill("Course news for {{ firstName }}")
+        page.locator("#id_subject_b").fill("The greens are back")
         page.locator("#next").click()
         page.locator("#next").click()  # "Send now" is the schedule's default
         page.wait_for_selector("#step-review")
@@ -219,8 +254,15 @@ def test_send_now_sends_what_the_review_said(club):
         held = int(page.locator("#review-held").inner_text())
         assert (recipients, held) == (7, 2)
         assert "now" in page.locator("#review-plan").inner_text().lower()
+        # The preview is the Messaging Service's rendering of its template, for a real person.
+        assert page.locator(".review-preview-subject").all_inner_texts() == [
+            "Course news for Aoife", "The greens are back",
+        ]  # fmt: skip
+        page.frame_locator("#review-preview iframe").get_by_text("Hello Aoife").wait_for()
+        assert any(c.get("render") == "course_update" for c in peer.state.template_calls)
 
-        page.locator("#test-send-me button").click()
+        with page.expect_navigation():
+            page.locator("#test-send-me button").click()
         page.wait_for_selector("#step-review")
         tests = [r for r in peer.state.accepted.values() if r["metadata"].get("test")]
         assert [r["to"]["email"] for r in tests] == [EMAIL]
@@ -233,11 +275,13 @@ def test_send_now_sends_what_the_review_said(club):
         assert f"Sending to {recipients} people" in message, message[:2000]
         _shot(page, "6-sent")
 
-        accepted, suppressed = read_in_thread(deliver, schema=schema)
+        accepted, suppressed, by_variant = read_in_thread(deliver, schema=schema)
         # The campaign's results, labelled, with the CSV beside them.
         page.reload()
         results = page.locator("#campaign-results")
-        assert "Everyone" in results.inner_text() and "Email" in results.inner_text()
+        # A row per subject (labelled by it, not "A"/"B"), by channel, and the total.
+        shown = results.inner_text()
+        assert "The greens are back" in shown and "Email" in shown, shown
         assert page.locator("#campaign-results tfoot th").nth(2).inner_text() == str(recipients)
         with page.expect_download() as download:
             page.locator("#results-csv").click()
@@ -247,3 +291,14 @@ def test_send_now_sends_what_the_review_said(club):
     real = [r for r in peer.state.accepted.values() if not r["metadata"].get("test")]
     assert len(real) == accepted == recipients
     assert suppressed == held
+    # Each request names the peer's template and carries its variant's subject (the split is
+    # by a hash of campaign and customer: which half each person is in is the ledger's).
+    assert {r["templateId"] for r in real} == {"course_update"}
+    expected = {"A": "Course news for {{ firstName }}", "B": "The greens are back"}
+    for request in real:
+        assert request["content"]["subject"] == expected[request["metadata"]["variant"]]
+    assert Counter(r["metadata"]["variant"] for r in real) == by_variant
+    assert {r["to"]["email"] for r in real} == {
+        f"{n.lower()}@ex.ie" for n in ("Aoife", "Ciaran", "Niamh", "Sean", "Orla", "Padraig",
+                                       "Roisin")
+    }  # fmt: skip

@@ -40,8 +40,25 @@
           box.classList.toggle("cm-hidden", !(on && on.checked));
         });
       };
-      content.addEventListener("change", showChannels);
+      // The email text box feeds only the built-in template (data-only-template): with a
+      // designed template picked it is hidden, as it would not be sent.
+      var body = content.querySelector("[data-only-template]");
+      var picker = content.querySelector("select[name=email_template]");
+      var showBody = function () {
+        if (!body || !picker) return;
+        var field = document.getElementById("field-body");
+        if (field) field.classList.toggle("cm-hidden", !!picker.value && picker.value !== body.dataset.onlyTemplate);
+      };
+      // A template's own subject ("Name — Subject" in the list) fills an empty subject A.
+      var subject = document.getElementById("id_subject");
+      if (picker && subject) picker.addEventListener("change", function () {
+        var label = picker.options[picker.selectedIndex] ? picker.options[picker.selectedIndex].text : "";
+        var at = label.indexOf(" — ");
+        if (!subject.value.trim() && at > 0) subject.value = label.slice(at + 3);
+      });
+      content.addEventListener("change", function () { showChannels(); showBody(); });
       showChannels();
+      showBody();
     }
     var schedule = document.getElementById("step-schedule");
     if (schedule) {
