@@ -83,7 +83,21 @@ def _already_enveloped(serializer: Any) -> bool:
     )
 
 
+# Path parameters that are always a UUID although the route takes any string (the view answers
+# 404 for the rest): documented as such, a client (or schemathesis) sending `segments/templates`
+# to `segments/{segment_id}` reaches another, literal route.
+UUID_PATH_PARAMETERS = frozenset({"segment_id", "journey_id"})
+
+
 class EnvelopeAutoSchema(AutoSchema):
+    def _resolve_path_parameters(self, variables: list[str]) -> list[dict[str, Any]]:
+        # drf-spectacular ships no annotations for this private method.
+        parameters: list[dict[str, Any]] = super()._resolve_path_parameters(variables)  # type: ignore[no-untyped-call]
+        for parameter in parameters:
+            if parameter.get("name") in UUID_PATH_PARAMETERS:
+                parameter["schema"] = {"type": "string", "format": "uuid"}
+        return parameters
+
     def _get_pagination_parameters(self) -> list[dict[str, Any]]:
         # Our views are APIViews that page by hand (TenantAPIView.paginate): drf-spectacular
         # sees no paginator, so `skip` and `take` are added here.
