@@ -85,7 +85,7 @@ from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignRun, CampaignStatus, CampaignType
+from campaigns.models import Campaign, CampaignRun
 from crm.db import columns_of, copy_rows, update_rows
 from crm.tenants.selectors import tenant_current
 from journeys.definition import (
@@ -562,26 +562,20 @@ def step_campaign(
     ).first()
     if found is not None or not create:
         return found
+    from campaigns.services import journey_step_campaign_ensure
+
     raw = step.raw
-    channel = raw["channel"]
-    campaign, _ = Campaign.objects.get_or_create(
+    return journey_step_campaign_ensure(
         journey_id=journey.id,
-        journey_version=version.number,
-        journey_step=step.key,
-        defaults={
-            "name": f"{journey.name} · v{version.number} · {step.key}"[:200],
-            "description": f"Send step {step.key!r} of journey {journey.name!r}.",
-            "type": CampaignType.JOURNEY,
-            "status": CampaignStatus.SCHEDULED,
-            "channels": [channel],
-            "templates": {channel: raw["template"]},
-            "content": raw.get("content") or {},
-            "variables": raw.get("variables") or {},
-            "priority": raw.get("priority", 2),
-            "created_by": f"journey:{journey.id}",
-        },
+        journey_name=journey.name,
+        version=version.number,
+        step_key=step.key,
+        channel=raw["channel"],
+        template=raw["template"],
+        content=raw.get("content") or {},
+        variables=raw.get("variables") or {},
+        priority=raw.get("priority", 2),
     )
-    return campaign
 
 
 def _send(group: Group, outcome: Outcome) -> None:

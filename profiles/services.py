@@ -3,6 +3,7 @@ row (crm.accounts.AuditEntry)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import uuid
@@ -24,6 +25,7 @@ from crm.outbox.services import outbound_record, outbox_republish, outbox_scrub
 from profiles.erasure import erasure_hooks_run, export_hooks_run
 from profiles.models import (
     Activity,
+    ActivityCategory,
     Customer,
     CustomerNote,
     CustomerScore,
@@ -516,3 +518,44 @@ def customer_activity_add(
         counts_as_activity=counts_as_activity,
         data=data or {},
     )
+
+
+@transaction.atomic
+def customer_channel_opt_out(
+    *, customer_id: Any, channel: str, send_id: str, source: str, title: str
+) -> bool:
+    """Opt a customer out of one channel at once, for a message they answered (an unsubscribe
+    link): an observation on their source records, newest of all, so a later recompute of the
+    profile keeps it; the profile's flag; a timeline entry carrying the sendId. Returns False
+    when this message's opt-out was recorded already and they are still opted out."""
+    from profiles.projection import PROFILE_FIELDS
+
+    field = {"EMAIL": "email_opt_in", "SMS": "sms_opt_in", "PUSH": "push_opt_in"}[channel]
+    assert field in PROFILE_FIELDS
+    customer = Customer.objects.select_for_update().get(pk=customer_id)
+    already = Activity.objects.filter(
+        customer=customer, type="messaging.contactPreference.updated", data__sendId=send_id
+    ).exists()
+    if already and not getattr(customer, field):
+        return False
+    now = timezone.now()
+    stamp = [now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), f"crm:unsubscribe:{send_id}"]
+    records = list(SourceRecord.objects.select_for_update().filter(customer=customer))
+    for record in records:
+        record.attributes[field] = [False, *stamp]
+    SourceRecord.objects.bulk_update(records, ["attributes"])
+    if records:
+        customers_project(customer_ids=[customer.id])
+    Customer.objects.filter(pk=customer.pk).update(**{field: False})
+    Activity.objects.create(
+        customer=customer,
+        type="messaging.contactPreference.updated",
+        category=ActivityCategory.CONSENT,
+        channel=channel,
+        title=title,
+        source="crm",
+        occurred_at=now,
+        counts_as_activity=True,
+        data={"sendId": send_id, "source": source, "optedIn": False},
+    )
+    return True
