@@ -523,6 +523,70 @@ def journey_step_campaign_ensure(
     return campaign
 
 
+def journey_step_run_start(
+    *,
+    campaign: Campaign,
+    customer_ids: list[uuid.UUID],
+    event_payloads: dict[uuid.UUID, dict[str, Any]],
+    now: dt.datetime,
+) -> CampaignRun:
+    """One batch of a journey's send step: a run of its hidden campaign for these customers,
+    planned now; each send carries its trigger event's payload as `event` (and, for a booking,
+    the round's links), then delivery is queued."""
+    from campaigns.sending import run_plan
+
+    run = CampaignRun.objects.create(
+        campaign=campaign, key=f"journey:{uuid.uuid4().hex}", trigger_customers=customer_ids
+    )
+    run_plan(run_id=run.id, now=now)
+    if event_payloads:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE campaigns_send AS s SET variables = jsonb_build_object('event', v.payload)
+                FROM unnest(%s::uuid[], %s::jsonb[]) AS v(customer_id, payload)
+                WHERE s.run_id = %s AND s.customer_id = v.customer_id
+                """,
+                [
+                    [str(c) for c in event_payloads],
+                    [json.dumps(p) for p in event_payloads.values()],
+                    run.id,
+                ],
+            )
+    run_round_links(run.id)
+    queue_deliver(run.id, parallel=deliveries_for(len(customer_ids)))
+    return run
+
+
+def run_round_links(run_id: uuid.UUID) -> None:
+    """A send whose trigger event was about a booking carries that round's own signed links
+    (profiles.rounds): `links.surveyUrl` and `links.guestFormUrl`. Made here (an HMAC per
+    recipient, no query each) and written in one statement."""
+    from profiles.rounds import booking_links
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, customer_id, variables->'event'->>'bookingId' FROM campaigns_send"
+            " WHERE run_id = %s AND variables->'event' ? 'bookingId'",
+            [run_id],
+        )
+        rows = cursor.fetchall()
+        if not rows:
+            return
+        links = [
+            json.dumps(booking_links(booking_id=booking, customer_id=customer))
+            for _id, customer, booking in rows
+        ]
+        cursor.execute(
+            """
+            UPDATE campaigns_send AS s SET variables = s.variables || jsonb_build_object(
+                'links', v.links::jsonb)
+            FROM unnest(%s::uuid[], %s::text[]) AS v(id, links) WHERE s.id = v.id
+            """,
+            [[str(r[0]) for r in rows], links],
+        )
+
+
 def journey_campaigns_complete(*, journey_id: uuid.UUID) -> int:
     """Close the hidden campaigns of an archived journey (nothing more will send from them).
     Returns how many were closed."""

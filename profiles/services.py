@@ -14,6 +14,7 @@ from uuid import UUID
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import JSONObject
 from django.utils import timezone
 
@@ -559,3 +560,51 @@ def customer_channel_opt_out(
         data={"sendId": send_id, "source": source, "optedIn": False},
     )
     return True
+
+
+_TAGS_SQL = """
+UPDATE profiles_customer AS c SET tags = n.tags, updated_at = %s
+FROM (
+    SELECT x.id, ARRAY(
+        SELECT DISTINCT t FROM unnest(x.tags || %s::varchar[]) AS t
+        WHERE NOT (t = ANY(%s::varchar[])) ORDER BY t
+    ) AS tags
+    FROM profiles_customer AS x
+    WHERE x.id = ANY(%s::uuid[]) AND x.status NOT IN ('MERGED', 'DELETED')
+    ORDER BY x.id
+    FOR UPDATE
+) AS n
+WHERE c.id = n.id AND c.tags IS DISTINCT FROM n.tags AND cardinality(n.tags) <= %s
+"""
+
+
+def customers_bulk_update(
+    *,
+    customer_ids: list[Any],
+    add_tags: list[str],
+    remove_tags: list[str],
+    lifecycle_stage: str,
+    note: str,
+    author_label: str,
+    now: dt.datetime,
+) -> None:
+    """Change many customers at once (a journey's update step), in a few statements: tags
+    added and removed (a customer who would pass MAX_TAGS keeps theirs), the lifecycle stage
+    set, a note added to each. Merged and deleted customers keep their tags and stage."""
+    add = sorted({t.strip().lower() for t in add_tags if t.strip()})
+    remove = sorted({t.strip().lower() for t in remove_tags if t.strip()})
+    if add or remove:
+        with connection.cursor() as cursor:
+            cursor.execute(_TAGS_SQL, [now, add, remove, customer_ids, MAX_TAGS])
+    if lifecycle_stage:
+        # `pk = ANY(array)`: one parameter for thousands of ids.
+        any_of = RawSQL("SELECT unnest(%s::uuid[])", (list(customer_ids),))
+        Customer.objects.filter(pk__in=any_of).exclude(lifecycle_stage=lifecycle_stage).exclude(
+            status__in=(CustomerStatus.MERGED, CustomerStatus.DELETED)
+        ).update(lifecycle_stage=lifecycle_stage, updated_at=now)
+    note = note.strip()
+    if note:
+        CustomerNote.objects.bulk_create(
+            CustomerNote(customer_id=cid, body=note, author_label=author_label[:254])
+            for cid in customer_ids
+        )
