@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import uuid
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -497,6 +498,36 @@ def _plain(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One timeline entry the platform records for a customer (`customer_activities_add`)."""
+
+    customer_id: Any
+    type: str
+    category: str
+    title: str
+    occurred_at: dt.datetime
+    channel: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    counts_as_activity: bool = True
+
+
+def customer_activities_add(*, entries: list[TimelineEntry]) -> int:
+    """Many timeline entries in one statement (e.g. the messages the email fallback sent):
+    other apps add to the timeline through this, not by writing the table."""
+    created = Activity.objects.bulk_create(
+        [
+            Activity(
+                customer_id=e.customer_id, type=e.type, category=e.category, channel=e.channel,
+                title=e.title[:300], source="crm", occurred_at=e.occurred_at,
+                counts_as_activity=e.counts_as_activity, data=e.data,
+            )
+            for e in entries
+        ]
+    )  # fmt: skip
+    return len(created)
+
+
 def customer_activity_add(
     *,
     customer: Customer,
@@ -531,23 +562,23 @@ def customer_channel_opt_out(
     when this message's opt-out was recorded already and they are still opted out."""
     from profiles.projection import PROFILE_FIELDS
 
-    field = {"EMAIL": "email_opt_in", "SMS": "sms_opt_in", "PUSH": "push_opt_in"}[channel]
-    assert field in PROFILE_FIELDS
+    flag = {"EMAIL": "email_opt_in", "SMS": "sms_opt_in", "PUSH": "push_opt_in"}[channel]
+    assert flag in PROFILE_FIELDS
     customer = Customer.objects.select_for_update().get(pk=customer_id)
     already = Activity.objects.filter(
         customer=customer, type="messaging.contactPreference.updated", data__sendId=send_id
     ).exists()
-    if already and not getattr(customer, field):
+    if already and not getattr(customer, flag):
         return False
     now = timezone.now()
     stamp = [now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), f"crm:unsubscribe:{send_id}"]
     records = list(SourceRecord.objects.select_for_update().filter(customer=customer))
     for record in records:
-        record.attributes[field] = [False, *stamp]
+        record.attributes[flag] = [False, *stamp]
     SourceRecord.objects.bulk_update(records, ["attributes"])
     if records:
         customers_project(customer_ids=[customer.id])
-    Customer.objects.filter(pk=customer.pk).update(**{field: False})
+    Customer.objects.filter(pk=customer.pk).update(**{flag: False})
     Activity.objects.create(
         customer=customer,
         type="messaging.contactPreference.updated",
