@@ -42,7 +42,12 @@ from campaigns.models import Campaign, CampaignRun  # noqa: E402
 from campaigns.review import campaign_review  # noqa: E402
 from campaigns.selectors import suppression_reason  # noqa: E402
 from campaigns.sending import campaign_settings, run_plan  # noqa: E402
-from campaigns.services import campaign_create  # noqa: E402
+from campaigns.services import (  # noqa: E402
+    AudienceInput,
+    CampaignInput,
+    CampaignVariantInput,
+    campaign_create,
+)
 from profiles.models import Customer  # noqa: E402
 
 
@@ -64,18 +69,18 @@ def main() -> None:
         rules.save()
         with transaction.atomic():
             campaign = campaign_create(
-                data={
-                    "name": f"Review benchmark {timezone.now():%H%M%S}",
-                    "channels": ["EMAIL"],
-                    "templates": {"EMAIL": "default"},
-                    "content": {"subject": "News"},
-                    "audience": {"include": [str(everyone.id)]},
-                    "holdoutPercent": 10,
-                    "variants": [
-                        {"key": "A", "weight": 50, "content": {"subject": "A"}},
-                        {"key": "B", "weight": 50, "content": {"subject": "B"}},
+                data=CampaignInput(
+                    name=f"Review benchmark {timezone.now():%H%M%S}",
+                    channels=["EMAIL"],
+                    templates={"EMAIL": "default"},
+                    content={"subject": "News"},
+                    audience=AudienceInput(include=[str(everyone.id)]),
+                    holdout_percent=10,
+                    variants=[
+                        CampaignVariantInput(key="A", weight=50, content={"subject": "A"}),
+                        CampaignVariantInput(key="B", weight=50, content={"subject": "B"}),
                     ],
-                },
+                ),
                 actor_label="benchmark",
             )
             history = Campaign.objects.create(name="History", channels=["EMAIL"])

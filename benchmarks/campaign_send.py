@@ -49,7 +49,12 @@ from django_tenants.utils import schema_context  # noqa: E402
 
 from campaigns.models import Campaign, CampaignRun, Send  # noqa: E402
 from campaigns.sending import campaign_settings, run_plan  # noqa: E402
-from campaigns.services import campaign_create, campaign_send_now  # noqa: E402
+from campaigns.services import (  # noqa: E402
+    AudienceInput,
+    CampaignInput,
+    campaign_create,
+    campaign_send_now,
+)
 from campaigns.tasks import deliver_one  # noqa: E402
 from campaigns.testing import MessagingPeer  # noqa: E402
 from crm.tenants.models import Tenant  # noqa: E402
@@ -175,10 +180,10 @@ def main() -> None:
             with schema_context(tenant.schema_name):
                 # --- batched ---------------------------------------------------------------
                 campaign = campaign_create(
-                    data={"name": f"Bench {uuid.uuid4().hex[:6]}", "channels": ["EMAIL"],
-                          "templates": {"EMAIL": "newsletter"},
-                          "content": {"subject": "Hello {{ firstName }}"},
-                          "audience": {"include": [str(everyone.id)]}},
+                    data=CampaignInput(name=f"Bench {uuid.uuid4().hex[:6]}", channels=["EMAIL"],
+                          templates={"EMAIL": "newsletter"},
+                          content={"subject": "Hello {{ firstName }}"},
+                          audience=AudienceInput(include=[str(everyone.id)])),
                 )  # fmt: skip
                 start = time.monotonic()
                 with transaction.atomic():
@@ -196,9 +201,9 @@ def main() -> None:
                 # --- baseline: one task per recipient ----------------------------------------
                 before = len(peer.state.accepted)
                 baseline = campaign_create(
-                    data={"name": f"Baseline {uuid.uuid4().hex[:6]}", "channels": ["EMAIL"],
-                          "templates": {"EMAIL": "newsletter"},
-                          "audience": {"include": [str(first.id)]}},
+                    data=CampaignInput(name=f"Baseline {uuid.uuid4().hex[:6]}", channels=["EMAIL"],
+                          templates={"EMAIL": "newsletter"},
+                          audience=AudienceInput(include=[str(first.id)])),
                 )  # fmt: skip
                 start = time.monotonic()
                 with transaction.atomic():

@@ -122,7 +122,7 @@ def club(customers: int) -> Tenant:
 def reset_and_enrol(tenant: Tenant, enrolments: int) -> str:
     """A fresh journey with `enrolments` customers enrolled, all due now (committed)."""
     from journeys.models import Journey
-    from journeys.services import journey_archive, journey_create, journey_publish
+    from journeys.services import JourneyInput, journey_archive, journey_create, journey_publish
 
     with schema_context(tenant.schema_name):
         with transaction.atomic(), connection.cursor() as cursor:
@@ -135,10 +135,10 @@ def reset_and_enrol(tenant: Tenant, enrolments: int) -> str:
         for old in Journey.objects.exclude(status="ARCHIVED"):
             journey_archive(journey=old, actor_label="benchmark")
         journey = journey_create(
-            data={"name": f"Bench {uuid.uuid4().hex[:6]}", "definition": {
+            data=JourneyInput(name=f"Bench {uuid.uuid4().hex[:6]}", definition={
                 "trigger": {"type": "manual"}, "reentry": {"policy": "ALWAYS"},
                 "start": "check", "steps": STEPS,
-            }},
+            }),
             actor_label="benchmark",
         )  # fmt: skip
         journey_publish(journey=journey, actor_label="benchmark")

@@ -43,7 +43,10 @@ from campaigns.models import (
 )
 from campaigns.selectors import campaign_send_series, campaign_stats
 from campaigns.services import (
+    AudienceInput,
+    CampaignInput,
     CampaignStateError,
+    TriggerInput,
     campaign_cancel,
     campaign_create,
     campaign_pause,
@@ -58,6 +61,7 @@ from crm.accounts.scopes import Scope
 from crm.admin_base import ReadOnlyAdmin, SettingsAdmin
 from crm.admin_sites import club_admin_site
 from crm.api.permissions import caller_scopes
+from crm.inputs import UNSET
 from profiles.models import Customer
 from segments.compiler import base_customers
 from segments.models import Segment
@@ -191,7 +195,7 @@ class CampaignForm(forms.ModelForm):
     def validate_unique(self) -> None:
         """Nothing unique to check here; the service judges the rest."""
 
-    def _data(self) -> dict[str, Any]:
+    def _data(self) -> CampaignInput:
         d = self.cleaned_data
         templates = {
             channel: d[f"{channel.lower()}_template"].strip()
@@ -200,30 +204,30 @@ class CampaignForm(forms.ModelForm):
         }
         content = dict(self.instance.content or {})
         content.update({"subject": d.get("subject", ""), "body": d.get("body", "")})
-        data = {
-            "name": d.get("name", ""),
-            "description": d.get("description", ""),
-            "channels": d.get("channels") or [],
-            "audience": {
-                "include": [str(s.pk) for s in d.get("include") or []],
-                "exclude": [str(s.pk) for s in d.get("leave_out") or []],
-            },
-            "templates": templates,
-            "content": content,
-            "priority": d.get("priority_name") or "NORMAL",
-            "scheduledAt": d.get("scheduled") or None,
-            "endsAt": d.get("ends") or None,
-            "recurrence": d.get("recurrence") or "",
-            "holdoutPercent": d.get("holdout_percent") or 0,
-        }
-        if d.get("trigger_event"):
-            data["trigger"] = {
-                "eventType": d["trigger_event"],
-                "filters": self.instance.trigger_filters or {},
-            }
-        if self.instance._state.adding:
-            data["type"] = d.get("type") or CampaignType.ONE_TIME
-        return data
+        return CampaignInput(
+            name=d.get("name", ""),
+            description=d.get("description", ""),
+            channels=d.get("channels") or [],
+            audience=AudienceInput(
+                include=[str(s.pk) for s in d.get("include") or []],
+                exclude=[str(s.pk) for s in d.get("leave_out") or []],
+            ),
+            templates=templates,
+            content=content,
+            priority=d.get("priority_name") or "NORMAL",
+            scheduled_at=d.get("scheduled") or None,
+            ends_at=d.get("ends") or None,
+            recurrence=d.get("recurrence") or "",
+            holdout_percent=d.get("holdout_percent") or 0,
+            trigger=(
+                TriggerInput(
+                    event_type=d["trigger_event"], filters=self.instance.trigger_filters or {}
+                )
+                if d.get("trigger_event")
+                else UNSET
+            ),
+            type=(d.get("type") or CampaignType.ONE_TIME) if self.instance._state.adding else UNSET,
+        )
 
     def _post_clean(self) -> None:
         super()._post_clean()
@@ -584,6 +588,45 @@ class CampaignSettingsAdmin(SettingsAdmin):
 # --- the tee-sheet gap filler ---------------------------------------------------------------
 
 
+# The tee-sheet service's (API) names of the settings form's fields.
+_TEE_SHEET_API_NAMES = {
+    "enabled": "enabled", "horizon_hours": "horizonHours",
+    "golfers_per_place": "golfersPerPlace", "max_waves": "maxWaves",
+    "minutes_between_waves": "minutesBetweenWaves", "weekly_limit": "weeklyLimit",
+    "min_day_part_share": "minDayPartShare", "offer_window_hours": "offerWindowHours",
+    "holdout_percent": "holdoutPercent", "channels": "channels", "templates": "templates",
+    "content": "content",
+}  # fmt: skip
+
+
+class TeeSheetSettingsForm(forms.ModelForm):
+    """The form checks each field's type; the row is written by the filler's own service,
+    `tee_sheet_settings_update` (as the API does), whose refusals show on their fields."""
+
+    actor_label = ""
+
+    class Meta:
+        model = TeeSheetSettings
+        fields = list(_TEE_SHEET_API_NAMES)
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
+        if self.errors:
+            return cleaned
+        from campaigns.tee_sheet import tee_sheet_settings_update
+
+        data = {api: cleaned[name] for name, api in _TEE_SHEET_API_NAMES.items() if name in cleaned}
+        try:
+            self.instance = tee_sheet_settings_update(data=data, actor_label=self.actor_label)
+        except ValidationError as exc:
+            fields = {api: name for name, api in _TEE_SHEET_API_NAMES.items()}
+            for key, errors in exc.message_dict.items():
+                field = fields.get(key)
+                self.add_error(field if field in self.fields else None, errors)
+        return cleaned
+
+
 @admin.register(TeeSheetSettings, site=club_admin_site)
 class TeeSheetSettingsAdmin(SettingsAdmin):
     """The gap filler's settings (one row): on or off, horizon, wave size, weekly limit,
@@ -597,9 +640,14 @@ class TeeSheetSettingsAdmin(SettingsAdmin):
     audit_action = "tee_sheet.settings.updated"
     audit_object_type = "tee_sheet_settings"
 
+    form = TeeSheetSettingsForm
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        base = super().get_form(request, obj, change=change, **kwargs)
+        return type(base.__name__, (base,), {"actor_label": staff_email(request)})
+
     def save_model(self, request, obj, form, change) -> None:
-        obj.updated_by = staff_email(request)
-        super().save_model(request, obj, form, change)
+        """Saved (and audited) by `tee_sheet_settings_update` when the form validated."""
 
 
 class TeeSheetWaveInline(TabularInline):

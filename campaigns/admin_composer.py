@@ -45,7 +45,15 @@ from campaigns.email_templates.variables import unknown_message, unknown_variabl
 from campaigns.models import Campaign, CampaignStatus, CampaignType, Channel
 from campaigns.review import campaign_review
 from campaigns.selectors import audience_count
-from campaigns.services import CampaignStateError, campaign_create, campaign_update
+from campaigns.services import (
+    AudienceInput,
+    CampaignInput,
+    CampaignStateError,
+    CampaignVariantInput,
+    TriggerInput,
+    campaign_create,
+    campaign_update,
+)
 from crm.tenants.selectors import tenant_current
 from segments.models import Segment
 from segments.rules import RuleError
@@ -363,13 +371,13 @@ class ComposerMixin:
             }
         form = AudienceForm(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
-            data = {
-                "name": form.cleaned_data["name"],
-                "audience": {
-                    "include": [str(s.pk) for s in form.cleaned_data["include"]],
-                    "exclude": [str(s.pk) for s in form.cleaned_data["exclude"]],
-                },
-            }
+            data = CampaignInput(
+                name=form.cleaned_data["name"],
+                audience=AudienceInput(
+                    include=[str(s.pk) for s in form.cleaned_data["include"]],
+                    exclude=[str(s.pk) for s in form.cleaned_data["exclude"]],
+                ),
+            )
             try:
                 if campaign is None:
                     campaign = campaign_create(data=data, actor_label=staff_email(request))
@@ -415,16 +423,16 @@ class ComposerMixin:
                 content["text"] = d["sms_text"]
             subject_b = (d.get("subject_b") or "").strip()
             variants = (
-                [{"key": "A", "weight": 50, "content": {"subject": content["subject"]}},
-                 {"key": "B", "weight": 50, "content": {"subject": subject_b}}]
+                [CampaignVariantInput(key="A", weight=50, content={"subject": content["subject"]}),
+                 CampaignVariantInput(key="B", weight=50, content={"subject": subject_b})]
                 if subject_b else []
             )  # fmt: skip
-            data = {
-                "channels": channels,
-                "templates": {c: d[f"{c.lower()}_template"] for c in channels},
-                "content": content,
-                "variants": variants,
-            }
+            data = CampaignInput(
+                channels=channels,
+                templates={c: d[f"{c.lower()}_template"] for c in channels},
+                content=content,
+                variants=variants,
+            )
             try:
                 campaign_update(campaign=campaign, data=data, actor_label=staff_email(request))
             except ValidationError as exc:
@@ -461,17 +469,14 @@ class ComposerMixin:
         if request.method == "POST" and form.is_valid():
             d = form.cleaned_data
             when = d["when"]
-            data: dict[str, Any] = {
-                "type": {"now": "ONE_TIME", "at": "ONE_TIME", "repeat": "RECURRING",
-                         "trigger": "TRIGGERED"}[when],
-                "scheduledAt": d["scheduled_at"].isoformat() if when == "at" else None,
-                "recurrence": d.get("recurrence", "") if when == "repeat" else "",
-                "endsAt": d["ends_at"].isoformat() if when == "repeat" else None,
-            }  # fmt: skip
-            data["trigger"] = {
-                "eventType": d["trigger_event"] if when == "trigger" else "",
-                "filters": {},
-            }
+            data = CampaignInput(
+                type={"now": "ONE_TIME", "at": "ONE_TIME", "repeat": "RECURRING",
+                      "trigger": "TRIGGERED"}[when],
+                scheduled_at=d["scheduled_at"] if when == "at" else None,
+                recurrence=d.get("recurrence", "") if when == "repeat" else "",
+                ends_at=d["ends_at"] if when == "repeat" else None,
+                trigger=TriggerInput(event_type=d["trigger_event"] if when == "trigger" else ""),
+            )  # fmt: skip
             try:
                 campaign_update(campaign=campaign, data=data, actor_label=staff_email(request))
             except ValidationError as exc:

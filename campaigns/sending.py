@@ -65,7 +65,7 @@ from campaigns.models import (
     SendStatus,
 )
 from crm.tenants.selectors import tenant_current
-from profiles.models import Activity, ActivityCategory, Customer, CustomerStatus
+from profiles.models import ActivityCategory, Customer, CustomerStatus
 from segments.compiler import Compiler
 
 logger = logging.getLogger(__name__)
@@ -744,16 +744,17 @@ def _record_sent_activities(keys: list[str], now: dt.datetime) -> None:
     the sendId) that the Messaging Service would otherwise report."""
     if not keys:
         return
+    from profiles.services import TimelineEntry, customer_activities_add
+
     sends = Send.objects.filter(id__in=keys).values_list("id", "customer_id", "channel")
-    Activity.objects.bulk_create(
-        [
-            Activity(
+    customer_activities_add(
+        entries=[
+            TimelineEntry(
                 customer_id=customer_id,
                 type="messaging.message.sent",
                 category=ActivityCategory.MESSAGING,
                 channel=channel,
                 title="Sent an email" if channel == "EMAIL" else "Sent a message",
-                source="crm",
                 occurred_at=now,
                 counts_as_activity=False,
                 data={"sendId": str(send_id), "transport": "email-fallback"},

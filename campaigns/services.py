@@ -25,6 +25,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -65,6 +67,7 @@ from campaigns.sending import (
     run_is_open,
 )
 from crm.accounts.services import audit_record
+from crm.inputs import UNSET, Unset, fields_given
 from crm.outbox.services import outbound_record_many
 from crm.tenants.selectors import tenant_current
 from profiles.models import Activity, Customer
@@ -79,6 +82,72 @@ TRIGGER_BATCH = 5_000
 
 class CampaignStateError(Exception):
     """A state change the campaign's state does not allow; the message says why."""
+
+
+# --- inputs ----------------------------------------------------------------------------------
+# What `campaign_create` / `campaign_update` take: built by the API layers (REST, GraphQL, the
+# admin's forms) from their validated data, and by other apps' services directly. A field left
+# `UNSET` is not changed (an update names only what it changes); `None`, `""` and `[]` set it
+# to empty. Errors are keyed by the API's field paths (`audience.include[0]`,
+# `variants[1].weight`, `scheduledAt`), which every caller maps to its own fields.
+
+
+@dataclass(frozen=True)
+class AudienceInput:
+    """Segment ids (as given: each is checked) to send to and to leave out; a part not given
+    is empty."""
+
+    include: list[Any] = field(default_factory=list)
+    exclude: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TriggerInput:
+    """A TRIGGERED campaign's event type, and what its envelope must contain."""
+
+    event_type: str = ""
+    filters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CampaignVariantInput:
+    """One A/B variant: `key` defaults to its place (A, B, …), `weight` to 50; `content` and
+    `templates` override the campaign's; `send_at` an ISO 8601 text or a datetime (no offset:
+    club time)."""
+
+    key: str = ""
+    weight: int = 50
+    content: dict[str, Any] = field(default_factory=dict)
+    templates: dict[str, str] = field(default_factory=dict)
+    send_at: dt.datetime | str | None = None
+
+
+@dataclass(frozen=True)
+class CampaignInput:
+    """A campaign's editable fields (segments.md, in snake_case). Times are datetimes or ISO
+    8601 texts (no offset: club time); `priority` LOW, NORMAL or HIGH (or its number)."""
+
+    name: str | Unset = UNSET
+    description: str | Unset = UNSET
+    type: str | Unset = UNSET
+    channels: list[str] | Unset = UNSET
+    audience: AudienceInput | Unset = UNSET
+    templates: dict[str, str] | Unset = UNSET
+    content: dict[str, Any] | Unset = UNSET
+    fallbacks: dict[str, Any] | Unset = UNSET
+    priority: str | int | Unset = UNSET
+    scheduled_at: dt.datetime | str | Unset | None = UNSET
+    ends_at: dt.datetime | str | Unset | None = UNSET
+    expires_at: dt.datetime | str | Unset | None = UNSET
+    topic: str | Unset = UNSET
+    recurrence: str | Unset = UNSET
+    trigger: TriggerInput | Unset | None = UNSET
+    variants: list[CampaignVariantInput] | Unset = UNSET
+    holdout_percent: Decimal | int | str | Unset | None = UNSET
+    test_pool_percent: Decimal | int | str | Unset | None = UNSET
+    winner_metric: str | Unset = UNSET
+    winner_after_hours: int | Unset = UNSET
+    conversion_window_days: int | Unset | None = UNSET
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -127,29 +196,29 @@ def _priority(value: Any) -> int:
     raise ValueError("One of LOW, NORMAL, HIGH.")
 
 
-def _validate(campaign: Campaign, data: dict[str, Any], errors: dict[str, list[str]]) -> dict:
-    """Apply `data` (the API's camelCase names) to `campaign` in memory; collect errors.
-    Returns the many-to-many and variant parts to save after the row."""
+def _validate(campaign: Campaign, data: CampaignInput, errors: dict[str, list[str]]) -> dict:
+    """Apply the fields `data` gives to `campaign` in memory; collect errors by the API's field
+    paths. Returns the many-to-many and variant parts to save after the row."""
     tz = tenant_current().timezone
     later: dict[str, Any] = {}
 
     def fail(name: str, message: str) -> None:
         errors.setdefault(name, []).append(message)
 
-    if "name" in data:
-        name = (data["name"] or "").strip()
+    if data.name is not UNSET:
+        name = (data.name or "").strip()
         if not name:
             fail("name", "Give the campaign a name.")
         campaign.name = name[:200]
-    if "description" in data:
-        campaign.description = data["description"] or ""
-    if "type" in data:
-        if data["type"] not in PUBLIC_TYPES:
+    if data.description is not UNSET:
+        campaign.description = data.description or ""
+    if data.type is not UNSET:
+        if data.type not in PUBLIC_TYPES:
             fail("type", f"One of {', '.join(PUBLIC_TYPES)}.")
         else:
-            campaign.type = data["type"]
-    if "channels" in data:
-        channels = data["channels"]
+            campaign.type = data.type
+    if data.channels is not UNSET:
+        channels = data.channels
         if not isinstance(channels, list) or not channels:
             fail("channels", "Give at least one channel: EMAIL, SMS or PUSH.")
         else:
@@ -157,14 +226,9 @@ def _validate(campaign: Campaign, data: dict[str, Any], errors: dict[str, list[s
             if bad:
                 fail("channels", f"Unknown channel(s) {bad}: use EMAIL, SMS or PUSH.")
             campaign.channels = list(dict.fromkeys(c for c in channels if c in Channel.values))
-    if "audience" in data:
-        audience = data["audience"] or {}
-        if not isinstance(audience, dict):
-            fail("audience", 'Give {"include": [segment ids], "exclude": [segment ids]}.')
-            audience = {}
+    if data.audience is not UNSET:
         known = set(Segment.objects.values_list("id", flat=True))
-        for part in ("include", "exclude"):
-            ids = audience.get(part) or []
+        for part, ids in (("include", data.audience.include), ("exclude", data.audience.exclude)):
             parsed = []
             for index, raw in enumerate(ids if isinstance(ids, list) else [ids]):
                 try:
@@ -176,8 +240,8 @@ def _validate(campaign: Campaign, data: dict[str, Any], errors: dict[str, list[s
                     fail(f"audience.{part}[{index}]", "No segment with this id in this club.")
                 parsed.append(segment_id)
             later[part] = parsed
-    if "templates" in data:
-        templates = data["templates"] or {}
+    if data.templates is not UNSET:
+        templates = data.templates or {}
         if not isinstance(templates, dict) or not all(
             isinstance(v, str) and v.strip() for v in templates.values()
         ):
@@ -187,114 +251,110 @@ def _validate(campaign: Campaign, data: dict[str, Any], errors: dict[str, list[s
                 if channel not in Channel.values:
                     fail(f"templates.{channel}", "Not a channel: use EMAIL, SMS or PUSH.")
             campaign.templates = {k: v.strip() for k, v in templates.items()}
-    for key in ("content", "fallbacks"):
-        if key in data:
-            value = data[key] or {}
+    for key, given in (("content", data.content), ("fallbacks", data.fallbacks)):
+        if given is not UNSET:
+            value = given or {}
             if not isinstance(value, dict):
                 fail(key, "Give an object.")
             else:
                 setattr(campaign, key, value)
-    if "priority" in data:
+    if data.priority is not UNSET:
         try:
-            campaign.priority = _priority(data["priority"])
+            campaign.priority = _priority(data.priority)
         except ValueError as exc:
             fail("priority", str(exc))
-    for key, attr in (
-        ("scheduledAt", "scheduled_at"), ("endsAt", "ends_at"), ("expiresAt", "expires_at"),
+    for key, attr, when in (
+        ("scheduledAt", "scheduled_at", data.scheduled_at), ("endsAt", "ends_at", data.ends_at),
+        ("expiresAt", "expires_at", data.expires_at),
     ):  # fmt: skip
-        if key in data:
+        if when is not UNSET:
             try:
-                setattr(campaign, attr, _parse_when(data[key], tz))
+                setattr(campaign, attr, _parse_when(when, tz))
             except ValueError as exc:
                 fail(key, str(exc))
-    if "topic" in data:
-        topic = (data["topic"] or "").strip()
+    if data.topic is not UNSET:
+        topic = (data.topic or "").strip()
         if len(topic) > 120:
             fail("topic", "At most 120 characters (competition:<id>).")
         campaign.topic = topic[:120]
-    if "recurrence" in data:
-        recurrence = (data["recurrence"] or "").strip()
+    if data.recurrence is not UNSET:
+        recurrence = (data.recurrence or "").strip()
         if recurrence:
             try:
                 cron_fields(recurrence)
             except ValueError as exc:
                 fail("recurrence", str(exc))
         campaign.recurrence = recurrence
-    if "trigger" in data:
-        trigger = data["trigger"] or {}
-        if not isinstance(trigger, dict):
-            fail("trigger", 'Give {"eventType": "teetime.booking.completed", "filters": {…}}.')
+    if data.trigger is not UNSET:
+        trigger = data.trigger or TriggerInput()
+        event_type = trigger.event_type or ""
+        if not isinstance(event_type, str):
+            fail("trigger.eventType", "Give the event type as text.")
+            event_type = ""
+        event_type = _trigger_event_type(event_type)
+        if event_type and event_type not in _trigger_event_types():
+            fail(
+                "trigger.eventType",
+                f"{event_type!r} is not an event the club receives: use one of the event "
+                "catalogue's types, such as teetime.booking.completed.",
+            )
+        campaign.trigger_event_type = event_type
+        filters = trigger.filters or {}
+        if not isinstance(filters, dict):
+            fail("trigger.filters", "Give an object matched against the event envelope.")
         else:
-            event_type = trigger.get("eventType") or ""
-            if not isinstance(event_type, str):
-                fail("trigger.eventType", "Give the event type as text.")
-                event_type = ""
-            event_type = _trigger_event_type(event_type)
-            if event_type and event_type not in _trigger_event_types():
-                fail(
-                    "trigger.eventType",
-                    f"{event_type!r} is not an event the club receives: use one of the event "
-                    "catalogue's types, such as teetime.booking.completed.",
-                )
-            campaign.trigger_event_type = event_type
-            filters = trigger.get("filters") or {}
-            if not isinstance(filters, dict):
-                fail("trigger.filters", "Give an object matched against the event envelope.")
-            else:
-                campaign.trigger_filters = filters
-    for key, attr, high in (("holdoutPercent", "holdout_percent", 50),
-                            ("testPoolPercent", "test_pool_percent", 100)):  # fmt: skip
-        if key in data and data[key] is not None:
+            campaign.trigger_filters = filters
+    for key, attr, high, percent in (
+        ("holdoutPercent", "holdout_percent", 50, data.holdout_percent),
+        ("testPoolPercent", "test_pool_percent", 100, data.test_pool_percent),
+    ):  # fmt: skip
+        if percent is not UNSET and percent is not None:
             try:
-                setattr(campaign, attr, _percent(data[key], low=0, high=high))
+                setattr(campaign, attr, _percent(percent, low=0, high=high))
             except ValueError as exc:
                 fail(key, str(exc))
-    if "winnerMetric" in data:
-        if data["winnerMetric"] not in WinnerMetric.values:
+    if data.winner_metric is not UNSET:
+        if data.winner_metric not in WinnerMetric.values:
             fail("winnerMetric", f"One of {', '.join(WinnerMetric.values)}.")
         else:
-            campaign.winner_metric = data["winnerMetric"]
-    if "winnerAfterHours" in data:
-        hours = data["winnerAfterHours"]
+            campaign.winner_metric = data.winner_metric
+    if data.winner_after_hours is not UNSET:
+        hours = data.winner_after_hours
         if not isinstance(hours, int) or not 1 <= hours <= 24 * 14:
             fail("winnerAfterHours", "Whole hours, 1 to 336.")
         else:
             campaign.winner_after_hours = hours
-    if "conversionWindowDays" in data:
-        days = data["conversionWindowDays"]
+    if data.conversion_window_days is not UNSET:
+        days = data.conversion_window_days
         if days is not None and (not isinstance(days, int) or not 1 <= days <= 90):
             fail("conversionWindowDays", "Whole days, 1 to 90.")
         else:
             campaign.conversion_window_days = days
-    if "variants" in data:
-        later["variants"] = _validate_variants(data["variants"] or [], tz, fail)
+    if data.variants is not UNSET:
+        later["variants"] = _validate_variants(data.variants or [], tz, fail)
     return later
 
 
-def _validate_variants(raw: Any, tz: str, fail) -> list[dict[str, Any]]:
-    if not isinstance(raw, list):
-        fail("variants", "Give a list of variants.")
-        return []
+def _validate_variants(
+    raw: list[CampaignVariantInput], tz: str, fail: Callable[[str, str], None]
+) -> list[dict[str, Any]]:
     if len(raw) > MAX_VARIANTS:
         fail("variants", f"At most {MAX_VARIANTS} variants.")
     out, seen = [], set()
     for index, item in enumerate(raw[:MAX_VARIANTS]):
         path = f"variants[{index}]"
-        if not isinstance(item, dict):
-            fail(path, "Give an object.")
-            continue
-        key = str(item.get("key") or VARIANT_KEYS[index]).upper()
+        key = str(item.key or VARIANT_KEYS[index]).upper()
         if key not in VARIANT_KEYS:
             fail(f"{path}.key", "One of A, B, C, D.")
         elif key in seen:
             fail(f"{path}.key", f"Variant {key} appears twice.")
         seen.add(key)
-        weight = item.get("weight", 50)
+        weight = item.weight
         if not isinstance(weight, int) or not 1 <= weight <= 100:
             fail(f"{path}.weight", "A whole number from 1 to 100.")
             weight = 1
-        content = item.get("content") or {}
-        templates = item.get("templates") or {}
+        content: Any = item.content or {}
+        templates: Any = item.templates or {}
         if not isinstance(content, dict):
             fail(f"{path}.content", "Give an object.")
             content = {}
@@ -302,7 +362,7 @@ def _validate_variants(raw: Any, tz: str, fail) -> list[dict[str, Any]]:
             fail(f"{path}.templates", "Give an object.")
             templates = {}
         try:
-            send_at = _parse_when(item.get("sendAt"), tz)
+            send_at = _parse_when(item.send_at, tz)
         except ValueError as exc:
             fail(f"{path}.sendAt", str(exc))
             send_at = None
@@ -406,12 +466,13 @@ def _trigger_event_type(raw: str) -> str:
     return ALIASES.get(value, value)
 
 
-def campaign_create(*, data: dict[str, Any], actor_label: str = "") -> Campaign:
-    """Create a DRAFT campaign from the API's body (segments.md)."""
+def campaign_create(*, data: CampaignInput, actor_label: str = "") -> Campaign:
+    """Create a DRAFT campaign (segments.md); `channels` defaults to EMAIL."""
     campaign = Campaign(created_by=actor_label)
     errors: dict[str, list[str]] = {}
-    data = {"channels": ["EMAIL"], **data}
-    if not (data.get("name") or "").strip():
+    if data.channels is UNSET:
+        data = replace(data, channels=["EMAIL"])
+    if data.name is UNSET or not (data.name or "").strip():
         errors["name"] = ["Give the campaign a name."]
     later = _validate(campaign, data, errors)
     if errors:
@@ -423,14 +484,15 @@ def campaign_create(*, data: dict[str, Any], actor_label: str = "") -> Campaign:
 
 
 @transaction.atomic
-def campaign_update(*, campaign: Campaign, data: dict[str, Any], actor_label: str = "") -> Campaign:
+def campaign_update(*, campaign: Campaign, data: CampaignInput, actor_label: str = "") -> Campaign:
+    """Change the fields `data` gives (the others stay as they are)."""
     campaign = _locked(campaign)
     if campaign.status not in EDITABLE:
         raise CampaignStateError(
             f"A {campaign.status} campaign cannot be edited; only DRAFT, SCHEDULED and PAUSED "
             "ones can."
         )
-    if "type" in data and data["type"] != campaign.type and campaign.status != "DRAFT":
+    if data.type is not UNSET and data.type != campaign.type and campaign.status != "DRAFT":
         raise CampaignStateError("The type can only change while the campaign is a DRAFT.")
     errors: dict[str, list[str]] = {}
     later = _validate(campaign, data, errors)
@@ -446,8 +508,120 @@ def campaign_update(*, campaign: Campaign, data: dict[str, Any], actor_label: st
     _save_related(campaign, later)
     if campaign.type == CampaignType.RECURRING and campaign.periodic_task_name:
         _periodic_task_sync(campaign)
-    _audit("update", campaign, actor_label, changed=sorted(data))
+    _audit("update", campaign, actor_label, changed=fields_given(data))
     return campaign
+
+
+# --- a journey's hidden step campaigns (journeys make and close them through here) ---------
+
+
+def journey_step_campaign_ensure(
+    *,
+    journey_id: uuid.UUID,
+    journey_name: str,
+    version: int,
+    step_key: str,
+    channel: str,
+    template: str,
+    content: dict[str, Any],
+    variables: dict[str, Any],
+    priority: int,
+) -> Campaign:
+    """The hidden JOURNEY campaign of one send step of a journey's version, made once (a
+    repeat returns the same row). It is SCHEDULED from the start: the journey's engine adds
+    a run to it for each batch of customers reaching the step."""
+    campaign, _ = Campaign.objects.get_or_create(
+        journey_id=journey_id,
+        journey_version=version,
+        journey_step=step_key,
+        defaults={
+            "name": f"{journey_name} · v{version} · {step_key}"[:200],
+            "description": f"Send step {step_key!r} of journey {journey_name!r}.",
+            "type": CampaignType.JOURNEY,
+            "status": CampaignStatus.SCHEDULED,
+            "channels": [channel],
+            "templates": {channel: template},
+            "content": content,
+            "variables": variables,
+            "priority": priority,
+            "created_by": f"journey:{journey_id}",
+        },
+    )
+    return campaign
+
+
+def journey_step_run_start(
+    *,
+    campaign: Campaign,
+    customer_ids: list[uuid.UUID],
+    event_payloads: dict[uuid.UUID, dict[str, Any]],
+    now: dt.datetime,
+) -> CampaignRun:
+    """One batch of a journey's send step: a run of its hidden campaign for these customers,
+    planned now; each send carries its trigger event's payload as `event` (and, for a booking,
+    the round's links), then delivery is queued."""
+    from campaigns.sending import run_plan
+
+    run = CampaignRun.objects.create(
+        campaign=campaign, key=f"journey:{uuid.uuid4().hex}", trigger_customers=customer_ids
+    )
+    run_plan(run_id=run.id, now=now)
+    if event_payloads:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE campaigns_send AS s SET variables = jsonb_build_object('event', v.payload)
+                FROM unnest(%s::uuid[], %s::jsonb[]) AS v(customer_id, payload)
+                WHERE s.run_id = %s AND s.customer_id = v.customer_id
+                """,
+                [
+                    [str(c) for c in event_payloads],
+                    [json.dumps(p) for p in event_payloads.values()],
+                    run.id,
+                ],
+            )
+    run_round_links(run.id)
+    queue_deliver(run.id, parallel=deliveries_for(len(customer_ids)))
+    return run
+
+
+def run_round_links(run_id: uuid.UUID) -> None:
+    """A send whose trigger event was about a booking carries that round's own signed links
+    (profiles.rounds): `links.surveyUrl` and `links.guestFormUrl`. Made here (an HMAC per
+    recipient, no query each) and written in one statement."""
+    from profiles.rounds import booking_links
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, customer_id, variables->'event'->>'bookingId' FROM campaigns_send"
+            " WHERE run_id = %s AND variables->'event' ? 'bookingId'",
+            [run_id],
+        )
+        rows = cursor.fetchall()
+        if not rows:
+            return
+        links = [
+            json.dumps(booking_links(booking_id=booking, customer_id=customer))
+            for _id, customer, booking in rows
+        ]
+        cursor.execute(
+            """
+            UPDATE campaigns_send AS s SET variables = s.variables || jsonb_build_object(
+                'links', v.links::jsonb)
+            FROM unnest(%s::uuid[], %s::text[]) AS v(id, links) WHERE s.id = v.id
+            """,
+            [[str(r[0]) for r in rows], links],
+        )
+
+
+def journey_campaigns_complete(*, journey_id: uuid.UUID) -> int:
+    """Close the hidden campaigns of an archived journey (nothing more will send from them).
+    Returns how many were closed."""
+    return (
+        Campaign.objects.filter(journey_id=journey_id)
+        .exclude(status__in=(CampaignStatus.COMPLETED, CampaignStatus.CANCELLED))
+        .update(status=CampaignStatus.COMPLETED, completed_at=timezone.now())
+    )
 
 
 # --- state changes ---------------------------------------------------------------------------
@@ -925,47 +1099,25 @@ def campaign_test_send(
 @transaction.atomic
 def send_unsubscribe(*, send: Send) -> bool:
     """Honour an unsubscribe from a message at once: the customer is opted out of its channel
-    (as an observation on their source records, newest of all, so a later recompute of the
-    profile keeps it), the timeline records it with the sendId, and an audit row is written.
-    Returns False when they were already opted out (a second click changes nothing)."""
-    from profiles.models import ActivityCategory, SourceRecord
-    from profiles.projection import PROFILE_FIELDS, customers_project
+    by profiles' own service (their source records, profile and timeline, with the sendId),
+    and an audit row is written. Returns False when they were already opted out (a second
+    click changes nothing)."""
+    from profiles.services import customer_channel_opt_out
 
-    field = {"EMAIL": "email_opt_in", "SMS": "sms_opt_in", "PUSH": "push_opt_in"}[send.channel]
-    assert field in PROFILE_FIELDS
-    customer = Customer.objects.select_for_update().get(pk=send.customer_id)
-    already = Activity.objects.filter(
-        customer=customer,
-        type="messaging.contactPreference.updated",
-        data__sendId=str(send.id),
-    ).exists()
-    if already and not getattr(customer, field):
-        return False
-    now = timezone.now()
-    stamp = [now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), f"crm:unsubscribe:{send.id}"]
-    records = list(SourceRecord.objects.select_for_update().filter(customer=customer))
-    for record in records:
-        record.attributes[field] = [False, *stamp]
-    SourceRecord.objects.bulk_update(records, ["attributes"])
-    if records:
-        customers_project(customer_ids=[customer.id])
-    Customer.objects.filter(pk=customer.pk).update(**{field: False})
-    Activity.objects.create(
-        customer=customer,
-        type="messaging.contactPreference.updated",
-        category=ActivityCategory.CONSENT,
+    changed = customer_channel_opt_out(
+        customer_id=send.customer_id,
         channel=send.channel,
+        send_id=str(send.id),
+        source="UNSUBSCRIBE_LINK",
         title=f"Opted out of {send.channel.lower()} (unsubscribe link)",
-        source="crm",
-        occurred_at=now,
-        counts_as_activity=True,
-        data={"sendId": str(send.id), "source": "UNSUBSCRIBE_LINK", "optedIn": False},
     )
+    if not changed:
+        return False
     audit_record(
         action="campaign.unsubscribe",
-        actor_label=f"customer:{customer.id}",
+        actor_label=f"customer:{send.customer_id}",
         object_type="customer",
-        object_id=str(customer.id),
+        object_id=str(send.customer_id),
         details={"sendId": str(send.id), "channel": send.channel},
     )
     return True

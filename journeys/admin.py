@@ -79,6 +79,7 @@ from crm.accounts.scopes import NOTES, Role, Scope
 from crm.admin_base import ReadOnlyAdmin, SettingsAdmin
 from crm.admin_sites import club_admin_site
 from crm.api.permissions import caller_scopes
+from crm.inputs import UNSET, fields_given
 from journeys.definition import (
     CHANNELS,
     LIFECYCLE_STAGES,
@@ -109,6 +110,7 @@ from journeys.selectors import (
     staff_tasks,
 )
 from journeys.services import (
+    JourneyInput,
     JourneyStateError,
     enrolment_exit,
     journey_archive,
@@ -271,22 +273,24 @@ class JourneyForm(forms.ModelForm):
         data = self.cleaned_data
         if self.instance._state.adding:
             return journey_create(
-                data={
-                    "name": data.get("name", ""),
-                    "description": data.get("description", ""),
-                    "definition": data.get("definition"),
-                },
+                data=JourneyInput(
+                    name=data.get("name", ""),
+                    description=data.get("description", ""),
+                    definition=data.get("definition", UNSET),
+                ),
                 actor_label=self.actor_label,
             )
-        changes = {
-            key: data[key]
-            for key in ("name", "description", "definition")
-            if key in self.changed_data
-        }
+        changes = JourneyInput(
+            **{
+                key: data[key]
+                for key in ("name", "description", "definition")
+                if key in self.changed_data
+            }
+        )
         # The service reads the journey as stored: the form has already copied the new values
         # onto `self.instance`.
         stored = Journey.objects.get(pk=self.instance.pk)
-        if not changes:
+        if not fields_given(changes):
             return stored
         return journey_update(journey=stored, data=changes, actor_label=self.actor_label)
 

@@ -85,7 +85,7 @@ from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignRun, CampaignStatus, CampaignType
+from campaigns.models import Campaign
 from crm.db import columns_of, copy_rows, update_rows
 from crm.tenants.selectors import tenant_current
 from journeys.definition import (
@@ -106,7 +106,7 @@ from journeys.models import (
     StaffTask,
     WebhookDelivery,
 )
-from profiles.models import Customer, CustomerNote, CustomerStatus
+from profiles.models import Customer, CustomerStatus
 from segments.compiler import Compiler
 from segments.rules import rules_parse
 
@@ -115,7 +115,6 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 1000
 MAX_CHAIN = 10
 MAX_ATTEMPTS = 5
-MAX_CUSTOMER_TAGS = 50  # as staff tagging (profiles.services.MAX_TAGS)
 
 # Plain strings (not the choices' enum members) for the rows written by COPY.
 ACTIVE, WAITING, COMPLETED, EXITED, CONVERTED, FAILED = (
@@ -562,84 +561,47 @@ def step_campaign(
     ).first()
     if found is not None or not create:
         return found
+    from campaigns.services import journey_step_campaign_ensure
+
     raw = step.raw
-    channel = raw["channel"]
-    campaign, _ = Campaign.objects.get_or_create(
+    return journey_step_campaign_ensure(
         journey_id=journey.id,
-        journey_version=version.number,
-        journey_step=step.key,
-        defaults={
-            "name": f"{journey.name} · v{version.number} · {step.key}"[:200],
-            "description": f"Send step {step.key!r} of journey {journey.name!r}.",
-            "type": CampaignType.JOURNEY,
-            "status": CampaignStatus.SCHEDULED,
-            "channels": [channel],
-            "templates": {channel: raw["template"]},
-            "content": raw.get("content") or {},
-            "variables": raw.get("variables") or {},
-            "priority": raw.get("priority", 2),
-            "created_by": f"journey:{journey.id}",
-        },
+        journey_name=journey.name,
+        version=version.number,
+        step_key=step.key,
+        channel=raw["channel"],
+        template=raw["template"],
+        content=raw.get("content") or {},
+        variables=raw.get("variables") or {},
+        priority=raw.get("priority", 2),
     )
-    return campaign
 
 
 def _send(group: Group, outcome: Outcome) -> None:
-    from campaigns.sending import run_plan
-    from campaigns.services import deliveries_for, queue_deliver
+    from campaigns.services import journey_step_run_start
 
     campaign = step_campaign(journey=group.journey, version=group.version, step=group.step)
-    run = CampaignRun.objects.create(
-        campaign=campaign, key=f"journey:{uuid.uuid4().hex}", trigger_customers=group.customer_ids
-    )
-    run_plan(run_id=run.id, now=group.now)
+    assert campaign is not None  # made when missing (create=True)
     with connection.cursor() as cursor:
         # The trigger event's payload goes to the template as `event` (a competition invite
         # needs the competition's name and booking link), recipient by recipient.
         cursor.execute(
             """
-            UPDATE campaigns_send AS s
-            SET variables = jsonb_build_object('event', e.context->'payload')
-            FROM journeys_enrolment AS e
-            WHERE s.run_id = %s AND e.id = ANY(%s::uuid[]) AND e.customer_id = s.customer_id
-              AND jsonb_typeof(e.context->'payload') = 'object'
+            SELECT e.customer_id, e.context->'payload' FROM journeys_enrolment AS e
+            WHERE e.id = ANY(%s::uuid[]) AND jsonb_typeof(e.context->'payload') = 'object'
               AND e.context->'payload' <> '{}'::jsonb
             """,
-            [run.id, [str(i) for i in group.ids]],
+            [[str(i) for i in group.ids]],
         )
-    _round_links(run.id)
-    queue_deliver(run.id, parallel=deliveries_for(len(group.rows)))
+        payloads = {
+            customer_id: json.loads(payload) if isinstance(payload, str) else payload
+            for customer_id, payload in cursor.fetchall()
+        }
+    run = journey_step_run_start(
+        campaign=campaign, customer_ids=group.customer_ids, event_payloads=payloads, now=group.now
+    )
     for row in group.rows:
         outcome.move(row, "next", group.step.branches["next"], {"runId": str(run.id)})
-
-
-def _round_links(run_id: uuid.UUID) -> None:
-    """A send whose trigger event was about a booking carries that round's own signed links
-    (profiles.rounds): `links.surveyUrl` and `links.guestFormUrl`. Made here (an HMAC per
-    recipient, no query each) and written in one statement."""
-    from profiles.rounds import booking_links
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, customer_id, variables->'event'->>'bookingId' FROM campaigns_send"
-            " WHERE run_id = %s AND variables->'event' ? 'bookingId'",
-            [run_id],
-        )
-        rows = cursor.fetchall()
-        if not rows:
-            return
-        links = [
-            json.dumps(booking_links(booking_id=booking, customer_id=customer))
-            for _id, customer, booking in rows
-        ]
-        cursor.execute(
-            """
-            UPDATE campaigns_send AS s SET variables = s.variables || jsonb_build_object(
-                'links', v.links::jsonb)
-            FROM unnest(%s::uuid[], %s::text[]) AS v(id, links) WHERE s.id = v.id
-            """,
-            [[str(r[0]) for r in rows], links],
-        )
 
 
 def _wait(group: Group, outcome: Outcome) -> None:
@@ -725,41 +687,20 @@ def _split(group: Group, outcome: Outcome) -> None:
         outcome.move(row, key, group.step.branches[key])
 
 
-_TAGS_SQL = """
-UPDATE profiles_customer AS c SET tags = n.tags, updated_at = %s
-FROM (
-    SELECT x.id, ARRAY(
-        SELECT DISTINCT t FROM unnest(x.tags || %s::varchar[]) AS t
-        WHERE NOT (t = ANY(%s::varchar[])) ORDER BY t
-    ) AS tags
-    FROM profiles_customer AS x
-    WHERE x.id = ANY(%s::uuid[]) AND x.status NOT IN ('MERGED', 'DELETED')
-    ORDER BY x.id
-    FOR UPDATE
-) AS n
-WHERE c.id = n.id AND c.tags IS DISTINCT FROM n.tags AND cardinality(n.tags) <= %s
-"""
-
-
 def _update(group: Group, outcome: Outcome) -> None:
-    raw, now = group.step.raw, group.now
-    ids = group.customer_ids
-    add = sorted({t.strip().lower() for t in raw.get("addTags") or [] if t.strip()})
-    remove = sorted({t.strip().lower() for t in raw.get("removeTags") or [] if t.strip()})
-    if add or remove:
-        with connection.cursor() as cursor:
-            cursor.execute(_TAGS_SQL, [now, add, remove, ids, MAX_CUSTOMER_TAGS])
-    stage = raw.get("lifecycleStage")
-    if stage:
-        Customer.objects.filter(any_of(ids)).exclude(lifecycle_stage=stage).exclude(
-            status__in=(CustomerStatus.MERGED, CustomerStatus.DELETED)
-        ).update(lifecycle_stage=stage, updated_at=now)
-    note = (raw.get("note") or "").strip()
-    if note:
-        author = f"Journey: {group.journey.name}"[:254]
-        CustomerNote.objects.bulk_create(
-            CustomerNote(customer_id=cid, body=note, author_label=author) for cid in ids
-        )
+    """Profiles' own service changes the customers (tags, lifecycle stage, a note), set-based."""
+    from profiles.services import customers_bulk_update
+
+    raw = group.step.raw
+    customers_bulk_update(
+        customer_ids=group.customer_ids,
+        add_tags=raw.get("addTags") or [],
+        remove_tags=raw.get("removeTags") or [],
+        lifecycle_stage=raw.get("lifecycleStage") or "",
+        note=raw.get("note") or "",
+        author_label=f"Journey: {group.journey.name}",
+        now=group.now,
+    )
     for row in group.rows:
         outcome.move(row, "next", group.step.branches["next"])
 

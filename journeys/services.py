@@ -26,14 +26,16 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import uuid
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignStatus
+from campaigns.services import journey_campaigns_complete
 from crm.accounts.services import audit_record
+from crm.inputs import UNSET, Unset, fields_given
 from journeys.definition import Definition, DefinitionError, definition_parse, empty_definition
 from journeys.engine import step_campaign, version_definition
 from journeys.models import (
@@ -88,10 +90,23 @@ def _parse(raw: Any) -> Definition:
     )
 
 
-def _apply(journey: Journey, data: dict[str, Any], errors: dict[str, list[str]]) -> None:
-    """Apply the API's fields to `journey` in memory, collecting errors by path."""
-    if "name" in data:
-        name = (data.get("name") or "").strip() if isinstance(data.get("name"), str | None) else ""
+@dataclass(frozen=True)
+class JourneyInput:
+    """A journey's editable fields, built by the API layers from their validated data and by
+    other services directly. A field left `UNSET` is not changed. `definition` is the draft's
+    JSON (journeys/definition.py), checked in full: errors name its paths
+    (`steps.wait.duration.days`). Other errors use the API's names (`templateKey`)."""
+
+    name: str | Unset = UNSET
+    description: str | Unset = UNSET
+    definition: dict[str, Any] | Unset = UNSET
+    template_key: str | Unset = UNSET
+
+
+def _apply(journey: Journey, data: JourneyInput, errors: dict[str, list[str]]) -> None:
+    """Apply the given fields to `journey` in memory, collecting errors by path."""
+    if data.name is not UNSET:
+        name = (data.name or "").strip() if isinstance(data.name, str | None) else ""
         if not name:
             errors["name"] = ["Give the journey a name."]
         elif len(name) > 200:
@@ -99,20 +114,20 @@ def _apply(journey: Journey, data: dict[str, Any], errors: dict[str, list[str]])
         elif Journey.objects.filter(name=name).exclude(pk=journey.pk).exists():
             errors["name"] = ["Another journey already has this name."]
         journey.name = name
-    if "description" in data:
-        description = data.get("description") or ""
+    if data.description is not UNSET:
+        description = data.description or ""
         if not isinstance(description, str):
             errors["description"] = ["Give text."]
         else:
             journey.description = description
-    if "templateKey" in data:
-        template_key = data.get("templateKey") or ""
+    if data.template_key is not UNSET:
+        template_key = data.template_key or ""
         if not isinstance(template_key, str) or len(template_key) > 64:
             errors["templateKey"] = ["Give a template key of at most 64 characters."]
         else:
             journey.template_key = template_key
-    if "definition" in data:
-        raw = data["definition"]
+    if data.definition is not UNSET:
+        raw = data.definition
         try:
             _parse(raw)
         except DefinitionError as exc:
@@ -123,12 +138,14 @@ def _apply(journey: Journey, data: dict[str, Any], errors: dict[str, list[str]])
 
 
 @transaction.atomic
-def journey_create(*, data: dict[str, Any], actor_label: str = "") -> Journey:
+def journey_create(*, data: JourneyInput, actor_label: str = "") -> Journey:
     """A DRAFT journey. `data`: name (required, unique), description, definition (default:
-    a manual trigger and one end step), templateKey."""
+    a manual trigger and one end step), template_key."""
     journey = Journey(definition=empty_definition(), created_by=actor_label)
     errors: dict[str, list[str]] = {}
-    _apply(journey, {"name": data.get("name"), **data}, errors)
+    if data.name is UNSET:
+        data = replace(data, name="")  # required: refused by name
+    _apply(journey, data, errors)
     if errors:
         raise ValidationError(errors)
     journey.save()
@@ -137,7 +154,7 @@ def journey_create(*, data: dict[str, Any], actor_label: str = "") -> Journey:
 
 
 @transaction.atomic
-def journey_update(*, journey: Journey, data: dict[str, Any], actor_label: str = "") -> Journey:
+def journey_update(*, journey: Journey, data: JourneyInput, actor_label: str = "") -> Journey:
     """Edit the name, description or draft definition (any state but ARCHIVED)."""
     journey = _locked(journey)
     if journey.status == JourneyStatus.ARCHIVED:
@@ -147,7 +164,7 @@ def journey_update(*, journey: Journey, data: dict[str, Any], actor_label: str =
     if errors:
         raise ValidationError(errors)
     journey.save()
-    _audit("update", journey, actor_label, changed=sorted(data))
+    _audit("update", journey, actor_label, changed=fields_given(data))
     return journey
 
 
@@ -274,9 +291,7 @@ def journey_archive(*, journey: Journey, actor_label: str = "") -> Journey:
     exited = _exit_live(journey_id=journey.id, reason=ARCHIVED_REASON)
     journey.status = JourneyStatus.ARCHIVED
     journey.save()
-    Campaign.objects.filter(journey_id=journey.id).exclude(
-        status__in=(CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
-    ).update(status=CampaignStatus.COMPLETED, completed_at=timezone.now())
+    journey_campaigns_complete(journey_id=journey.id)
     _audit("archive", journey, actor_label, exited=exited)
     return journey
 
@@ -429,6 +444,7 @@ def staff_task_complete(*, task: StaffTask, actor_label: str, dismiss: bool = Fa
 
 __all__ = [
     "EnrolResult",
+    "JourneyInput",
     "JourneyStateError",
     "enrolment_exit",
     "journey_archive",
@@ -480,12 +496,12 @@ def journey_template_copy(
         )
         segment_ids[segment_key] = segment.id
     return journey_create(
-        data={
-            "name": name,
-            "description": template["description"] if description is None else description,
-            "definition": template_definition(template=template, segment_ids=segment_ids),
-            "templateKey": key,
-        },
+        data=JourneyInput(
+            name=name,
+            description=template["description"] if description is None else description,
+            definition=template_definition(template=template, segment_ids=segment_ids),
+            template_key=key,
+        ),
         actor_label=actor_label,
     )
 

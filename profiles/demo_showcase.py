@@ -163,27 +163,32 @@ def demo_campaign(demo: _Demo) -> str | None:
     """A finished campaign with its Messaging events; None when the club has one already."""
     from campaigns.models import Campaign, Send, SendStatus
     from campaigns.sending import run_plan
-    from campaigns.services import campaign_create, campaign_send_now
+    from campaigns.services import (
+        AudienceInput,
+        CampaignInput,
+        campaign_create,
+        campaign_send_now,
+    )
     from segments.models import Segment
 
     if Campaign.objects.filter(name=DEMO_CAMPAIGN).exists():
         return None
     audience = Segment.objects.get(template_key="weekday_morning_players")
     campaign = campaign_create(
-        data={
-            "name": DEMO_CAMPAIGN,
-            "description": "Weekday morning players may bring a friend for free this winter.",
-            "type": "ONE_TIME",
-            "channels": ["EMAIL"],
-            "audience": {"include": [str(audience.id)]},
-            "templates": {"EMAIL": "winter_mornings"},
-            "content": {
+        data=CampaignInput(
+            name=DEMO_CAMPAIGN,
+            description="Weekday morning players may bring a friend for free this winter.",
+            type="ONE_TIME",
+            channels=["EMAIL"],
+            audience=AudienceInput(include=[str(audience.id)]),
+            templates={"EMAIL": "winter_mornings"},
+            content={
                 "subject": "Bring a friend for free on winter mornings, {{ firstName }}",
                 "body": "Until the end of February, a friend plays free with you on weekday "
                 "mornings. Book your tee time online.",
             },
-            "conversionWindowDays": 7,
-        },
+            conversion_window_days=7,
+        ),
         actor_label=ACTOR,
     )
     sent_at = demo.local(4, 10)

@@ -3,9 +3,11 @@ row (crm.accounts.AuditEntry)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import uuid
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -13,6 +15,7 @@ from uuid import UUID
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import JSONObject
 from django.utils import timezone
 
@@ -24,6 +27,7 @@ from crm.outbox.services import outbound_record, outbox_republish, outbox_scrub
 from profiles.erasure import erasure_hooks_run, export_hooks_run
 from profiles.models import (
     Activity,
+    ActivityCategory,
     Customer,
     CustomerNote,
     CustomerScore,
@@ -494,6 +498,36 @@ def _plain(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One timeline entry the platform records for a customer (`customer_activities_add`)."""
+
+    customer_id: Any
+    type: str
+    category: str
+    title: str
+    occurred_at: dt.datetime
+    channel: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    counts_as_activity: bool = True
+
+
+def customer_activities_add(*, entries: list[TimelineEntry]) -> int:
+    """Many timeline entries in one statement (e.g. the messages the email fallback sent):
+    other apps add to the timeline through this, not by writing the table."""
+    created = Activity.objects.bulk_create(
+        [
+            Activity(
+                customer_id=e.customer_id, type=e.type, category=e.category, channel=e.channel,
+                title=e.title[:300], source="crm", occurred_at=e.occurred_at,
+                counts_as_activity=e.counts_as_activity, data=e.data,
+            )
+            for e in entries
+        ]
+    )  # fmt: skip
+    return len(created)
+
+
 def customer_activity_add(
     *,
     customer: Customer,
@@ -516,3 +550,92 @@ def customer_activity_add(
         counts_as_activity=counts_as_activity,
         data=data or {},
     )
+
+
+@transaction.atomic
+def customer_channel_opt_out(
+    *, customer_id: Any, channel: str, send_id: str, source: str, title: str
+) -> bool:
+    """Opt a customer out of one channel at once, for a message they answered (an unsubscribe
+    link): an observation on their source records, newest of all, so a later recompute of the
+    profile keeps it; the profile's flag; a timeline entry carrying the sendId. Returns False
+    when this message's opt-out was recorded already and they are still opted out."""
+    from profiles.projection import PROFILE_FIELDS
+
+    flag = {"EMAIL": "email_opt_in", "SMS": "sms_opt_in", "PUSH": "push_opt_in"}[channel]
+    assert flag in PROFILE_FIELDS
+    customer = Customer.objects.select_for_update().get(pk=customer_id)
+    already = Activity.objects.filter(
+        customer=customer, type="messaging.contactPreference.updated", data__sendId=send_id
+    ).exists()
+    if already and not getattr(customer, flag):
+        return False
+    now = timezone.now()
+    stamp = [now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), f"crm:unsubscribe:{send_id}"]
+    records = list(SourceRecord.objects.select_for_update().filter(customer=customer))
+    for record in records:
+        record.attributes[flag] = [False, *stamp]
+    SourceRecord.objects.bulk_update(records, ["attributes"])
+    if records:
+        customers_project(customer_ids=[customer.id])
+    Customer.objects.filter(pk=customer.pk).update(**{flag: False})
+    Activity.objects.create(
+        customer=customer,
+        type="messaging.contactPreference.updated",
+        category=ActivityCategory.CONSENT,
+        channel=channel,
+        title=title,
+        source="crm",
+        occurred_at=now,
+        counts_as_activity=True,
+        data={"sendId": send_id, "source": source, "optedIn": False},
+    )
+    return True
+
+
+_TAGS_SQL = """
+UPDATE profiles_customer AS c SET tags = n.tags, updated_at = %s
+FROM (
+    SELECT x.id, ARRAY(
+        SELECT DISTINCT t FROM unnest(x.tags || %s::varchar[]) AS t
+        WHERE NOT (t = ANY(%s::varchar[])) ORDER BY t
+    ) AS tags
+    FROM profiles_customer AS x
+    WHERE x.id = ANY(%s::uuid[]) AND x.status NOT IN ('MERGED', 'DELETED')
+    ORDER BY x.id
+    FOR UPDATE
+) AS n
+WHERE c.id = n.id AND c.tags IS DISTINCT FROM n.tags AND cardinality(n.tags) <= %s
+"""
+
+
+def customers_bulk_update(
+    *,
+    customer_ids: list[Any],
+    add_tags: list[str],
+    remove_tags: list[str],
+    lifecycle_stage: str,
+    note: str,
+    author_label: str,
+    now: dt.datetime,
+) -> None:
+    """Change many customers at once (a journey's update step), in a few statements: tags
+    added and removed (a customer who would pass MAX_TAGS keeps theirs), the lifecycle stage
+    set, a note added to each. Merged and deleted customers keep their tags and stage."""
+    add = sorted({t.strip().lower() for t in add_tags if t.strip()})
+    remove = sorted({t.strip().lower() for t in remove_tags if t.strip()})
+    if add or remove:
+        with connection.cursor() as cursor:
+            cursor.execute(_TAGS_SQL, [now, add, remove, customer_ids, MAX_TAGS])
+    if lifecycle_stage:
+        # `pk = ANY(array)`: one parameter for thousands of ids.
+        any_of = RawSQL("SELECT unnest(%s::uuid[])", (list(customer_ids),))
+        Customer.objects.filter(pk__in=any_of).exclude(lifecycle_stage=lifecycle_stage).exclude(
+            status__in=(CustomerStatus.MERGED, CustomerStatus.DELETED)
+        ).update(lifecycle_stage=lifecycle_stage, updated_at=now)
+    note = note.strip()
+    if note:
+        CustomerNote.objects.bulk_create(
+            CustomerNote(customer_id=cid, body=note, author_label=author_label[:254])
+            for cid in customer_ids
+        )

@@ -31,6 +31,7 @@ Never from signals: only this cursor and the staff's own edits change a plan.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -50,6 +51,8 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStatus
 from campaigns.services import (
+    AudienceInput,
+    CampaignInput,
     CampaignStateError,
     campaign_cancel,
     campaign_create,
@@ -1146,7 +1149,7 @@ def _hand_over_post(ctx: _Context, item: PromotionItem) -> None:
     _outcome_refresh(item)
 
 
-def _campaign_data(ctx: _Context, item: PromotionItem) -> dict[str, Any]:
+def _campaign_input(ctx: _Context, item: PromotionItem) -> CampaignInput:
     c = ctx.competition
     body = item.text
     if c.booking_url and c.booking_url not in body:
@@ -1154,17 +1157,17 @@ def _campaign_data(ctx: _Context, item: PromotionItem) -> dict[str, Any]:
     label = item.get_kind_display().lower()
     if item.days_before:
         label += f", {item.days_before} days before entries close"
-    return {
-        "name": f"{c.name or c.id}: {label}"[:200],
-        "description": f"Made by the promotion plan of {c.name or 'a competition'}: edit it "
+    return CampaignInput(
+        name=f"{c.name or c.id}: {label}"[:200],
+        description=f"Made by the promotion plan of {c.name or 'a competition'}: edit it "
         "there (Social > Competition promotions).",
-        "channels": list(ctx.channels),
-        "audience": {
-            "include": [str(ctx.plan.eligible_segment_id)],
-            "exclude": [str(ctx.plan.entrants_segment_id)],
-        },
-        "templates": dict(ctx.templates),
-        "content": {
+        channels=list(ctx.channels),
+        audience=AudienceInput(
+            include=[str(ctx.plan.eligible_segment_id)],
+            exclude=[str(ctx.plan.entrants_segment_id)],
+        ),
+        templates=dict(ctx.templates),
+        content={
             "subject": item.subject,
             "body": body,
             "kind": item.kind.lower(),
@@ -1175,8 +1178,8 @@ def _campaign_data(ctx: _Context, item: PromotionItem) -> dict[str, Any]:
             "bookingUrl": c.booking_url,
             "daysLeft": item.days_before,
         },
-        "scheduledAt": item.scheduled_for.isoformat() if item.scheduled_for else None,
-    }
+        scheduled_at=item.scheduled_for,
+    )
 
 
 def _hand_over_campaign(ctx: _Context, item: PromotionItem) -> None:
@@ -1184,8 +1187,8 @@ def _hand_over_campaign(ctx: _Context, item: PromotionItem) -> None:
         item.status = ItemStatus.SKIPPED
         item.note = "The audience segments could not be made."
         return
-    data = _campaign_data(ctx, item)
-    fingerprint = _fingerprint(data)
+    data = _campaign_input(ctx, item)
+    fingerprint = _fingerprint(dataclasses.asdict(data))
     campaign = item.campaign
     if campaign is not None and campaign.status != CampaignStatus.CANCELLED:
         if fingerprint == item.fingerprint:
@@ -1200,10 +1203,11 @@ def _hand_over_campaign(ctx: _Context, item: PromotionItem) -> None:
                 campaign = campaign_update(campaign=campaign, data=data, actor_label=ACTOR_LABEL)
             else:
                 campaign = campaign_create(
-                    data={**data, "type": "ONE_TIME", "scheduledAt": None if due else
-                          data["scheduledAt"]},
+                    data=dataclasses.replace(
+                        data, type="ONE_TIME", scheduled_at=None if due else data.scheduled_at
+                    ),
                     actor_label=ACTOR_LABEL,
-                )  # fmt: skip
+                )
             if campaign.status == CampaignStatus.DRAFT:
                 if due:
                     campaign = campaign_send_now(campaign=campaign, actor_label=ACTOR_LABEL)

@@ -286,6 +286,21 @@ def test_graphql_create_send_and_refusal(clubs, writer, segment):
     assert read["campaigns"][0]["stats"]["total"]["targeted"] == 0  # not planned yet
 
 
+def test_graphql_refuses_misnamed_campaign_fields_as_rest_does(clubs, writer, segment):
+    """GraphQL's campaign input goes through REST's serializer into the typed service input:
+    a misspelt field is refused by its path, never dropped (issue 19)."""
+    for sent, field in (
+        ({**body(segment), "scheduledat": "2030-01-01T09:00"}, "scheduledat"),
+        ({**body(segment), "audience": {"inclde": [str(segment.id)]}}, "audience.inclde"),
+    ):
+        answer = gql(writer, CREATE, {"input": sent})["data"]["createCampaign"]
+        assert answer["campaign"] is None
+        assert [e["field"] for e in answer["errors"]] == [field], answer["errors"]
+        assert "Unknown field" in answer["errors"][0]["message"]
+    with schema_context(clubs.alpha.schema_name):
+        assert not Campaign.objects.exists()
+
+
 def test_graphql_writes_need_the_campaigns_scope(clubs, api, make_key, segment):
     client = api(make_key(clubs.alpha, "crm:read,crm:write"))
     answer = gql(client, CREATE, {"input": body(segment)})
@@ -316,3 +331,30 @@ def test_the_list_costs_the_same_queries_for_more_campaigns(clubs, writer, segme
     for _ in range(5):
         post(writer, BASE, body(segment))
     assert listed() == few
+
+
+def test_the_service_input_keeps_not_given_apart_from_empty(clubs, segment):
+    """`CampaignInput`: a field left UNSET is not changed, an empty one empties it, and a
+    misnamed field cannot be passed at all (issue 19)."""
+    from campaigns.services import AudienceInput, CampaignInput, campaign_create, campaign_update
+
+    with pytest.raises(TypeError):
+        CampaignInput(subjet="Entries open")  # type: ignore[call-arg]
+    with schema_context(clubs.alpha.schema_name):
+        campaign = campaign_create(
+            data=CampaignInput(
+                name="Winter Stableford", description="Members only", topic="competition:7",
+                audience=AudienceInput(include=[str(segment.id)]),
+            )
+        )  # fmt: skip
+        campaign = campaign_update(campaign=campaign, data=CampaignInput(name="Spring"))
+        assert (campaign.name, campaign.description, campaign.topic) == (
+            "Spring", "Members only", "competition:7",
+        )  # fmt: skip
+        assert list(campaign.include_segments.all()) == [segment]
+        campaign = campaign_update(
+            campaign=campaign,
+            data=CampaignInput(description="", topic="", audience=AudienceInput()),
+        )
+        assert (campaign.name, campaign.description, campaign.topic) == ("Spring", "", "")
+        assert not campaign.include_segments.exists()

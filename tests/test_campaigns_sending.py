@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
@@ -24,6 +25,7 @@ from campaigns.sending import (
     run_plan,
 )
 from campaigns.services import (
+    CampaignInput,
     CampaignStateError,
     campaign_cancel,
     campaign_create,
@@ -86,7 +88,19 @@ def make_campaign(include: list[Segment], exclude: list[Segment] = (), **data) -
                      "exclude": [str(s.id) for s in exclude]},
         **data,
     }  # fmt: skip
-    return campaign_create(data=body, actor_label="tests")
+    return campaign_create(data=api_input(body), actor_label="tests")
+
+
+def api_input(body: dict, *, partial: bool = False) -> CampaignInput:
+    """The service's input from a REST body, built as the API builds it (its serializer, then
+    `campaign_input`); what the serializer refuses is raised as the API would answer it."""
+    from campaigns.api.serializers import CampaignInputSerializer, campaign_input
+    from crm.api.errors import validation_details
+
+    checked = CampaignInputSerializer(data=body, partial=partial)
+    if not checked.is_valid():
+        raise ValidationError(validation_details(checked.errors))
+    return campaign_input(checked.validated_data)
 
 
 def send_now(campaign: Campaign) -> CampaignRun:
@@ -378,7 +392,7 @@ def test_state_changes_and_their_refusals(alpha):
     later = (timezone.now() + dt.timedelta(days=1)).isoformat()
     from campaigns.services import campaign_update
 
-    campaign_update(campaign=campaign, data={"scheduledAt": later})
+    campaign_update(campaign=campaign, data=CampaignInput(scheduled_at=later))
     campaign = campaign_schedule(campaign=campaign)
     assert campaign.status == "SCHEDULED"
     with pytest.raises(CampaignStateError, match="Cannot schedule a SCHEDULED"):
@@ -391,7 +405,7 @@ def test_state_changes_and_their_refusals(alpha):
     campaign.refresh_from_db()
     assert campaign.status == "SENDING"
     with pytest.raises(CampaignStateError, match="cannot be edited"):
-        campaign_update(campaign=campaign, data={"name": "New"})
+        campaign_update(campaign=campaign, data=CampaignInput(name="New"))
     campaign = campaign_cancel(campaign=campaign)
     assert campaign.status == "CANCELLED"
     # What was not handed over is recorded, never sent.

@@ -56,7 +56,7 @@ def _start_worker(peer_url: str) -> subprocess.Popen:
 def _seed(schema: str) -> tuple[str, str]:
     """10,000 opted-in customers in a static segment, and a campaign to them (committed)."""
     from campaigns.sending import campaign_settings
-    from campaigns.services import campaign_create
+    from campaigns.services import AudienceInput, CampaignInput, campaign_create
 
     with schema_context(schema), transaction.atomic():
         with connection.cursor() as cursor:
@@ -93,9 +93,9 @@ def _seed(schema: str) -> tuple[str, str]:
         rules.frequency_cap = 0
         rules.save()
         campaign = campaign_create(
-            data={"name": "Crash test", "channels": ["EMAIL"],
-                  "templates": {"EMAIL": "newsletter"},
-                  "audience": {"include": [str(segment_id)]}},
+            data=CampaignInput(name="Crash test", channels=["EMAIL"],
+                               templates={"EMAIL": "newsletter"},
+                               audience=AudienceInput(include=[str(segment_id)])),
         )  # fmt: skip
     return str(campaign.id), str(segment_id)
 

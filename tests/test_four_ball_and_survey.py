@@ -267,7 +267,7 @@ def test_a_journey_send_about_a_booking_carries_the_rounds_links(clubs, four_bal
     from django.utils import timezone
 
     from campaigns.models import Campaign, CampaignRun, Send
-    from journeys.engine import _round_links
+    from campaigns.services import run_round_links
 
     with schema_context(clubs.alpha.schema_name):
         booker = Customer.objects.get(teetime_player_id="p-aoife")
@@ -279,7 +279,7 @@ def test_a_journey_send_about_a_booking_carries_the_rounds_links(clubs, four_bal
             variables={"event": {"bookingId": "bk-1", "playerId": "p-aoife"}},
             created_at=timezone.now(),
         )  # fmt: skip
-        _round_links(run.id)
+        run_round_links(run.id)
         links = Send.objects.get(pk=send.pk).variables["links"]
     assert set(links) == {"guestFormUrl", "surveyUrl"}
     assert Client().get(path_of(links["surveyUrl"])).status_code == 200

@@ -32,7 +32,13 @@ from journeys.models import (
 )
 from journeys.presets import TEMPLATES
 from journeys.selectors import journey_stats
-from journeys.services import journey_create, journey_enrol, journey_publish, journey_update
+from journeys.services import (
+    JourneyInput,
+    journey_create,
+    journey_enrol,
+    journey_publish,
+    journey_update,
+)
 from profiles.models import Customer
 from tests.conftest import STAFF_PASSWORD
 
@@ -102,7 +108,7 @@ def people(clubs) -> list[Customer]:
 
 def _journey(clubs, name: str = "Simple", definition: dict | None = None, *, publish=False):
     with schema_context(clubs.alpha.schema_name):
-        journey = journey_create(data={"name": name, "definition": definition or SIMPLE})
+        journey = journey_create(data=JourneyInput(name=name, definition=definition or SIMPLE))
         if publish:
             journey_publish(journey=journey)
             journey.refresh_from_db()
@@ -305,8 +311,8 @@ def test_publishing_a_draft_with_problems_is_refused_with_the_problems_marked(cl
         from segments.services import segment_create, segment_delete
 
         segment = segment_create(name="Gone soon", type="STATIC")
-        journey = journey_update(journey=journey, data={"definition": {
-            **SIMPLE, "trigger": {"type": "segment", "segmentId": str(segment.pk)}}})  # fmt: skip
+        journey = journey_update(journey=journey, data=JourneyInput(definition={
+            **SIMPLE, "trigger": {"type": "segment", "segmentId": str(segment.pk)}}))  # fmt: skip
         segment_delete(segment=segment)
     client = login("MARKETING")
     client.post(f"{JOURNEYS}/{journey.pk}/state/publish/")
@@ -376,9 +382,9 @@ def test_the_page_shows_journey_stats_versions_and_moves_customers_between_versi
     with schema_context(clubs.alpha.schema_name):
         journey_enrol(journey=journey, customer_ids=[p.pk for p in people[:3]], key="t")
         run_due(now=timezone.now() + dt.timedelta(minutes=1))  # into the 3-day wait
-        journey = journey_update(journey=journey, data={"definition": {
+        journey = journey_update(journey=journey, data=JourneyInput(definition={
             **SIMPLE, "steps": {**SIMPLE["steps"], "wait": {
-                "type": "wait", "duration": {"days": 1}, "next": "end"}}}})  # fmt: skip
+                "type": "wait", "duration": {"days": 1}, "next": "end"}}}))  # fmt: skip
         journey_publish(journey=journey)
         journey.refresh_from_db()
         stats = journey_stats(journey=journey)
@@ -514,7 +520,7 @@ def test_staff_tasks_come_open_first_and_any_staff_role_closes_them(clubs, login
 
 def test_one_clubs_admin_never_shows_anothers_journeys(clubs, login):
     with schema_context(clubs.bravo.schema_name):
-        secret = journey_create(data={"name": "Bravo Secret Journey", "definition": SIMPLE})
+        secret = journey_create(data=JourneyInput(name="Bravo Secret Journey", definition=SIMPLE))
     client = login("ADMIN")
     for url in (
         f"{JOURNEYS}/{secret.pk}/change/",

@@ -113,7 +113,13 @@ def _seed() -> tuple[list, str, dict]:
     from journeys.engine import run_due
     from journeys.models import Enrolment
     from journeys.selectors import journey_stats
-    from journeys.services import enrolment_exit, journey_create, journey_enrol, journey_publish
+    from journeys.services import (
+        JourneyInput,
+        enrolment_exit,
+        journey_create,
+        journey_enrol,
+        journey_publish,
+    )
     from profiles.models import Activity, ActivityCategory, Customer
 
     customers = [
@@ -127,7 +133,7 @@ def _seed() -> tuple[list, str, dict]:
         for n, tier in enumerate(TIERS)
     ]
     journey = journey_create(
-        data={"name": ANALYTICS_NAME, "definition": ANALYTICS}, actor_label=EMAIL
+        data=JourneyInput(name=ANALYTICS_NAME, definition=ANALYTICS), actor_label=EMAIL
     )
     journey_publish(journey=journey, actor_label=EMAIL)
     result = journey_enrol(

@@ -30,6 +30,7 @@ from journeys.models import (
     WebhookDelivery,
 )
 from journeys.services import (
+    JourneyInput,
     JourneyStateError,
     journey_archive,
     journey_create,
@@ -82,7 +83,7 @@ def definition(steps: dict, start: str | None = None, **extra) -> dict:
 
 def published(steps: dict, name: str = "Welcome", **extra) -> Journey:
     journey = journey_create(
-        data={"name": name, "definition": definition(steps, **extra)}, actor_label="tests"
+        data=JourneyInput(name=name, definition=definition(steps, **extra)), actor_label="tests"
     )
     journey_publish(journey=journey, actor_label="tests")
     return Journey.objects.get(pk=journey.pk)
@@ -515,7 +516,7 @@ def test_a_failing_step_is_retried_then_failed_without_holding_up_the_others(alp
     bad = definition({"check": {"type": "condition", "rule": rule, "yes": None, "no": None}})
     journey = published({"hello": {**SEND, "next": None}}, name="Good")
     broken = journey_create(
-        data={"name": "Broken", "definition": definition({"end": {"type": "end"}})}
+        data=JourneyInput(name="Broken", definition=definition({"end": {"type": "end"}}))
     )
     journey_publish(journey=broken)
     # A version whose rule names a segment since deleted (written as it was stored).
@@ -556,7 +557,9 @@ def test_publishing_v2_leaves_v1_enrolments_on_v1_until_migrated(alpha):
     run_due(now=T0 + dt.timedelta(days=1))
 
     v2_steps = {**v1_steps, "bye": {"type": "update", "addTags": ["v2"], "next": None}}
-    journey_update(journey=journey, data={"definition": definition(v2_steps)}, actor_label="t")
+    journey_update(
+        journey=journey, data=JourneyInput(definition=definition(v2_steps)), actor_label="t"
+    )
     v2 = journey_publish(journey=journey, actor_label="tests")
     assert v2.number == 2
     assert journey_publish(journey=journey).number == 2  # nothing changed: the same version
@@ -606,7 +609,7 @@ def test_only_active_journeys_enrol_and_run(alpha):
     with pytest.raises(JourneyStateError):
         journey_resume(journey=journey)
     with pytest.raises(JourneyStateError):
-        journey_update(journey=journey, data={"name": "Again"})
+        journey_update(journey=journey, data=JourneyInput(name="Again"))
 
 
 # --- time zones ----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from crm.accounts.services import webhook_secret_create
 from journeys.engine import run_due
 from journeys.models import Enrolment, EnrolmentEvent, Journey, StaffTask, WebhookDelivery
 from journeys.services import (
+    JourneyInput,
     JourneyStateError,
     enrolment_exit,
     journey_archive,
@@ -49,32 +50,32 @@ def body(steps: dict, **extra) -> dict:
 
 
 def test_create_validates_every_part_and_defaults_to_an_empty_draft(alpha):
-    journey = journey_create(data={"name": "  Welcome  "}, actor_label="staff@alpha")
+    journey = journey_create(data=JourneyInput(name="  Welcome  "), actor_label="staff@alpha")
     assert (journey.name, journey.status) == ("Welcome", "DRAFT")
     assert journey.definition["steps"] == {"end": {"type": "end"}}
     assert AuditEntry.objects.filter(action="journey.create", object_id=str(journey.id)).exists()
     with pytest.raises(ValidationError) as caught:
-        journey_create(data={"name": "Welcome"})
+        journey_create(data=JourneyInput(name="Welcome"))
     assert "name" in caught.value.message_dict
     with pytest.raises(ValidationError) as caught:
-        journey_create(data={})
+        journey_create(data=JourneyInput())
     assert "name" in caught.value.message_dict
     bad = body({"wait": {"type": "wait", "duration": {"days": -1}, "next": None}})
     with pytest.raises(ValidationError) as caught:
-        journey_create(data={"name": "Bad", "definition": bad})
+        journey_create(data=JourneyInput(name="Bad", definition=bad))
     assert "steps.wait.duration.days" in caught.value.message_dict
 
 
 def test_state_changes_and_refusals(alpha):
-    draft = journey_create(data={"name": "Draft"})
+    draft = journey_create(data=JourneyInput(name="Draft"))
     with pytest.raises(JourneyStateError):
         journey_archive(journey=journey_archive(journey=draft))
     with pytest.raises(JourneyStateError):
         journey_publish(journey=draft)
-    fresh = journey_create(data={"name": "Fresh"})
+    fresh = journey_create(data=JourneyInput(name="Fresh"))
     journey_delete(journey=fresh, actor_label="t")
     assert not Journey.objects.filter(pk=fresh.pk).exists()
-    live = journey_create(data={"name": "Live"})
+    live = journey_create(data=JourneyInput(name="Live"))
     version = journey_publish(journey=live, actor_label="t")
     assert version.number == 1 and Journey.objects.get(pk=live.pk).status == "ACTIVE"
     with pytest.raises(JourneyStateError):
@@ -85,10 +86,10 @@ def test_state_changes_and_refusals(alpha):
 
 
 def test_exit_an_enrolment_and_complete_a_task(alpha):
-    journey = journey_create(data={"name": "Call", "definition": body({
+    journey = journey_create(data=JourneyInput(name="Call", definition=body({
         "call": {"type": "notify", "title": "Call this member", "next": "pause"},
         "pause": {"type": "wait", "duration": {"days": 3}, "next": None},
-    })})  # fmt: skip
+    })))  # fmt: skip
     journey_publish(journey=journey)
     person = Customer.objects.create(email="x@ex.ie")
     journey_enrol(journey=Journey.objects.get(pk=journey.pk), customer_ids=[person.id])
@@ -147,9 +148,9 @@ class Receiver:
 
 
 def _hooked(url: str, name: str = "Hook") -> Journey:
-    journey = journey_create(data={"name": name, "definition": body({
+    journey = journey_create(data=JourneyInput(name=name, definition=body({
         "hook": {"type": "webhook", "url": url, "next": None},
-    })})  # fmt: skip
+    })))  # fmt: skip
     journey_publish(journey=journey)
     return Journey.objects.get(pk=journey.pk)
 
@@ -229,10 +230,10 @@ def test_a_webhook_to_an_internal_address_is_refused_without_a_call(alpha, setti
 
 
 def test_a_webhook_step_is_published_only_while_the_club_can_sign(alpha):
-    journey = journey_create(data={"name": "Unsigned", "definition": body({
+    journey = journey_create(data=JourneyInput(name="Unsigned", definition=body({
         "hello": {"type": "notify", "title": "Say hello", "next": "tell_crm"},
         "tell_crm": {"type": "webhook", "url": "https://example.com/hook", "next": None},
-    })})  # fmt: skip
+    })))  # fmt: skip
     with pytest.raises(ValidationError) as caught:
         journey_publish(journey=journey)
     problems = caught.value.message_dict

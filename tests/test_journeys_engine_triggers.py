@@ -17,7 +17,7 @@ from django_tenants.utils import schema_context
 from campaigns.sending import campaign_settings
 from journeys.engine import run_due
 from journeys.models import Enrolment, EnrolmentEvent, Journey
-from journeys.services import journey_create, journey_enrol, journey_publish
+from journeys.services import JourneyInput, journey_create, journey_enrol, journey_publish
 from journeys.triggers import date_triggers_run, triggers_run
 from profiles.models import Customer
 from segments.models import Segment
@@ -45,7 +45,7 @@ def journey(name: str, trigger: dict, steps: dict | None = None, **extra) -> Jou
         "reentry": {"policy": "ALWAYS"}, "maxEnrolments": None, "start": next(iter(steps)),
         "steps": steps, **extra,
     }  # fmt: skip
-    created = journey_create(data={"name": name, "definition": body}, actor_label="tests")
+    created = journey_create(data=JourneyInput(name=name, definition=body), actor_label="tests")
     journey_publish(journey=created, actor_label="tests")
     return Journey.objects.get(pk=created.pk)
 

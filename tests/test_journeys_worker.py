@@ -122,14 +122,14 @@ def _until(check, seconds: float, what: str, nudge=None, every: float = 2.0):
 def _seed(schema: str, count: int, steps: dict, name: str) -> str:
     """`count` opted-in customers, each enrolled in a published journey, all due now."""
     from journeys.models import Journey
-    from journeys.services import journey_create, journey_publish
+    from journeys.services import JourneyInput, journey_create, journey_publish
 
     with schema_context(schema), transaction.atomic():
         _no_quiet_hours()
-        journey = journey_create(data={"name": name, "definition": {
+        journey = journey_create(data=JourneyInput(name=name, definition={
             "trigger": {"type": "manual"}, "reentry": {"policy": "ALWAYS"},
             "start": next(iter(steps)), "steps": steps,
-        }})  # fmt: skip
+        }))  # fmt: skip
         journey_publish(journey=journey)
         journey = Journey.objects.get(pk=journey.pk)
         with connection.cursor() as cursor:
@@ -168,7 +168,7 @@ def test_an_ingested_event_reaches_the_messaging_peer_through_a_journey(
 ):
     from crm.accounts.services import api_key_create
     from journeys.models import Enrolment
-    from journeys.services import journey_create, journey_publish
+    from journeys.services import JourneyInput, journey_create, journey_publish
     from journeys.tasks import run_triggers
     from profiles.ingestion import events_ingest
     from profiles.models import Customer
@@ -183,7 +183,7 @@ def test_an_ingested_event_reaches_the_messaging_peer_through_a_journey(
                 with schema_context(schema), transaction.atomic():
                     _no_quiet_hours()
                     api_key_create(name="journeys-e2e", scopes="events:write")
-                    journey = journey_create(data={"name": "Welcome a new member", "definition": {
+                    journey = journey_create(data=JourneyInput(name="Welcome a new member", definition={
                         "trigger": {"type": "event", "eventType": "scl.member.created"},
                         "reentry": {"policy": "ONCE"}, "start": "welcome",
                         "steps": {
@@ -195,7 +195,7 @@ def test_an_ingested_event_reaches_the_messaging_peer_through_a_journey(
                             "thanks": {"type": "update", "addTags": ["opened-welcome"],
                                        "next": None},
                         },
-                    }})  # fmt: skip
+                    }))  # fmt: skip
                     journey_publish(journey=journey, actor_label="tests")
                 worker = _start_worker(peer.url, concurrency=2)
                 with schema_context(schema):

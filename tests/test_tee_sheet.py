@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from campaigns.delivery.http import HttpAdapter
-from campaigns.models import Send, TeeSheetGap, TeeSheetOffer
+from campaigns.models import Send, TeeSheetGap, TeeSheetOffer, TeeSheetSettings
 from campaigns.sending import campaign_settings, run_deliver
 from campaigns.tee_sheet import tee_sheet_fill, tee_sheet_settings_update
 from campaigns.tee_sheet_selectors import tee_sheet_utilisation, tee_sheet_weekly
@@ -316,3 +316,42 @@ def test_tee_sheet_api_settings_slots_gaps_and_graphql(clubs, api, make_key, ing
     body = writer.post("/t/alpha-golf/graphql", {"query": mutation},
                        content_type="application/json").json()  # fmt: skip
     assert body["data"]["updateTeeSheetSettings"]["errors"] == [{"field": "maxWaves"}]
+
+
+def test_the_settings_page_saves_through_the_fillers_service(clubs, api, make_staff):
+    """The admin page writes the row with `tee_sheet_settings_update` (issue 19): its audit
+    row, its `updated_by`, and its refusals shown on the page (nothing saved)."""
+    from crm.accounts.models import AuditEntry
+    from tests.conftest import STAFF_PASSWORD
+
+    client = api()
+    email = make_staff(clubs.alpha, "MARKETING")
+    client.post(
+        "/t/alpha-golf/admin/login/",
+        {"username": email, "password": STAFF_PASSWORD, "next": "/t/alpha-golf/admin/"},
+    )
+    form = {
+        "enabled": "on", "horizon_hours": "48", "golfers_per_place": "4", "max_waves": "3",
+        "minutes_between_waves": "30", "weekly_limit": "2", "min_day_part_share": "50",
+        "offer_window_hours": "2", "holdout_percent": "10", "channels": "EMAIL",
+        "templates": '{"EMAIL": "tee_time_offer"}', "content": "{}",
+    }  # fmt: skip
+    url = "/t/alpha-golf/admin/campaigns/teesheetsettings/add/"
+    with schema_context(clubs.alpha.schema_name):
+        if TeeSheetSettings.objects.exists():
+            url = "/t/alpha-golf/admin/campaigns/teesheetsettings/1/change/"
+    answer = client.post(url, form)
+    assert answer.status_code == 302, answer.content.decode()[:3000]
+    with schema_context(clubs.alpha.schema_name):
+        row = TeeSheetSettings.objects.get()
+        assert (row.pk, row.enabled, row.horizon_hours, row.updated_by) == (1, True, 48, email)
+        audits = AuditEntry.objects.filter(action="tee_sheet.settings.updated")
+        assert audits.count() == 1 and audits.get().actor_label == email
+    # SMS without an SMS template: the service's refusal, on the page; nothing changes.
+    refused = client.post(
+        "/t/alpha-golf/admin/campaigns/teesheetsettings/1/change/",
+        {**form, "channels": "EMAIL,SMS", "horizon_hours": "24"},
+    )
+    assert refused.status_code == 200 and "No template for SMS" in refused.content.decode()
+    with schema_context(clubs.alpha.schema_name):
+        assert TeeSheetSettings.objects.get().horizon_hours == 48

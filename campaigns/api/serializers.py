@@ -1,11 +1,17 @@
-"""Campaign shapes of segments.md (camelCase). Input is read loosely here and checked by the
-campaign service, which names every field at fault (`variants[1].weight`, `audience.include[0]`)."""
+"""Campaign shapes of segments.md (camelCase). Input is checked here for unknown fields and
+types, turned into the service's typed `CampaignInput` (`campaign_input`), and checked in full
+by the campaign service, which names every field at fault (`variants[1].weight`,
+`audience.include[0]`)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from rest_framework import serializers
 
 from campaigns.models import Campaign, CampaignType, Channel, Priority, WinnerMetric
+from campaigns.services import AudienceInput, CampaignInput, CampaignVariantInput, TriggerInput
 from crm.api.serializers import InputSerializer
 
 
@@ -50,7 +56,7 @@ class CampaignInputSerializer(InputSerializer):
     topic = serializers.CharField(required=False, allow_blank=True, max_length=120)
     trigger = CampaignTriggerSerializer(required=False)
     # Checked here for unknown keys and types (a `subject` beside `content` is refused); the
-    # service still reads the raw list and checks the rest, naming `variants[1].weight`.
+    # service checks the rest, naming `variants[1].weight`.
     variants = CampaignVariantSerializer(many=True, required=False)
     holdoutPercent = serializers.DecimalField(max_digits=5, decimal_places=2, required=False)
     testPoolPercent = serializers.DecimalField(max_digits=5, decimal_places=2, required=False)
@@ -59,20 +65,51 @@ class CampaignInputSerializer(InputSerializer):
     conversionWindowDays = serializers.IntegerField(required=False, allow_null=True)
 
 
-def input_data(request_data: dict, serializer: CampaignInputSerializer) -> dict:
-    """The validated fields the caller actually sent, raw where the service checks them."""
-    validated = serializer.validated_data
-    out = {}
-    for name in serializer.fields:
-        if name not in request_data:
-            continue
-        value = (
-            request_data[name]
-            if name in ("variants", "audience", "trigger")
-            else validated.get(name)
+# The API's names of CampaignInput's plain fields (the nested ones are built below).
+_PLAIN = {
+    "name": "name", "description": "description", "type": "type", "channels": "channels",
+    "templates": "templates", "content": "content", "fallbacks": "fallbacks",
+    "priority": "priority", "scheduledAt": "scheduled_at", "endsAt": "ends_at",
+    "expiresAt": "expires_at", "topic": "topic", "recurrence": "recurrence",
+    "holdoutPercent": "holdout_percent", "testPoolPercent": "test_pool_percent",
+    "winnerMetric": "winner_metric", "winnerAfterHours": "winner_after_hours",
+    "conversionWindowDays": "conversion_window_days",
+}  # fmt: skip
+
+
+def campaign_input(validated: Mapping[str, Any]) -> CampaignInput:
+    """The service's input from a CampaignInputSerializer's validated data (camelCase); a
+    field the caller did not send stays UNSET. The admin's forms build theirs the same way."""
+    given: dict[str, Any] = {
+        attr: validated[api] for api, attr in _PLAIN.items() if api in validated
+    }
+    if "audience" in validated:
+        audience = validated["audience"] or {}
+        given["audience"] = AudienceInput(
+            include=list(audience.get("include") or []),
+            exclude=list(audience.get("exclude") or []),
         )
-        out[name] = value
-    return out
+    if "trigger" in validated:
+        trigger = validated["trigger"]
+        given["trigger"] = (
+            TriggerInput(
+                event_type=trigger.get("eventType") or "", filters=trigger.get("filters") or {}
+            )
+            if trigger is not None
+            else None
+        )
+    if "variants" in validated:
+        given["variants"] = [
+            CampaignVariantInput(
+                key=variant.get("key") or "",
+                weight=variant.get("weight", 50),
+                content=variant.get("content") or {},
+                templates=variant.get("templates") or {},
+                send_at=variant.get("sendAt"),
+            )
+            for variant in validated["variants"] or []
+        ]
+    return CampaignInput(**given)
 
 
 class CampaignOutputSerializer(serializers.ModelSerializer):

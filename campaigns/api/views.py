@@ -17,7 +17,7 @@ from campaigns.api.serializers import (
     CampaignPreviewInputSerializer,
     CampaignReviewInputSerializer,
     CampaignTestSendInputSerializer,
-    input_data,
+    campaign_input,
 )
 from campaigns.models import Campaign
 from campaigns.review import campaign_review
@@ -72,7 +72,7 @@ class CampaignListView(CampaignView):
         body = CampaignInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         campaign = campaign_create(
-            data=input_data(request.data, body), actor_label=self.actor_label()
+            data=campaign_input(body.validated_data), actor_label=self.actor_label()
         )
         return self.respond_campaign(campaign, status=201)
 
@@ -94,7 +94,7 @@ class CampaignDetailView(CampaignView):
         try:
             updated = campaign_update(
                 campaign=campaign,
-                data=input_data(request.data, body),
+                data=campaign_input(body.validated_data),
                 actor_label=self.actor_label(),
             )
         except CampaignStateError as exc:

@@ -4,14 +4,17 @@ back in `errors` naming each field; a state change the state forbids has code
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import graphene
+from django.core.exceptions import ValidationError
 from graphene.types.generic import GenericScalar
 
+from campaigns.api.serializers import CampaignInputSerializer, campaign_input
 from campaigns.graphql.types import CampaignNode
 from campaigns.selectors import campaign_get
 from campaigns.services import (
+    CampaignInput,
     CampaignStateError,
     campaign_cancel,
     campaign_create,
@@ -23,6 +26,7 @@ from campaigns.services import (
     campaign_update,
 )
 from crm.accounts.scopes import Scope
+from crm.api.errors import validation_details
 from crm.graphql.errors import MutationError
 from crm.graphql.mutations import BaseMutation, Refused
 from crm.graphql.permissions import actor_label
@@ -42,6 +46,17 @@ class _CampaignMutation(BaseMutation):
     state_errors = (CampaignStateError,)
 
 
+def _campaign_input(input: Any, *, partial: bool) -> CampaignInput:
+    """REST's body checked by REST's serializer (unknown fields and types refused, by field
+    path), then the service's typed input."""
+    if not isinstance(input, dict):
+        raise ValidationError({"input": ["Give an object."]})
+    body = CampaignInputSerializer(data=input, partial=partial)
+    if not body.is_valid():
+        raise ValidationError(validation_details(body.errors))
+    return campaign_input(body.validated_data)
+
+
 class CreateCampaign(_CampaignMutation):
     """Create a DRAFT campaign; `input` is the REST body of segments.md (camelCase)."""
 
@@ -58,7 +73,8 @@ class CreateCampaign(_CampaignMutation):
 
     @classmethod
     def perform(cls, root, info, input):
-        campaign = campaign_create(data=input, actor_label=actor_label(info))
+        data = _campaign_input(input, partial=False)
+        campaign = campaign_create(data=data, actor_label=actor_label(info))
         return cls(campaign=campaign_get(campaign_id=campaign.id), errors=[])
 
 
@@ -74,9 +90,8 @@ class UpdateCampaign(_CampaignMutation):
         campaign = campaign_get(campaign_id=id)
         if campaign is None:
             raise Refused(_not_found())
-        campaign = campaign_update(
-            campaign=campaign, data=dict(input or {}), actor_label=actor_label(info)
-        )
+        data = _campaign_input(input or {}, partial=True)
+        campaign = campaign_update(campaign=campaign, data=data, actor_label=actor_label(info))
         return cls(campaign=campaign_get(campaign_id=campaign.id), errors=[])
 
 

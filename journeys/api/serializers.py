@@ -4,6 +4,9 @@ by its path (`definition.steps.wait.duration.days`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from rest_framework import serializers
 
 from crm.api.serializers import InputSerializer
@@ -17,6 +20,7 @@ from journeys.models import (
     StaffTask,
     StaffTaskStatus,
 )
+from journeys.services import JourneyInput
 
 MAX_ENROL = 1000
 
@@ -36,6 +40,14 @@ class JourneyUpdateInputSerializer(InputSerializer):
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
     definition = serializers.JSONField(required=False)
+
+
+def journey_input(body: Mapping[str, Any]) -> JourneyInput:
+    """The service's input from a body already checked for unknown keys (a serializer's
+    validated data, or GraphQL's `input`): the keys it has, camelCase; the rest stay UNSET."""
+    names = {"name": "name", "description": "description", "definition": "definition",
+             "templateKey": "template_key"}  # fmt: skip
+    return JourneyInput(**{attr: body[key] for key, attr in names.items() if key in body})
 
 
 class JourneyListFilterSerializer(serializers.Serializer):

@@ -48,6 +48,7 @@ from journeys.api.serializers import (
     StaffTaskOutputSerializer,
     StatsFilterSerializer,
     TemplateCopyInputSerializer,
+    journey_input,
 )
 from journeys.models import EnrolmentSource, Journey
 from journeys.presets import journey_templates
@@ -178,9 +179,9 @@ class JourneyListView(JourneyView):
     def post(self, request: Request) -> Response:
         body = JourneyCreateInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        data = {k: v for k, v in body.validated_data.items() if k in request.data}
-        data["name"] = body.validated_data["name"]
-        journey = journey_create(data=data, actor_label=self.actor_label())
+        given = {k: v for k, v in body.validated_data.items() if k in request.data}
+        given["name"] = body.validated_data["name"]
+        journey = journey_create(data=journey_input(given), actor_label=self.actor_label())
         return self.respond_journey(journey, status=201)
 
 
@@ -203,7 +204,9 @@ class JourneyDetailView(JourneyView):
         body.is_valid(raise_exception=True)
         try:
             updated = journey_update(
-                journey=journey, data=dict(body.validated_data), actor_label=self.actor_label()
+                journey=journey,
+                data=journey_input(body.validated_data),
+                actor_label=self.actor_label(),
             )
         except JourneyStateError as exc:
             return _refused(exc)

@@ -15,6 +15,7 @@ from crm.api.authentication import ServicePrincipal
 from crm.graphql.errors import MutationError, refuse
 from crm.graphql.mutations import BaseMutation, Refused, unknown_keys
 from crm.graphql.permissions import actor_label
+from journeys.api.serializers import journey_input
 from journeys.graphql.types import EnrolmentType, JourneyType, StaffTaskType
 from journeys.models import EnrolmentSource
 from journeys.selectors import (
@@ -72,7 +73,7 @@ class CreateJourney(JourneyPayload, _JourneyMutation):
 
     @classmethod
     def perform(cls, root, info, input):
-        journey = journey_create(data=dict(input), actor_label=actor_label(info))
+        journey = journey_create(data=journey_input(input), actor_label=actor_label(info))
         return cls(journey=journey_get(journey_id=journey.id), errors=[])
 
 
@@ -91,7 +92,7 @@ class UpdateJourney(JourneyPayload, _JourneyMutation):
         bad = unknown_keys(input, _INPUT_KEYS - {"templateKey"})
         if bad:
             raise Refused(*bad)
-        journey_update(journey=journey, data=dict(input), actor_label=actor_label(info))
+        journey_update(journey=journey, data=journey_input(input), actor_label=actor_label(info))
         return cls(journey=journey_get(journey_id=journey.id), errors=[])
 
 
