@@ -52,7 +52,7 @@ from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
-from benchmarks.segments import SEED_SQL  # noqa: E402
+from benchmarks.segments import SEED_SQL, timed  # noqa: E402
 from campaigns.models import TeeSheetGap, TeeSheetSettings  # noqa: E402
 from campaigns.sending import campaign_settings  # noqa: E402
 from campaigns.tee_sheet import (  # noqa: E402
@@ -222,15 +222,6 @@ def absorb(tenant, *, count: int, batch: int, slots: int) -> None:
     print(f"the filler: {fills['opened']} gaps opened, {fills['filled']} filled, "
           f"{fills['waves']} waves, {fills['offered']} offers; "
           f"{TeeSlot.objects.count()} slots on the sheet")  # fmt: skip
-
-
-def timed(fn, repeat: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times), result
 
 
 def main() -> None:
