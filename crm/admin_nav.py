@@ -60,21 +60,8 @@ def can_change(label: str) -> Callable[[HttpRequest], bool]:
     return check
 
 
-def _changelist(label: str, query: str = "") -> Callable[[HttpRequest], str]:
-    app_label, model_name = label.lower().split(".")
-
-    def link(request: HttpRequest) -> str:
-        try:
-            url = reverse(f"{SITE}:{app_label}_{model_name}_changelist")
-        except NoReverseMatch:
-            return "#"
-        return f"{url}{query}"
-
-    return link
-
-
 def _named(name: str) -> Callable[[HttpRequest], str]:
-    """A page of the club admin by its URL name (a custom view, not a model's list)."""
+    """A page of the club admin by its URL name; "#" when the page is not installed."""
 
     def link(request: HttpRequest) -> str:
         try:
@@ -85,15 +72,23 @@ def _named(name: str) -> Callable[[HttpRequest], str]:
     return link
 
 
-def _active(label: str) -> Callable[[HttpRequest], bool]:
+def _changelist(label: str, query: str = "") -> Callable[[HttpRequest], str]:
     app_label, model_name = label.lower().split(".")
+    page = _named(f"{app_label}_{model_name}_changelist")
+
+    def link(request: HttpRequest) -> str:
+        url = page(request)
+        return url if url == "#" else f"{url}{query}"
+
+    return link
+
+
+def _active(label: str) -> Callable[[HttpRequest], bool]:
+    page = _changelist(label)
 
     def active(request: HttpRequest) -> bool:
-        try:
-            url = reverse(f"{SITE}:{app_label}_{model_name}_changelist")
-        except NoReverseMatch:
-            return False
-        return request.path.startswith(url)
+        url = page(request)
+        return url != "#" and request.path.startswith(url)
 
     return active
 
