@@ -14,7 +14,7 @@ from social.graphql.types import (
     PromotionItemType,
     SocialPostType,
 )
-from social.models import PromotionItem, ScheduleMode
+from social.models import Post, PromotionItem, ScheduleMode
 from social.promotion_services import promotion_item_cancel, promotion_item_update, promotion_stop
 from social.selectors import post_get, promotion_get
 from social.services import (
@@ -39,6 +39,14 @@ def _actor(info) -> Actor:
 
 def _not_found() -> MutationError:
     return MutationError(field="id", message="No post with this id in this club.", code="not_found")
+
+
+def _post_found(post_id) -> Post:
+    """The club's post by id, or the mutation is refused with `not_found` on `id`."""
+    post = post_get(post_id=post_id)
+    if post is None:
+        raise Refused(_not_found())
+    return post
 
 
 class SocialVariantInput(graphene.InputObjectType):
@@ -102,9 +110,7 @@ class ScheduleSocialPost(BaseMutation):
 
     @classmethod
     def perform(cls, root, info, id, mode, at=None):
-        post = post_get(post_id=id)
-        if post is None:
-            raise Refused(_not_found())
+        post = _post_found(id)
         value = mode.value if hasattr(mode, "value") else mode
         post_schedule(actor=_actor(info), post=post, mode=value, at=at)
         return cls(post=post_get(post_id=id), errors=[])
@@ -122,9 +128,7 @@ class ApproveSocialPost(BaseMutation):
 
     @classmethod
     def perform(cls, root, info, id):
-        post = post_get(post_id=id)
-        if post is None:
-            raise Refused(_not_found())
+        post = _post_found(id)
         post_approve(actor=_actor(info), post=post)
         return cls(post=post_get(post_id=id), errors=[])
 
@@ -141,9 +145,7 @@ class RequestSocialPostApproval(BaseMutation):
 
     @classmethod
     def perform(cls, root, info, id):
-        post = post_get(post_id=id)
-        if post is None:
-            raise Refused(_not_found())
+        post = _post_found(id)
         post_request_approval(actor=_actor(info), post=post)
         return cls(post=post_get(post_id=id), errors=[])
 
@@ -162,9 +164,7 @@ class RescheduleSocialPost(BaseMutation):
 
     @classmethod
     def perform(cls, root, info, id, at, networks=None):
-        post = post_get(post_id=id)
-        if post is None:
-            raise Refused(_not_found())
+        post = _post_found(id)
         post_reschedule(actor=_actor(info), post=post, at=at, networks=networks or None)
         return cls(post=post_get(post_id=id), errors=[])
 
@@ -179,9 +179,7 @@ class CancelSocialPost(BaseMutation):
 
     @classmethod
     def perform(cls, root, info, id):
-        post = post_get(post_id=id)
-        if post is None:
-            raise Refused(_not_found())
+        post = _post_found(id)
         post_cancel(actor=_actor(info), post=post)
         return cls(post=post_get(post_id=id), errors=[])
 
