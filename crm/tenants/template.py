@@ -32,6 +32,8 @@ added by a future migration) fails the comparison test rather than a club.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from typing import Any
 
 from django.apps import apps as django_apps
 from django.conf import settings
@@ -150,8 +152,11 @@ SELECT sequencename, data_type::text, last_value FROM pg_sequences WHERE scheman
 
 # An index by what it is, not by its name: table, key columns, operator classes, collations,
 # options, expressions, predicate, access method, storage options and the constraint it backs.
+# `{where}` picks the tables: the template's by schema name (read once per template version),
+# the copy's by the oids of the tables just made (index lookups: a scan by schema would read
+# the whole `pg_class`, ~470 rows a club, which at 1,000 clubs made each copy slower).
 _INDEXES = """
-SELECT n.nspname, t.relname, ic.relname, con.contype,
+SELECT t.relname, ic.relname, con.contype,
        concat_ws(' | ', t.relname,
                  -- columns by name: a migrated table has gaps in its column numbers where
                  -- columns were dropped, and its copy has none
@@ -166,12 +171,58 @@ SELECT n.nspname, t.relname, ic.relname, con.contype,
   FROM pg_index i
   JOIN pg_class ic ON ic.oid = i.indexrelid
   JOIN pg_class t ON t.oid = i.indrelid
-  JOIN pg_namespace n ON n.oid = t.relnamespace
   JOIN pg_am am ON am.oid = ic.relam
   LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.contype IN ('p', 'u', 'x')
- WHERE n.nspname IN (%s, %s)
+ WHERE {where}
  ORDER BY ic.relname
 """
+
+
+@dataclass(frozen=True)
+class _TemplateShape:
+    """What a copy needs to know of the template, read from the catalogue."""
+
+    tables: list[tuple[str, str, str]]  # name, storage options, columns
+    foreign_keys: list[tuple[str, str, str]]  # table, constraint, definition
+    sequences: list[tuple[str, str, int | None]]  # name, data type, last value
+    indexes: dict[str, list[str]]  # what an index is -> the template's names for it
+
+
+# Per process, by the template's version: the template changes only when a migration is applied
+# to it (or unapplied), which changes its `django_migrations`, so the catalogue (a scan of
+# `pg_class`, `pg_constraint` and `pg_sequence` by schema: their size grows with the number of
+# clubs) is read once per process and version, not once per club.
+_SHAPES: dict[tuple[int, int, int], _TemplateShape] = {}
+
+
+def _template_shape(cursor: Any, source: str) -> _TemplateShape:
+    src = _quote(source)
+    cursor.execute(
+        f"SELECT %s::regnamespace::oid::bigint, count(*), coalesce(max(id), 0) "  # noqa: S608
+        f"FROM {src}.django_migrations",
+        [src],
+    )
+    version = tuple(cursor.fetchone())
+    shape = _SHAPES.get(version)
+    if shape is not None:
+        return shape
+    cursor.execute(_TABLES, [source])
+    tables = cursor.fetchall()
+    cursor.execute(_FOREIGN_KEYS, [source])
+    foreign_keys = cursor.fetchall()
+    cursor.execute(_SEQUENCES, [source])
+    sequences = cursor.fetchall()
+    cursor.execute(
+        _INDEXES.format(where="t.relnamespace = %s::regnamespace AND t.relkind IN ('r', 'p', 'm')"),
+        [src],
+    )
+    indexes: dict[str, list[str]] = {}
+    for _table, index, _contype, what in cursor.fetchall():
+        indexes.setdefault(what, []).append(index)
+    shape = _TemplateShape(tables, foreign_keys, sequences, indexes)
+    _SHAPES.clear()  # only the current version is ever needed again
+    _SHAPES[version] = shape
+    return shape
 
 
 def _copy(*, source: str, target: str) -> None:
@@ -187,16 +238,12 @@ def _copy(*, source: str, target: str) -> None:
     """
     src, dst = _quote(source), _quote(target)
     with connection.cursor() as cursor:
+        # Foreign keys are printed with the template alone on the path (see above).
         cursor.execute("SELECT set_config('search_path', %s, true)", [src])
-        cursor.execute(_TABLES, [source])
-        tables = cursor.fetchall()
-        cursor.execute(_FOREIGN_KEYS, [source])
-        foreign_keys = cursor.fetchall()
-        cursor.execute(_SEQUENCES, [source])
-        sequences = cursor.fetchall()
+        shape = _template_shape(cursor, source)
 
         statements = [f"CREATE SCHEMA {dst}", f"SET LOCAL search_path TO {dst}, public"]
-        for table, reloptions, columns in tables:
+        for table, reloptions, columns in shape.tables:
             name = _quote(table)
             options = f" WITH ({reloptions})" if reloptions else ""
             statements.append(
@@ -208,14 +255,14 @@ def _copy(*, source: str, target: str) -> None:
             )
         cursor.execute(";\n".join(statements))
 
-        cursor.execute(_INDEXES, [source, target])
-        theirs: dict[str, list[str]] = {}
+        cursor.execute(
+            _INDEXES.format(where="i.indrelid = ANY(%s::regclass[])"),
+            [[f"{dst}.{_quote(table)}" for table, _, _ in shape.tables]],
+        )
+        theirs = shape.indexes
         ours: dict[str, list[tuple[str, str, str | None]]] = {}
-        for schema, table, index, contype, what in cursor.fetchall():
-            if schema == source:
-                theirs.setdefault(what, []).append(index)
-            else:
-                ours.setdefault(what, []).append((table, index, contype))
+        for table, index, contype, what in cursor.fetchall():
+            ours.setdefault(what, []).append((table, index, contype))
         renames = []
         for what, copies in ours.items():
             originals = theirs.get(what, [])
@@ -236,11 +283,11 @@ def _copy(*, source: str, target: str) -> None:
                 index = temporary
             final.append(_rename(dst, table, index, contype, original))
         statements += final
-        for table, conname, definition in foreign_keys:
+        for table, conname, definition in shape.foreign_keys:
             statements.append(
                 f"ALTER TABLE {dst}.{_quote(table)} ADD CONSTRAINT {_quote(conname)} {definition}"
             )
-        for sequence, data_type, last_value in sequences:
+        for sequence, data_type, last_value in shape.sequences:
             # LIKE makes every identity sequence a bigint one; an AutoField's is an integer.
             statements.append(f"ALTER SEQUENCE {dst}.{_quote(sequence)} AS {data_type}")
             if last_value is not None:
