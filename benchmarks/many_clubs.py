@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -180,6 +181,102 @@ def idle_minute() -> None:
     )
     for name in broker.scan_iter(match=f"{settings.CELERY_TASK_DEFAULT_QUEUE}*"):
         broker.delete(name)
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and all its descendants (a Celery worker and its pool), from /proc."""
+    import psutil
+
+    total = 0.0
+    root = psutil.Process(pid)
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _backends_cpu_seconds(app_name: str) -> float:
+    """CPU of the PostgreSQL backends serving `app_name` (the server runs on this machine)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", [app_name])
+        pids = [row[0] for row in cursor.fetchall()]
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def idle_minute_for_workers(concurrency: int) -> None:
+    """What the fan-out's idle minute costs the workers: a real Celery worker (prefork,
+    `concurrency` processes) runs one minute's worth of fanned-out tasks (every every-minute
+    task in every club, all finding nothing to do), timed until the last is acknowledged, with
+    the CPU of the worker's processes and of their PostgreSQL backends."""
+    from crm.celery import app as celery_app
+
+    every_minute = [
+        entry["args"][0]
+        for entry in settings.CELERY_BEAT_SCHEDULE.values()
+        if entry["task"] in ("crm.tasks.fan_out_to_tenants", "crm.tasks.dispatch_due")
+        and entry["schedule"] <= 60
+    ]
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    app_name = f"crm-bench-idle-worker-{os.getpid()}"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "crm", "worker", "--loglevel", "WARNING",
+         "--concurrency", str(concurrency), "--without-gossip", "--without-mingle",
+         "--without-heartbeat", "--hostname", f"bench-idle-{os.getpid()}@%h"],
+        cwd=ROOT, env={**os.environ, "DATABASE_APPLICATION_NAME": app_name},
+        stdout=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+
+    def drained() -> bool:
+        queues = broker.scan_iter(match=f"{settings.CELERY_TASK_DEFAULT_QUEUE}*")
+        waiting = sum(broker.llen(name) for name in queues if broker.type(name) == b"list")
+        return waiting == 0 and not broker.hlen("unacked")
+
+    def wait_drained(timeout: float) -> float:
+        started = time.perf_counter()
+        while not drained():
+            if time.perf_counter() - started > timeout:
+                raise SystemExit(f"the worker did not drain the queues in {timeout:.0f} s")
+            time.sleep(0.05)
+        return time.perf_counter() - started
+
+    try:
+        # Warm-up: every pool process has loaded Django and seen the clubs' schemas once.
+        for task in every_minute[:2]:
+            fan_out_to_tenants(task)
+        wait_drained(600)
+        worker_cpu, db_cpu = _tree_cpu_seconds(worker.pid), _backends_cpu_seconds(app_name)
+        before = load()
+        started = time.perf_counter()
+        published = sum(fan_out_to_tenants(task) for task in every_minute)
+        publish = time.perf_counter() - started
+        wait_drained(1800)
+        elapsed = time.perf_counter() - started
+        worker_cpu = _tree_cpu_seconds(worker.pid) - worker_cpu
+        db_cpu = _backends_cpu_seconds(app_name) - db_cpu
+        print(
+            f"the fan-out's idle minute on a worker (prefork, concurrency {concurrency}): "
+            f"{published} tasks, all finding nothing to do, published in {publish:.1f} s and done "
+            f"{elapsed:.1f} s after the first; CPU {worker_cpu:.1f} s in the worker's processes, "
+            f"{db_cpu:.1f} s in their PostgreSQL backends; {published / elapsed:.0f} tasks/s, "
+            f"{(worker_cpu + db_cpu) / published * 1000:.1f} ms of CPU a task "
+            f"({before} -> {load()})"
+        )
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+        for name in broker.scan_iter(match=f"{settings.CELERY_TASK_DEFAULT_QUEUE}*"):
+            broker.delete(name)
+        celery_app.close()
 
 
 def _backend_cpu_seconds() -> float | None:
@@ -379,6 +476,10 @@ def main() -> None:
         "--periodic-only", action="store_true",
         help="create the clubs, then only beat's idle minute and the dispatcher's",
     )  # fmt: skip
+    parser.add_argument(
+        "--idle-worker", type=int, default=0, metavar="CONCURRENCY",
+        help="also run the fan-out's idle minute through a real Celery worker",
+    )  # fmt: skip
     args = parser.parse_args()
     if not settings.DATABASES["default"]["NAME"].startswith(("crm_many", "crm_bench", "bench")):
         sys.exit("Use a database of its own (its name starting crm_many, crm_bench or bench).")
@@ -389,6 +490,8 @@ def main() -> None:
         baseline_by_migrations(args.baseline)
         migrate_all(args.sample)
     idle_minute()
+    if args.idle_worker:
+        idle_minute_for_workers(args.idle_worker)
     dispatcher_minute()
 
 
