@@ -20,13 +20,15 @@ Run against a database of its own (it creates `--clubs` clubs and leaves them fo
    and CPU the fan-out takes to publish one task to every club, and the broker's memory before
    and after. The messages are published to a queue of the benchmark's own and deleted.
 4. **The dispatcher's minute.** The same minute through `crm.tasks.dispatch_due` (beat's
-   every-minute tasks queued only where the app's probe says work is due, crm/periodic.py)
-   with one busy club (due work of every kind) among idle ones (clubs that have run once: their
-   event cursors set, and kept: it is what a club's first run leaves): tasks queued per kind
-   against the fan-out's, and each kind's statements over every club (`TENANT_WORK_PROBE_CHUNK`
-   clubs each; wall time, and the CPU of this process and of its PostgreSQL backend), then one
-   kind's with every club in one statement. The busy club's rows and the messages are deleted
-   at the end.
+   probed tasks, every minute and every few minutes, queued only where the app's probe says
+   work is due, crm/periodic.py) with one busy club (due work of every kind) among idle ones
+   (clubs that have run once: their event cursors set, and kept: it is what a club's first run
+   leaves): tasks queued per kind against the fan-out's, and each kind's statements over every
+   club (`TENANT_WORK_PROBE_CHUNK` clubs each; wall time, and the CPU of this process and of
+   its PostgreSQL backend), then one kind's with every club in one statement. Then one minute
+   of the safety net (`crm.tasks.safety_net` for every dispatched task, each covering the
+   current minute's bucket of clubs; the Redis cursors it moves are put back). The busy club's
+   rows and the messages are deleted at the end.
 
 The load average is printed with every figure: on a shared 2-core machine it moves them.
 """
@@ -302,6 +304,7 @@ def _busy_club(schema: str) -> list:
     from crm.outbox.models import OutboundEvent
     from journeys.models import Enrolment, Journey, JourneyStatus, JourneyVersion
     from profiles.models import Activity, Customer, RawEvent, TeeSlot
+    from segments.models import Segment
     from social.models import CompetitionPromotion, Post, PostVariant, VariantStatus
 
     now = timezone.now()
@@ -353,6 +356,13 @@ def _busy_club(schema: str) -> list:
                 competition_id=f"C-{uuid.uuid4().hex}", needs_sync=True
             )
         )
+        made.append(Segment.objects.create(name=f"Busy {uuid.uuid4().hex}", rules={}))
+        post = Post.objects.create()
+        PostVariant.objects.create(
+            post=post, network="FACEBOOK", status=VariantStatus.PUBLISHED, published_at=now,
+            metrics_due_at=now - dt.timedelta(minutes=1),
+        )  # fmt: skip
+        made.append(post)
     return made
 
 
@@ -367,11 +377,12 @@ def dispatcher_minute() -> None:
         .order_by("slug")
         .values_list("schema_name", flat=True)
     )
-    every_minute = [
-        entry["args"][0]
+    # task -> runs a minute (every minute, segments due 1/5, engagement 1/15)
+    every_minute = {
+        entry["args"][0]: 60 / entry["schedule"]
         for entry in settings.CELERY_BEAT_SCHEDULE.values()
-        if entry["task"] == "crm.tasks.dispatch_due" and entry["schedule"] <= 60
-    ]
+        if entry["task"] == "crm.tasks.dispatch_due"
+    }
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     # Idle clubs as after their first minute: every event cursor at the newest row (kept: it is
     # what any club's first run leaves). One transaction each: one for all would hold a lock on
@@ -398,8 +409,8 @@ def dispatcher_minute() -> None:
             db_after = _backend_cpu_seconds()
             times.append(elapsed)
             queued = dispatch_due(task)  # the whole task: probe again, then publish
-            total_before += len(schemas)
-            total_after += queued
+            total_before += len(schemas) * every_minute[task]
+            total_after += queued * every_minute[task]
             db_ms = f"{(db_after - db_cpu) * 1000:.0f}" if db_cpu is not None and db_after else "?"
             rows.append(
                 f"| {task} | {len(schemas)} | {queued} | {cold * 1000:.0f} / {elapsed * 1000:.0f} | "
@@ -427,12 +438,12 @@ def dispatcher_minute() -> None:
                 row.delete()
     for name in broker.scan_iter(match=f"{settings.CELERY_TASK_DEFAULT_QUEUE}*"):
         broker.delete(name)
-    net = total_before * 60 / settings.TENANT_FAN_OUT_SAFETY_NET_SECONDS
+    net = sum(len(schemas) * 60 / period for _task, period in _safety_nets())
     print(
         f"dispatcher's minute, 1 busy club of {len(schemas)} ({load()}): "
-        f"{total_before} tasks a minute fanned out (before) -> {total_after} dispatched (after), "
-        f"plus the safety net's fan-out every {settings.TENANT_FAN_OUT_SAFETY_NET_SECONDS} s: "
-        f"{net:.0f} a minute on average; {len(every_minute)} probe statements a minute, "
+        f"{total_before:.0f} tasks a minute fanned out (before) -> {total_after:.1f} dispatched "
+        f"(after; a kind run every 5 or 15 minutes counts 1/5 or 1/15), plus the safety net: "
+        f"{net:.0f} a minute on average; {len(every_minute)} kinds probed, "
         f"{sum(times) * 1000:.0f} ms in all (warm)"
     )
     print(
@@ -446,6 +457,47 @@ def dispatcher_minute() -> None:
     print("|---|---|---|---|---|---|")
     for row in rows:
         print(row)
+    safety_net_minute(broker)
+
+
+def _safety_nets() -> list[tuple[str, int]]:
+    return [
+        (entry["args"][0], entry["args"][1])
+        for entry in settings.CELERY_BEAT_SCHEDULE.values()
+        if entry["task"] == "crm.tasks.safety_net"
+    ]
+
+
+def safety_net_minute(broker: redis.Redis) -> None:
+    """One minute of the safety net: every dispatched task's run, covering this minute's
+    bucket of clubs (each cursor set a minute back first, and put back after)."""
+    from django.utils import timezone
+
+    from crm.tasks import safety_net, safety_net_cursor_set
+
+    cursors = redis.Redis.from_url(settings.REDIS_URL)
+    shares = {}
+    started, cpu = time.perf_counter(), cpu_seconds()
+    for task, period in _safety_nets():
+        key = f"crm:safety-net:{task}"
+        saved = cursors.get(key)
+        try:
+            minute = int(timezone.now().timestamp() // 60)
+            safety_net_cursor_set(task, minute - 1)
+            shares[task] = safety_net(task, period)
+        finally:
+            if saved is None:
+                cursors.delete(key)
+            else:
+                cursors.set(key, saved)
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    for name in broker.scan_iter(match=f"{settings.CELERY_TASK_DEFAULT_QUEUE}*"):
+        broker.delete(name)
+    print(
+        f"the safety net's minute: {sum(shares.values())} messages for {len(shares)} tasks "
+        f"({min(shares.values())}-{max(shares.values())} a task), {elapsed * 1000:.0f} ms wall, "
+        f"{cpu * 1000:.0f} ms CPU in all ({load()})"
+    )
 
 
 def _settle_cursors(schema: str):

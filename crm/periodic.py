@@ -3,10 +3,11 @@
 Beat's every-minute tasks used to be fanned out to every ACTIVE club (`crm.tasks.
 fan_out_to_tenants`): at 1,000 clubs about 10,000 task messages a minute, nearly all finding
 nothing to do. Now each app registers, from its `AppConfig.ready()`, a `WorkProbe` for each of
-its every-minute tasks: a small SQL condition over its own tables that is true whenever the task
-could find something to do in a club (a superset is fine; a false "nothing due" costs a minute,
-so when in doubt a probe says due). Once a minute `crm.tasks.dispatch_due` asks every ACTIVE
-club at once, in one statement per kind (per `TENANT_WORK_PROBE_CHUNK` clubs, 100):
+its every-minute (or every-few-minutes) tasks: a small SQL condition over its own tables that is
+true whenever the task could find something to do in a club (a superset is fine; a false
+"nothing due" costs a run, so when in doubt a probe says due). At the task's period
+`crm.tasks.dispatch_due` asks every ACTIVE club at once, in one statement per kind (per
+`TENANT_WORK_PROBE_CHUNK` clubs, 100):
 
     SELECT 'club_a' WHERE (<probe over "club_a".tables>)
     UNION ALL SELECT 'club_b' WHERE (<probe over "club_b".tables>) …
@@ -18,8 +19,9 @@ A probe that cannot run in a club (a schema that lacks a table mid-migration, a 
 under an old probe) must not cost the other clubs their minute nor lose that club's work: clubs
 lacking one of the probe's tables (one catalogue query for all) are queued without asking, and a
 statement that fails all the same falls back to the plain fan-out for its clubs, logged. Beat
-still fans every probed task out to every club at a slow period
-(`TENANT_FAN_OUT_SAFETY_NET_SECONDS`) so a wrong probe delays work, never loses it.
+still queues every probed task in every club once a slow period
+(`TENANT_FAN_OUT_SAFETY_NET_SECONDS`), a share of the clubs each minute (`crm.tasks.safety_net`),
+so a wrong probe delays work, never loses it.
 
 The registry follows crm/transport/handlers.py and profiles/erasure.py: `crm/` names no app.
 """

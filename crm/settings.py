@@ -447,10 +447,11 @@ CELERY_TASK_QUEUES = [Queue(name) for name in CELERY_WORKER_QUEUES]
 # Capped at half the broker's visibility timeout (a countdown is held unacknowledged).
 TENANT_NIGHTLY_SPREAD_SECONDS = env_int("TENANT_NIGHTLY_SPREAD_SECONDS", 60 * 60)
 _NIGHTLY = {"spread_seconds": TENANT_NIGHTLY_SPREAD_SECONDS}
-# Periodic work that every club needs. Every-minute tasks go through crm.tasks.dispatch_due
-# (queued only in the clubs whose probe says something is due: crm/periodic.py); the rest are
-# fanned out per ACTIVE tenant by crm.tasks.fan_out_to_tenants.
-CELERY_BEAT_SCHEDULE = {
+# Periodic work that every club needs. Every-minute tasks, and the every-few-minutes ones
+# (segments due, social engagement), go through crm.tasks.dispatch_due (queued only in the clubs
+# whose probe says something is due: crm/periodic.py); the rest are fanned out per ACTIVE
+# tenant by crm.tasks.fan_out_to_tenants.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Events whose on-commit trigger was lost (a worker died) are applied within a minute.
     "apply-pending-events": {
         "task": "crm.tasks.dispatch_due",
@@ -482,7 +483,7 @@ CELERY_BEAT_SCHEDULE = {
         "args": ("segments.refresh_touched",),
     },
     "refresh-segments-due": {
-        "task": "crm.tasks.fan_out_to_tenants",
+        "task": "crm.tasks.dispatch_due",
         "schedule": 5 * 60,
         "args": ("segments.refresh_due",),
     },
@@ -530,7 +531,7 @@ CELERY_BEAT_SCHEDULE = {
         "args": ("social.publish_due",),
     },
     "social-engagement-due": {
-        "task": "crm.tasks.fan_out_to_tenants",
+        "task": "crm.tasks.dispatch_due",
         "schedule": 15 * 60,
         "args": ("social.fetch_engagement_due",),
     },
@@ -568,20 +569,28 @@ CELERY_BEAT_SCHEDULE = {
 # every-minute task either registers a probe (crm/periodic.py) or is named here
 # (tests/test_periodic_dispatch.py holds the schedule to it).
 TENANT_FANNED_OUT_EVERY_MINUTE: tuple[str, ...] = ()
-# The safety net: every dispatched task is still fanned out to every club this often, so a probe
-# that wrongly says "nothing due" delays that club's work by at most this long, never loses it.
+# The safety net: every dispatched task still reaches every club once a period, so a probe that
+# wrongly says "nothing due" delays that club's work by at most a period, never loses it. The
+# period is this, or three of the task's own runs if longer (engagement, every 15 minutes: 45),
+# so a slow task's probe still saves something.
 TENANT_FAN_OUT_SAFETY_NET_SECONDS = env_int("TENANT_FAN_OUT_SAFETY_NET_SECONDS", 15 * 60)
 # Clubs asked per probe statement, each its own transaction. A statement locks every table and
 # index its probe reads in every club it asks (up to ~25 a club), and the server's lock table
 # holds max_locks_per_transaction (64) x max_connections (100) by default: 1,000 clubs in one
 # statement ran out of it. Raise both together.
 TENANT_WORK_PROBE_CHUNK = env_int("TENANT_WORK_PROBE_CHUNK", 100)
+# Not all clubs at once (12 tasks x 1,000 clubs in one burst): crm.tasks.safety_net runs every
+# minute and queues the task in the clubs whose bucket (crc32 of club and task, one of a
+# period's minutes) is due, ~1/15 of them a minute, each club once a period.
 CELERY_BEAT_SCHEDULE.update(
     {
         f"{name}-safety-net": {
-            "task": "crm.tasks.fan_out_to_tenants",
-            "schedule": TENANT_FAN_OUT_SAFETY_NET_SECONDS,
-            "args": entry["args"],
+            "task": "crm.tasks.safety_net",
+            "schedule": 60,
+            "args": (
+                entry["args"][0],
+                max(TENANT_FAN_OUT_SAFETY_NET_SECONDS, 3 * entry["schedule"]),
+            ),
         }
         for name, entry in list(CELERY_BEAT_SCHEDULE.items())
         if entry["task"] == "crm.tasks.dispatch_due"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import zlib
-from typing import Any
+from typing import Any, cast
 
+import redis
 from celery import shared_task
 from django.conf import settings
 from django.contrib.sessions.models import Session
@@ -94,6 +95,74 @@ def dispatch_due(task_name: str) -> int:
         "Dispatched %s to %d of %d clubs (probe %.3f s%s)", task_name, queued, len(schemas),
         found.seconds, ", failed: fanned out" if found.failed else "",
     )  # fmt: skip
+    return queued
+
+
+def safety_net_buckets(period_seconds: int) -> int:
+    """A period's minutes: each club's safety net for a task falls in one of them."""
+    return max(1, period_seconds // 60)
+
+
+def safety_net_buckets_due(*, last: int | None, minute: int, buckets: int) -> list[int]:
+    """The buckets a safety-net run covers: those of every minute after `last` (the minute
+    the previous run covered up to; minutes since the epoch) up to `minute`, all of them after a
+    period or more. None (no run yet): this minute's only, not every club at once.
+
+    Not just this minute's: beat's every-60-seconds drifts a little later each run (and a run
+    can wait in the queue), so the minute read from the clock now and then jumps one, and that
+    bucket's clubs would wait two periods."""
+    if last is None:
+        return [minute % buckets]
+    if minute <= last:
+        return []
+    if minute - last >= buckets:
+        return list(range(buckets))
+    return sorted({covered % buckets for covered in range(last + 1, minute + 1)})
+
+
+def _safety_net_key(task_name: str) -> str:
+    return f"crm:safety-net:{task_name}"
+
+
+def safety_net_cursor(task_name: str) -> int | None:
+    """The minute `task_name`'s safety net has covered up to (None: it has not run yet)."""
+    with redis.Redis.from_url(settings.REDIS_URL) as client:
+        raw = client.get(_safety_net_key(task_name))
+    return None if raw is None else int(cast(bytes, raw))
+
+
+def safety_net_cursor_set(task_name: str, minute: int) -> None:
+    with redis.Redis.from_url(settings.REDIS_URL) as client:
+        client.set(_safety_net_key(task_name), minute)
+
+
+@shared_task(name="crm.tasks.safety_net")
+def safety_net(task_name: str, period_seconds: int) -> int:
+    """Beat, every minute, for each dispatched task: queue `task_name`, whatever its probe
+    says, in the ACTIVE clubs whose bucket (`stable_offset` of club and task over the period's
+    minutes, the same every run) falls in the minutes since the last run, so each club gets it
+    once every `period_seconds` and a wrongly idle probe delays its work by at most that. About
+    clubs / minutes a run (1,000 clubs, 15 minutes: ~67) instead of every club at once.
+
+    The cursor (Redis, one key a task) moves only once the clubs are queued: a run that fails
+    leaves its minutes to the next. Two runs at once may queue a club twice (the tasks are
+    idempotent), and one finishing late may set the cursor back a minute (the next run covers
+    that minute again); neither skips a bucket. Returns how many were queued."""
+    minute = int(timezone.now().timestamp() // 60)
+    buckets = safety_net_buckets(period_seconds)
+    slots = set(
+        safety_net_buckets_due(last=safety_net_cursor(task_name), minute=minute, buckets=buckets)
+    )
+    if not slots:
+        return 0
+    schemas = [
+        schema
+        for schema in tenant_list_active().values_list("schema_name", flat=True)
+        if stable_offset(schema, task_name, buckets) in slots
+    ]
+    queued = queue_in_clubs(task_name, schemas)
+    safety_net_cursor_set(task_name, minute)
+    logger.info("Safety net: %s queued in %d clubs (buckets %s)", task_name, queued, sorted(slots))
     return queued
 
 

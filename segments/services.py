@@ -605,20 +605,24 @@ def segment_snapshot(*, segment: Segment, name: str, actor_label: str = "") -> S
 # --- scheduled and event-driven refreshes -------------------------------------------------------
 
 
+# How often HOURLY and DAILY segments are refreshed, less a little slack so a refresh that ran
+# a few seconds late is not skipped next time. segments/periodic.py's probe reads the same.
+REFRESH_PERIODS = {
+    RefreshSchedule.HOURLY: dt.timedelta(hours=1),
+    RefreshSchedule.DAILY: dt.timedelta(days=1),
+}
+REFRESH_SLACK = dt.timedelta(minutes=2)
+
+
 def segments_due(*, now: dt.datetime | None = None) -> list[uuid.UUID]:
     """DYNAMIC segments whose schedule says they should be refreshed now."""
     now = now or timezone.now()
     due = []
-    periods = {
-        RefreshSchedule.HOURLY: dt.timedelta(hours=1),
-        RefreshSchedule.DAILY: dt.timedelta(days=1),
-    }
-    for segment in Segment.objects.filter(type=SegmentType.DYNAMIC, refresh__in=list(periods)).only(
-        "id", "refresh", "last_refreshed_at"
-    ):
+    for segment in Segment.objects.filter(
+        type=SegmentType.DYNAMIC, refresh__in=list(REFRESH_PERIODS)
+    ).only("id", "refresh", "last_refreshed_at"):
         last = segment.last_refreshed_at
-        # A little slack, so a refresh that ran a few seconds late is not skipped next time.
-        if last is None or now - last >= periods[segment.refresh] - dt.timedelta(minutes=2):
+        if last is None or now - last >= REFRESH_PERIODS[segment.refresh] - REFRESH_SLACK:
             due.append(segment.id)
     return due
 

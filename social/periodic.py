@@ -1,5 +1,6 @@
-"""When the social tasks that beat runs every minute could find something to do in a club
-(crm/periodic.py asks every club at once and queues the task only where this holds)."""
+"""When the social tasks that beat runs periodically (every minute; engagement every 15 minutes)
+could find something to do in a club (crm/periodic.py asks every club at once and queues the
+task only where this holds)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,18 @@ PUBLISH_DUE = WorkProbe(
         "scheduled": VariantStatus.SCHEDULED.value,
         "publishing": VariantStatus.PUBLISHING.value,
     },
+)
+
+# `engagement_due_ids`: a published variant whose next engagement fetch is due (the partial
+# index on metrics_due_at answers it).
+FETCH_ENGAGEMENT_DUE = WorkProbe(
+    task="social.fetch_engagement_due",
+    condition=(
+        "EXISTS (SELECT 1 FROM {social_postvariant} WHERE status = {published} "
+        "AND metrics_due_at <= now())"
+    ),
+    tables=("social_postvariant",),
+    values={"published": VariantStatus.PUBLISHED.value},
 )
 
 # New raw events past the promotion cursor (or no cursor yet), plans marked for a sync, and
@@ -49,4 +62,5 @@ PROMOTE_COMPETITIONS = WorkProbe(
 
 def register() -> None:
     work_probe_register(PUBLISH_DUE)
+    work_probe_register(FETCH_ENGAGEMENT_DUE)
     work_probe_register(PROMOTE_COMPETITIONS)

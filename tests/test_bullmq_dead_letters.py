@@ -285,7 +285,7 @@ def test_the_beat_schedule_sweeps_dead_letters_and_relays_every_club():
     assert schedule["relay-outbound-events"]["args"] == ("transport.relay_outbound_events",)
     # Every minute in the clubs with unrelayed rows; every club at the safety net's period.
     assert schedule["relay-outbound-events"]["task"] == "crm.tasks.dispatch_due"
-    assert schedule["relay-outbound-events-safety-net"]["task"] == "crm.tasks.fan_out_to_tenants"
+    assert schedule["relay-outbound-events-safety-net"]["task"] == "crm.tasks.safety_net"
 
 
 def test_a_dead_letter_queue_job_reads_back_as_the_same_row(clubs):

@@ -1,8 +1,10 @@
-"""Beat's every-minute work goes only to the clubs with something due (crm/periodic.py).
+"""Beat's periodic work goes only to the clubs with something due (crm/periodic.py), and the
+safety net reaches every club once a period, a share of them each minute.
 
 Against the test database's real club schemas: alpha is given due work of one kind at a time,
 bravo has nothing due; the dispatcher is asked about both (and the disabled club), and what it
-publishes is read back from this run's own queues on the real Redis broker.
+publishes is read back from this run's own queues on the real Redis broker. The safety net's
+cursors are real Redis keys too.
 """
 
 from __future__ import annotations
@@ -21,7 +23,16 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from crm.periodic import WorkProbe, clubs_with_work, work_probe, work_probes
-from crm.tasks import dispatch_due, fan_out_to_tenants, stable_offset
+from crm.tasks import (
+    dispatch_due,
+    fan_out_to_tenants,
+    safety_net,
+    safety_net_buckets,
+    safety_net_buckets_due,
+    safety_net_cursor,
+    safety_net_cursor_set,
+    stable_offset,
+)
 
 MINUTE_TASKS = [
     entry["args"][0]
@@ -29,6 +40,12 @@ MINUTE_TASKS = [
     if entry["task"] in ("crm.tasks.dispatch_due", "crm.tasks.fan_out_to_tenants")
     and entry["schedule"] <= 60
 ]
+# task -> its safety net's period
+NET_PERIODS = {
+    entry["args"][0]: entry["args"][1]
+    for entry in settings.CELERY_BEAT_SCHEDULE.values()
+    if entry["task"] == "crm.tasks.safety_net"
+}
 
 
 @pytest.fixture
@@ -37,6 +54,21 @@ def broker() -> Iterator[redis.Redis]:
     _drain(client)
     yield client
     _drain(client)
+
+
+@pytest.fixture(autouse=True)
+def net_cursors() -> Iterator[None]:
+    """No safety-net cursor left from another test (or run) in this Redis database."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter("crm:safety-net:*"):
+        client.delete(key)
+    yield
+    for key in client.scan_iter("crm:safety-net:*"):
+        client.delete(key)
+
+
+def _minute() -> int:
+    return int(timezone.now().timestamp() // 60)
 
 
 def _drain(client: redis.Redis) -> None:
@@ -163,6 +195,22 @@ def _plan_to_sync() -> None:
     CompetitionPromotion.objects.create(competition_id="C-1", needs_sync=True)
 
 
+def _due_segment() -> None:
+    from segments.models import RefreshSchedule, Segment
+
+    Segment.objects.create(name="Lapsed", rules={}, refresh=RefreshSchedule.HOURLY)
+
+
+def _engagement_due() -> None:
+    from social.models import Post, PostVariant, VariantStatus
+
+    now = timezone.now()
+    PostVariant.objects.create(
+        post=Post.objects.create(), network="FACEBOOK", status=VariantStatus.PUBLISHED,
+        published_at=now - dt.timedelta(hours=2), metrics_due_at=now - dt.timedelta(minutes=1),
+    )  # fmt: skip
+
+
 # task -> how alpha is given something for it to do (bravo gets nothing)
 DUE_WORK: dict[str, Callable[[], object]] = {
     "profiles.apply_pending_events": _pending_events,
@@ -175,6 +223,8 @@ DUE_WORK: dict[str, Callable[[], object]] = {
     "journeys.run_due": _due_enrolment,
     "social.publish_due": _due_post,
     "social.promote_competitions": _plan_to_sync,
+    "segments.refresh_due": _due_segment,
+    "social.fetch_engagement_due": _engagement_due,
 }
 
 
@@ -198,13 +248,22 @@ def test_every_minute_task_has_a_probe_or_is_fanned_out_on_purpose():
         if entry["task"] == "crm.tasks.dispatch_due"
     }
     assert dispatched == set(DUE_WORK) == set(work_probes())
-    nets = {
+    assert set(NET_PERIODS) == dispatched
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        if entry["task"] == "crm.tasks.dispatch_due":
+            # Never more often than the default, and at most one net run per three of the
+            # task's own (engagement, every 15 minutes: a 45-minute net), else the probe saves
+            # nothing.
+            period = NET_PERIODS[entry["args"][0]]
+            assert period == max(settings.TENANT_FAN_OUT_SAFETY_NET_SECONDS, 3 * entry["schedule"])
+        if entry["task"] == "crm.tasks.safety_net":
+            assert entry["schedule"] == 60
+    # Nothing fanned out to every club every few minutes any more.
+    assert not [
         entry["args"][0]
         for entry in settings.CELERY_BEAT_SCHEDULE.values()
-        if entry["task"] == "crm.tasks.fan_out_to_tenants"
-        and entry["schedule"] == settings.TENANT_FAN_OUT_SAFETY_NET_SECONDS
-    }
-    assert dispatched <= nets
+        if entry["task"] == "crm.tasks.fan_out_to_tenants" and entry["schedule"] < 24 * 60 * 60
+    ]
 
 
 def test_nightly_work_is_spread_by_a_stable_hash_of_the_club():
@@ -246,9 +305,11 @@ def test_a_club_with_nothing_due_gets_no_task_and_one_with_work_does(task, clubs
     connection.set_schema_to_public()
     assert dispatch_due(task) == 1
     assert _queued(broker, task) == [alpha]
-    # The safety net still reaches every active club.
+    # The safety net still reaches every active club: a run a period after the last covers
+    # every bucket.
     _drain(broker)
-    assert fan_out_to_tenants(task) == 2
+    safety_net_cursor_set(task, _minute() - safety_net_buckets(NET_PERIODS[task]))
+    assert safety_net(task, NET_PERIODS[task]) == 2
     assert _queued(broker, task) == sorted([alpha, bravo])
 
 
@@ -318,3 +379,146 @@ def test_a_statement_that_fails_costs_only_its_own_clubs(clubs, broker):
         cursor.execute(f'ALTER TABLE "{bravo}".profiles_outboundevent DROP COLUMN published_at')
     found = clubs_with_work(work_probe("transport.relay_outbound_events"), [alpha, bravo], chunk=1)
     assert (found.due, found.failed) == ([bravo], True)
+
+
+def _probe_says(task: str, schema: str) -> bool:
+    return clubs_with_work(work_probe(task), [schema], chunk=1).due == [schema]
+
+
+def test_the_segments_probe_is_segments_due_in_sql(clubs):
+    """Each case alone in a club: the probe says due exactly when `segments_due` finds one (the
+    probe reads the service's own periods and slack: 58 minutes, 23 h 58)."""
+    from segments.models import RefreshSchedule, Segment, SegmentType
+    from segments.services import REFRESH_PERIODS, segments_due
+
+    # The probe names these two; a schedule added to REFRESH_PERIODS must be added to it.
+    assert set(REFRESH_PERIODS) == {RefreshSchedule.HOURLY, RefreshSchedule.DAILY}
+    now = timezone.now()
+    minutes = dt.timedelta(minutes=1)
+    cases = [
+        (SegmentType.DYNAMIC, RefreshSchedule.HOURLY, None, True),
+        (SegmentType.DYNAMIC, RefreshSchedule.HOURLY, now - 57 * minutes, False),
+        (SegmentType.DYNAMIC, RefreshSchedule.HOURLY, now - 59 * minutes, True),
+        (SegmentType.DYNAMIC, RefreshSchedule.DAILY, None, True),
+        (SegmentType.DYNAMIC, RefreshSchedule.DAILY, now - (23 * 60 + 57) * minutes, False),
+        (SegmentType.DYNAMIC, RefreshSchedule.DAILY, now - (23 * 60 + 59) * minutes, True),
+        (SegmentType.DYNAMIC, RefreshSchedule.MANUAL, None, False),
+        (SegmentType.STATIC, RefreshSchedule.HOURLY, None, False),
+    ]
+    schema = clubs.alpha.schema_name
+    with schema_context(schema):
+        assert not _probe_says("segments.refresh_due", schema)
+        for kind, refresh, last, due in cases:
+            segment = Segment.objects.create(
+                name="Case", type=kind, rules={}, refresh=refresh, last_refreshed_at=last
+            )
+            case = (kind, refresh, last)
+            assert bool(segments_due()) is due, case
+            assert _probe_says("segments.refresh_due", schema) is due, case
+            segment.delete()
+
+
+def test_the_engagement_probe_is_engagement_due_ids_in_sql(clubs):
+    from social.models import Post, PostVariant, VariantStatus
+    from social.publishing import engagement_due_ids
+
+    now = timezone.now()
+    cases = [
+        (VariantStatus.PUBLISHED, now - dt.timedelta(minutes=1), True),
+        (VariantStatus.PUBLISHED, now + dt.timedelta(minutes=5), False),
+        (VariantStatus.PUBLISHED, None, False),
+        (VariantStatus.FAILED, now - dt.timedelta(minutes=1), False),
+    ]
+    schema = clubs.alpha.schema_name
+    with schema_context(schema):
+        assert not _probe_says("social.fetch_engagement_due", schema)
+        for status, due_at, due in cases:
+            post = Post.objects.create()
+            PostVariant.objects.create(
+                post=post, network="FACEBOOK", status=status, metrics_due_at=due_at
+            )
+            assert bool(engagement_due_ids()) is due, (status, due_at)
+            assert _probe_says("social.fetch_engagement_due", schema) is due, (status, due_at)
+            post.delete()
+
+
+def test_the_safety_net_takes_a_stable_fifteenth_of_the_clubs_a_minute():
+    schemas = [f"club_{n}" for n in range(1000)]
+    buckets = safety_net_buckets(15 * 60)
+    assert buckets == 15
+    for task in NET_PERIODS:
+        share = [0] * buckets
+        for schema in schemas:
+            share[stable_offset(schema, task, buckets)] += 1
+        # ~67 a minute (binomial spread: within 60-150% of clubs / 15), every club in one.
+        assert sum(share) == 1000
+        assert all(40 <= n <= 100 for n in share), (task, share)
+    # crc32, not Python's per-process salted hash: the same bucket in every process and run.
+    assert stable_offset("club_1", "campaigns.tick", 15) == 4
+    assert stable_offset("club_2", "campaigns.tick", 15) == 14
+    assert stable_offset("club_1", "journeys.run_due", 15) == 12
+
+
+def test_the_safety_net_covers_every_minute_since_its_last_run_once():
+    due, buckets = safety_net_buckets_due, 15
+    start = 29_000_000  # a minute since the epoch
+    # No run yet: this minute's bucket only (not every club at once).
+    assert due(last=None, minute=start, buckets=buckets) == [start % buckets]
+    # The same minute again (a duplicate run) or an older one (a late run): nothing.
+    assert due(last=start, minute=start, buckets=buckets) == []
+    assert due(last=start, minute=start - 1, buckets=buckets) == []
+    # Minute after minute, one bucket each: a period covers each bucket exactly once.
+    covered = [start % buckets]
+    for minute in range(start + 1, start + buckets):
+        covered += due(last=minute - 1, minute=minute, buckets=buckets)
+    assert sorted(covered) == list(range(buckets))
+    # A minute skipped on the clock (beat's drift, a run late in the queue): covered next run.
+    assert due(last=start, minute=start + 2, buckets=buckets) == sorted(
+        {(start + 1) % buckets, (start + 2) % buckets}
+    )
+    # Beat stopped for a period or more: every bucket, once.
+    assert due(last=start, minute=start + 15, buckets=buckets) == list(range(buckets))
+    assert due(last=start, minute=start + 40, buckets=buckets) == list(range(buckets))
+
+
+def _in_buckets(schemas: list[str], task: str, buckets: int, minutes: range) -> list[str]:
+    covered = {minute % buckets for minute in minutes}
+    return sorted(s for s in schemas if stable_offset(s, task, buckets) in covered)
+
+
+def test_a_safety_net_run_queues_only_the_clubs_of_its_minutes(clubs, broker):
+    task = "campaigns.tick"
+    period = NET_PERIODS[task]
+    buckets = safety_net_buckets(period)
+    alpha, bravo = clubs.alpha.schema_name, clubs.bravo.schema_name
+    connection.set_schema_to_public()
+    first = _minute()
+    safety_net_cursor_set(task, first - 1)
+    queued = safety_net(task, period)
+    last = _minute()
+    # This minute's bucket (or, had the minute turned before the run read it, the next's too).
+    runs = [_in_buckets([alpha, bravo], task, buckets, range(first, m + 1)) for m in (first, last)]
+    assert _queued(broker, task) in runs and queued == len(_queued(broker, task))
+    # The cursor moved to the minute the run covered up to; each task has its own.
+    assert first <= safety_net_cursor(task) <= last
+    assert safety_net_cursor("journeys.run_due") is None
+    # A run whose minutes were already covered queues nothing (the disabled club never).
+    _drain(broker)
+    safety_net_cursor_set(task, last + 10)
+    assert safety_net(task, period) == 0
+    assert _queued(broker, task) == []
+    assert safety_net_cursor(task) == last + 10
+
+
+def test_the_first_safety_net_run_takes_this_minutes_clubs_only(clubs, broker):
+    task = "journeys.run_due"
+    period = NET_PERIODS[task]
+    buckets = safety_net_buckets(period)
+    connection.set_schema_to_public()
+    first = _minute()
+    queued = safety_net(task, period)
+    last = _minute()
+    schemas = [clubs.alpha.schema_name, clubs.bravo.schema_name]
+    runs = [_in_buckets(schemas, task, buckets, range(m, m + 1)) for m in (first, last)]
+    assert _queued(broker, task) in runs and queued == len(_queued(broker, task))
+    assert safety_net_cursor(task) in (first, last)
