@@ -61,17 +61,36 @@ def test_every_app_refuses_with_the_one_error_type(clubs, api, make_key):
         assert payload["errors"] == [{"code": "not_found", "__typename": "MutationError"}], mutation
 
 
-def test_an_unknown_input_key_is_refused_before_anything_is_made(clubs, api, make_key):
+def test_an_unknown_input_field_is_refused_before_anything_is_made(clubs, api, make_key):
+    """Typed inputs (issue 19): GraphQL's own validation refuses the field, naming it and
+    where it was written, before the mutation is called."""
     client = api(make_key(clubs.alpha, "crm:read,crm:campaigns"))
-    body = _post(
+    response = _post(
         client,
         'mutation { journeyCreate(input: {name: "Welcome", nmae: "typo"}) '
         "{ journey { id } errors { field code } } }",
-    ).json()
-    assert "data" in body, body
-    assert body["data"]["journeyCreate"] == {
-        "journey": None,
-        "errors": [{"field": "input.nmae", "code": "invalid"}],
-    }
+    )
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "graphql_validation_failed"
+    assert error["message"] == (
+        "Field 'nmae' is not defined by type 'JourneyInput'. Did you mean 'name'?"
+    )
+    assert error["details"]["errors"][0]["extensions"] == {"field": "input.nmae"}
     with schema_context(clubs.alpha.schema_name):
         assert not AuditEntry.objects.filter(action__startswith="journey.").exists()
+
+
+def test_a_rest_serializer_refusal_is_a_mutation_error_by_field(clubs, api, make_key):
+    """A mutation reusing REST's serializer on its typed input answers its refusals in
+    `errors`, by field path, with the operation rolled back."""
+    client = api(make_key(clubs.alpha, "crm:read,crm:campaigns"))
+    body = _post(
+        client,
+        'mutation { createCampaign(input: {name: "%s"}) { campaign { id } '
+        "errors { field code __typename } } }" % ("x" * 201),
+    ).json()
+    assert body["data"]["createCampaign"] == {
+        "campaign": None,
+        "errors": [{"field": "name", "code": "invalid", "__typename": "MutationError"}],
+    }

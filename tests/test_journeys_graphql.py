@@ -44,7 +44,7 @@ def gql(client, query: str, **variables) -> dict:
 def create(client, name="Welcome", body=None) -> dict:
     result = gql(
         client,
-        f"mutation($input: GenericScalar!) {{ journeyCreate(input: $input) {{ {JOURNEY} {ERRORS} }} }}",
+        f"mutation($input: JourneyInput!) {{ journeyCreate(input: $input) {{ {JOURNEY} {ERRORS} }} }}",
         input=body or {"name": name, "definition": definition()},
     )["data"]["journeyCreate"]
     return result
@@ -121,9 +121,11 @@ def test_bad_definitions_and_state_refusals_come_back_as_errors(client):
     bad = create(client, body={"name": "Broken", "definition": broken})
     assert bad["journey"] is None
     assert any(e["field"].endswith("steps.wait.duration.days") for e in bad["errors"]), bad
-    unknown = create(client, body={"name": "X", "colour": "green"})
-    assert unknown["errors"] == [
-        {"field": "input.colour", "message": "Not a known key here.", "code": "invalid"}
+    taken = create(client, body={"name": "Broken"})
+    assert taken["errors"] == []
+    again = create(client, body={"name": "Broken"})  # the service's rule, by field
+    assert again["errors"] == [
+        {"field": "name", "message": "Another journey already has this name.", "code": "invalid"}
     ]
     journey_id = create(client)["journey"]["id"]
     resumed = gql(
@@ -159,7 +161,7 @@ def test_update_copy_template_and_staff_tasks(clubs, api, make_staff, client, pe
     edited["steps"]["welcome"]["template"] = "member_welcome_v2"
     updated = gql(
         client,
-        "mutation($id: UUID!, $input: GenericScalar!) { journeyUpdate(id: $id, input: $input) "
+        "mutation($id: UUID!, $input: JourneyInput!) { journeyUpdate(id: $id, input: $input) "
         f"{{ journey {{ name definition }} {ERRORS} }} }}",
         id=journey_id,
         input={"name": "Welcome (new)", "definition": edited},

@@ -112,6 +112,15 @@ def campaign_input(validated: Mapping[str, Any]) -> CampaignInput:
     return CampaignInput(**given)
 
 
+def campaign_input_checked(body: Any, *, partial: bool) -> CampaignInput:
+    """A campaign body (REST's, or GraphQL's typed input read back as that body) checked by
+    CampaignInputSerializer, then the service's typed input: REST and GraphQL run the same
+    checks. A refusal is DRF's ValidationError, keyed by field path (`audience.include[0]`)."""
+    serializer = CampaignInputSerializer(data=body, partial=partial)
+    serializer.is_valid(raise_exception=True)
+    return campaign_input(serializer.validated_data)
+
+
 class CampaignOutputSerializer(serializers.ModelSerializer):
     audience = serializers.SerializerMethodField()
     variants = serializers.SerializerMethodField()

@@ -17,7 +17,7 @@ from campaigns.api.serializers import (
     CampaignPreviewInputSerializer,
     CampaignReviewInputSerializer,
     CampaignTestSendInputSerializer,
-    campaign_input,
+    campaign_input_checked,
 )
 from campaigns.models import Campaign
 from campaigns.review import campaign_review
@@ -69,10 +69,9 @@ class CampaignListView(CampaignView):
         responses={201: CampaignOutputSerializer},
     )
     def post(self, request: Request) -> Response:
-        body = CampaignInputSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
         campaign = campaign_create(
-            data=campaign_input(body.validated_data), actor_label=self.actor_label()
+            data=campaign_input_checked(request.data, partial=False),
+            actor_label=self.actor_label(),
         )
         return self.respond_campaign(campaign, status=201)
 
@@ -89,12 +88,11 @@ class CampaignDetailView(CampaignView):
     )
     def patch(self, request: Request, campaign_id: str) -> Response:
         campaign = self.get_campaign(campaign_id)
-        body = CampaignInputSerializer(data=request.data, partial=True)
-        body.is_valid(raise_exception=True)
+        data = campaign_input_checked(request.data, partial=True)
         try:
             updated = campaign_update(
                 campaign=campaign,
-                data=campaign_input(body.validated_data),
+                data=data,
                 actor_label=self.actor_label(),
             )
         except CampaignStateError as exc:

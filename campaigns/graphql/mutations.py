@@ -4,13 +4,13 @@ back in `errors` naming each field; a state change the state forbids has code
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import graphene
-from django.core.exceptions import ValidationError
 from graphene.types.generic import GenericScalar
 
-from campaigns.api.serializers import CampaignInputSerializer, campaign_input
+from campaigns.api.serializers import campaign_input_checked
+from campaigns.graphql.inputs import CampaignInputType
 from campaigns.graphql.types import CampaignNode
 from campaigns.selectors import campaign_get
 from campaigns.services import (
@@ -26,8 +26,8 @@ from campaigns.services import (
     campaign_update,
 )
 from crm.accounts.scopes import Scope
-from crm.api.errors import validation_details
 from crm.graphql.errors import MutationError
+from crm.graphql.inputs import input_body
 from crm.graphql.mutations import BaseMutation, Refused
 from crm.graphql.permissions import actor_label
 
@@ -46,30 +46,22 @@ class _CampaignMutation(BaseMutation):
     state_errors = (CampaignStateError,)
 
 
-def _campaign_input(input: Any, *, partial: bool) -> CampaignInput:
-    """REST's body checked by REST's serializer (unknown fields and types refused, by field
-    path), then the service's typed input."""
-    if not isinstance(input, dict):
-        raise ValidationError({"input": ["Give an object."]})
-    body = CampaignInputSerializer(data=input, partial=partial)
-    if not body.is_valid():
-        raise ValidationError(validation_details(body.errors))
-    return campaign_input(body.validated_data)
+def _campaign_input(input: CampaignInputType, *, partial: bool) -> CampaignInput:
+    """The typed input read back as REST's body, checked by REST's serializer (lengths and
+    the like; a refusal names the field), then the service's typed input, which the service
+    checks in full (segments of this club, variants, cron)."""
+    return campaign_input_checked(input_body(input), partial=partial)
 
 
 class CreateCampaign(_CampaignMutation):
-    """Create a DRAFT campaign; `input` is the REST body of segments.md (camelCase)."""
+    """Create a DRAFT campaign: `input` takes REST's campaign fields (segments.md); `name` is
+    required. Refusals come back in `errors`, each naming its field (`name`,
+    `audience.include[0]`, `variants[1].weight`)."""
 
     class Arguments:
-        input = GenericScalar(required=True)
+        input = CampaignInputType(required=True)
 
     campaign = graphene.Field(CampaignNode)
-
-    @classmethod
-    def validate(cls, info, input):
-        if not isinstance(input, dict):
-            return [MutationError(field="input", message="Give an object.", code="invalid")]
-        return []
 
     @classmethod
     def perform(cls, root, info, input):
@@ -79,9 +71,12 @@ class CreateCampaign(_CampaignMutation):
 
 
 class UpdateCampaign(_CampaignMutation):
+    """Change a DRAFT, SCHEDULED or PAUSED campaign: only the fields `input` gives change
+    (null clears a field that may be empty). An id not of this club is `not_found`."""
+
     class Arguments:
         id = graphene.UUID(required=True)
-        input = GenericScalar(required=True)
+        input = CampaignInputType(required=True)
 
     campaign = graphene.Field(CampaignNode)
 
@@ -90,7 +85,7 @@ class UpdateCampaign(_CampaignMutation):
         campaign = campaign_get(campaign_id=id)
         if campaign is None:
             raise Refused(_not_found())
-        data = _campaign_input(input or {}, partial=True)
+        data = _campaign_input(input, partial=True)
         campaign = campaign_update(campaign=campaign, data=data, actor_label=actor_label(info))
         return cls(campaign=campaign_get(campaign_id=campaign.id), errors=[])
 

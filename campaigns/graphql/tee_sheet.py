@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from graphene.types.generic import GenericScalar
 from graphene_django import DjangoObjectType
 
+from campaigns.graphql.inputs import CampaignChannel, CampaignTemplatesInput
 from campaigns.models import TeeSheetGap, TeeSheetSettings, TeeSheetWave
 from campaigns.tee_sheet import tee_sheet_settings, tee_sheet_settings_update
 from campaigns.tee_sheet_selectors import (
@@ -19,6 +20,7 @@ from campaigns.tee_sheet_selectors import (
 )
 from crm.accounts.scopes import Scope
 from crm.graphql.errors import MutationError, errors_from, refuse
+from crm.graphql.inputs import input_body
 from crm.graphql.permissions import actor_label, require_scope, require_scope_for_mutation
 from profiles.models import TeeSlot
 
@@ -119,11 +121,46 @@ class Query(graphene.ObjectType):
         return {"weeks": tee_sheet_weekly(weeks=8), "utilisation": tee_sheet_utilisation(days=7)}
 
 
+class TeeSheetSettingsInput(graphene.InputObjectType):
+    """The gap filler's settings, as REST's PATCH tee-sheet/settings body: only the fields
+    given change. The filler's service checks the ranges and names each field at fault."""
+
+    enabled = graphene.Boolean(description="Whether the filler offers free places.")
+    horizon_hours = graphene.Int(
+        description="Fill slots teeing off within this many hours: 1 to 336."
+    )
+    golfers_per_place = graphene.Int(
+        description="Wave size: golfers offered per free place, 1 to 50."
+    )
+    max_waves = graphene.Int(description="Waves of offers at most per gap: 1 to 10.")
+    minutes_between_waves = graphene.Int(description="Minutes between two waves: 1 to 1,440.")
+    weekly_limit = graphene.Int(description="Most slots offered to one golfer in 7 days: 1 to 21.")
+    min_day_part_share = graphene.Int(
+        description="Only golfers with at least this % of their bookings (last 365 days) in "
+        "the slot's day part: 0 to 100."
+    )
+    offer_window_hours = graphene.Int(
+        description="A booking of the slot this long after the offer counts as recovered: 1 "
+        "to 336 hours."
+    )
+    holdout_percent = graphene.Float(
+        description="Share of chosen golfers who get no offer, to measure the lift: 0 to 50."
+    )
+    channels = graphene.List(
+        graphene.NonNull(CampaignChannel), description="The channels offers go out on."
+    )
+    templates = graphene.InputField(
+        CampaignTemplatesInput, description="A template for each channel used."
+    )
+    # Free-form: the offer template's own variables.
+    content = GenericScalar(description="JSON the offer's templates fill in (a subject).")
+
+
 class UpdateTeeSheetSettings(graphene.Mutation):
-    """Change the gap filler's settings; `input` takes REST's camelCase names."""
+    """Change the gap filler's settings: only the fields `input` gives."""
 
     class Arguments:
-        input = GenericScalar(required=True)
+        input = TeeSheetSettingsInput(required=True)
 
     settings = graphene.Field(TeeSheetSettingsNode)
     errors = graphene.List(graphene.NonNull(MutationError), required=True)
@@ -132,7 +169,7 @@ class UpdateTeeSheetSettings(graphene.Mutation):
     def mutate(cls, root, info, input):
         require_scope_for_mutation(info, Scope.CAMPAIGNS)
         try:
-            row = tee_sheet_settings_update(data=input, actor_label=actor_label(info))
+            row = tee_sheet_settings_update(data=input_body(input), actor_label=actor_label(info))
         except ValidationError as exc:
             return cls(errors=refuse(info, errors_from(exc)))
         return cls(settings=row, errors=[])

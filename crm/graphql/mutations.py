@@ -5,11 +5,13 @@ and its payload fields, and writes `perform` (the mutation proper). `mutate` the
 
 - checks the scope first: a caller without it gets a GraphQL error `permission_denied`, and
   the operation is rolled back;
-- checks the input (`validate`, e.g. `unknown_keys` for an object argument): refusals come back
-  in `errors` before anything runs;
+- checks the input (`validate`): refusals come back in `errors` before anything runs. Unknown
+  fields and wrong types of a typed input (`InputObjectType`) are GraphQL's own to refuse,
+  before the mutation is called;
 - runs `perform` with the actor known (`crm.accounts.services.acting_as`), so the audit rows its
   services write carry the staff member's or the key's foreign key, not only a label;
-- answers a `ValidationError` (by field), a `Refused` raised by `perform` and any of the
+- answers a `ValidationError` (Django's from a service, or DRF's from the REST serializer a
+  mutation reuses on its input; by field path), a `Refused` raised by `perform` and any of the
   subclass's `state_errors` (code `invalid_state`) in `errors`, the one `MutationError` type,
   and rolls the operation back (ATOMIC_MUTATIONS): a document with several mutations is all or
   nothing.
@@ -23,10 +25,12 @@ from typing import Any, ClassVar
 import graphene
 from django.core.exceptions import ValidationError
 from graphql import GraphQLResolveInfo
+from rest_framework import exceptions
 
 from crm.accounts.models import User
 from crm.accounts.services import Actor, acting_as
 from crm.api.authentication import ServicePrincipal
+from crm.api.errors import validation_details
 from crm.graphql.errors import MutationError, errors_from, refuse
 from crm.graphql.permissions import actor_label, require_scope_for_mutation
 
@@ -45,17 +49,6 @@ def actor_of(info: GraphQLResolveInfo) -> Actor:
     if isinstance(user, ServicePrincipal):
         return Actor(label=actor_label(info), api_key=user.api_key)
     return Actor(label=actor_label(info), user=user if isinstance(user, User) else None)
-
-
-def unknown_keys(value: Any, allowed: set[str], *, field: str = "input") -> list[MutationError]:
-    """An object argument's keys that the mutation does not know (a misspelt key must not be
-    dropped silently), or that it is not an object at all."""
-    if not isinstance(value, dict):
-        return [MutationError(field=field, message="Give an object.", code="invalid")]
-    return [
-        MutationError(field=f"{field}.{key}", message="Not a known key here.", code="invalid")
-        for key in sorted(set(value) - allowed)
-    ]
 
 
 class BaseMutation(graphene.Mutation):
@@ -104,3 +97,6 @@ class BaseMutation(graphene.Mutation):
             return cls.refuse(info, [state])
         except ValidationError as exc:
             return cls.refuse(info, errors_from(exc, code=cls.validation_code))
+        except exceptions.ValidationError as exc:  # a reused REST serializer's, by field path
+            by_field = ValidationError(validation_details(exc.detail))
+            return cls.refuse(info, errors_from(by_field, code=cls.validation_code))

@@ -25,15 +25,22 @@ from drf_spectacular.utils import extend_schema
 from graphene_django.settings import graphene_settings
 from graphene_django.views import GraphQLView
 from graphql import (
+    ArgumentNode,
     DocumentNode,
     GraphQLError,
     GraphQLSchema,
     GraphQLSyntaxError,
+    ListValueNode,
+    Node,
+    ObjectFieldNode,
+    ObjectValueNode,
     OperationType,
+    Visitor,
     get_operation_ast,
     parse,
     specified_rules,
     validate,
+    visit,
 )
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
@@ -105,6 +112,45 @@ _NOT_VALID = "Some fields are not valid; see details."
 
 def _graphql_errors(errors: list[GraphQLError]) -> dict[str, Any]:
     return {"errors": [error.formatted for error in errors]}
+
+
+def _argument_paths(document: DocumentNode) -> dict[int, str]:
+    """Each argument value written in the query (and each of its fields and items) by node,
+    with its path: `input`, `input.variants[0].weight`, `input.nmae`."""
+    paths: dict[int, str] = {}
+
+    def walk(node: Node, path: str) -> None:
+        paths[id(node)] = path
+        if isinstance(node, ObjectValueNode):
+            for field in node.fields:
+                walk(field, f"{path}.{field.name.value}")
+        elif isinstance(node, ObjectFieldNode):
+            walk(node.value, path)
+        elif isinstance(node, ListValueNode):
+            for index, item in enumerate(node.values):
+                walk(item, f"{path}[{index}]")
+
+    class Arguments(Visitor):
+        def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
+            walk(node, node.name.value)
+            walk(node.value, node.name.value)
+
+    visit(document, Arguments())
+    return paths
+
+
+def _name_fields(errors: list[GraphQLError], document: DocumentNode) -> list[GraphQLError]:
+    """Standard validation names the type at fault ("Expected value of type 'Int', found
+    \"x\"") but not where it was written: an error about an argument's value gets its path in
+    `extensions.field` (`input.variants[0].weight`), as resolvers name theirs. (A variable's
+    value that does not fit its type is refused while running, and graphql-core's message
+    names its path: "… at 'input.variants[0].weight'".)"""
+    paths = _argument_paths(document)
+    for error in errors:
+        path = next((paths[id(n)] for n in error.nodes or () if id(n) in paths), None)
+        if path is not None:
+            error.extensions = {**(error.extensions or {}), "field": path}
+    return errors
 
 
 def _limits() -> Limits:
@@ -303,6 +349,7 @@ class GraphQLAPIView(TenantAPIView):
         schema = _Executor.schema_for_validation()
         errors = validate(schema, document, specified_rules, max_errors=20)
         if errors:
+            errors = _name_fields(list(errors), document)
             raise _Refused(
                 400, "graphql_validation_failed", errors[0].message, _graphql_errors(errors)
             )

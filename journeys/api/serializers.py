@@ -50,6 +50,21 @@ def journey_input(body: Mapping[str, Any]) -> JourneyInput:
     return JourneyInput(**{attr: body[key] for key, attr in names.items() if key in body})
 
 
+def journey_input_checked(body: Any, *, creating: bool) -> JourneyInput:
+    """A journey body (REST's, or GraphQL's typed input read back as that body) checked by
+    the create or update serializer, then the service input of the fields sent (a default
+    the caller did not send changes nothing). REST and GraphQL run the same checks; a refusal
+    is DRF's ValidationError, keyed by field."""
+    serializer: InputSerializer = (
+        JourneyCreateInputSerializer(data=body)
+        if creating
+        else JourneyUpdateInputSerializer(data=body, partial=True)
+    )
+    serializer.is_valid(raise_exception=True)
+    validated = serializer.validated_data
+    return journey_input({key: value for key, value in validated.items() if key in body})
+
+
 class JourneyListFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=JourneyStatus.choices, required=False)
 

@@ -48,7 +48,7 @@ from journeys.api.serializers import (
     StaffTaskOutputSerializer,
     StatsFilterSerializer,
     TemplateCopyInputSerializer,
-    journey_input,
+    journey_input_checked,
 )
 from journeys.models import EnrolmentSource, Journey
 from journeys.presets import journey_templates
@@ -177,11 +177,8 @@ class JourneyListView(JourneyView):
         responses={201: JOURNEY},
     )
     def post(self, request: Request) -> Response:
-        body = JourneyCreateInputSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        given = {k: v for k, v in body.validated_data.items() if k in request.data}
-        given["name"] = body.validated_data["name"]
-        journey = journey_create(data=journey_input(given), actor_label=self.actor_label())
+        data = journey_input_checked(request.data, creating=True)
+        journey = journey_create(data=data, actor_label=self.actor_label())
         return self.respond_journey(journey, status=201)
 
 
@@ -200,12 +197,11 @@ class JourneyDetailView(JourneyView):
     )
     def patch(self, request: Request, journey_id: str) -> Response:
         journey = self.get_journey(journey_id)
-        body = JourneyUpdateInputSerializer(data=request.data, partial=True)
-        body.is_valid(raise_exception=True)
+        data = journey_input_checked(request.data, creating=False)
         try:
             updated = journey_update(
                 journey=journey,
-                data=journey_input(body.validated_data),
+                data=data,
                 actor_label=self.actor_label(),
             )
         except JourneyStateError as exc:

@@ -13,9 +13,10 @@ from graphene.types.generic import GenericScalar
 from crm.accounts.scopes import NOTES, Scope
 from crm.api.authentication import ServicePrincipal
 from crm.graphql.errors import MutationError, refuse
-from crm.graphql.mutations import BaseMutation, Refused, unknown_keys
+from crm.graphql.inputs import input_body
+from crm.graphql.mutations import BaseMutation, Refused
 from crm.graphql.permissions import actor_label
-from journeys.api.serializers import journey_input
+from journeys.api.serializers import journey_input_checked
 from journeys.graphql.types import EnrolmentType, JourneyType, StaffTaskType
 from journeys.models import EnrolmentSource
 from journeys.selectors import (
@@ -25,6 +26,7 @@ from journeys.selectors import (
     staff_task_get,
 )
 from journeys.services import (
+    JourneyInput,
     JourneyStateError,
     enrolment_exit,
     journey_archive,
@@ -38,8 +40,6 @@ from journeys.services import (
     journey_update,
     staff_task_complete,
 )
-
-_INPUT_KEYS = {"name", "description", "definition", "templateKey"}
 
 
 def _not_found(what: str = "journey") -> MutationError:
@@ -60,39 +60,66 @@ class JourneyPayload:
     journey = graphene.Field(JourneyType)
 
 
+class JourneyInputType(graphene.InputObjectType):
+    """A journey's fields, as REST's journey body (journeys.md). Every field is optional:
+    creating needs `name`; an update changes only the fields given."""
+
+    class Meta:
+        name = "JourneyInput"
+
+    name = graphene.String(
+        description="What staff call it: unique in the club, up to 200 characters. Required "
+        "when creating."
+    )
+    description = graphene.String(description="A note for staff.")
+    # Free-form on purpose: a graph whose steps are keyed by the club's own step names.
+    definition = GenericScalar(
+        description="The draft as JSON: trigger, start and steps (GET "
+        "api/v1/journeys/schema has its JSON Schema). Checked in full; each part at fault "
+        "is named by its path (steps.wait.duration.days). Not given when creating: a manual "
+        "trigger and one end step."
+    )
+    template_key = graphene.String(
+        description="The ready-made journey it was copied from (journeyTemplates); only when "
+        "creating, up to 64 characters."
+    )
+
+
+def _journey_input(input: JourneyInputType, *, creating: bool) -> JourneyInput:
+    """The typed input read back as REST's body and checked by REST's create or update
+    serializer (a refusal names the field), then the service's input."""
+    return journey_input_checked(input_body(input), creating=creating)
+
+
 class CreateJourney(JourneyPayload, _JourneyMutation):
-    """Create a DRAFT journey; `input` is REST's body: name, description, definition,
-    templateKey (camelCase). Without a definition it starts from an empty one."""
+    """Create a DRAFT journey from REST's journey fields; `name` is required. Without a
+    definition it starts from an empty one."""
 
     class Arguments:
-        input = GenericScalar(required=True)
-
-    @classmethod
-    def validate(cls, info, input):
-        return unknown_keys(input, _INPUT_KEYS)
+        input = JourneyInputType(required=True)
 
     @classmethod
     def perform(cls, root, info, input):
-        journey = journey_create(data=journey_input(input), actor_label=actor_label(info))
+        data = _journey_input(input, creating=True)
+        journey = journey_create(data=data, actor_label=actor_label(info))
         return cls(journey=journey_get(journey_id=journey.id), errors=[])
 
 
 class UpdateJourney(JourneyPayload, _JourneyMutation):
-    """Change name, description or the draft definition (never a published version)."""
+    """Change name, description or the draft definition (never a published version): only
+    the fields `input` gives. An id not of this club is `not_found`."""
 
     class Arguments:
         id = graphene.UUID(required=True)
-        input = GenericScalar(required=True)
+        input = JourneyInputType(required=True)
 
     @classmethod
     def perform(cls, root, info, id, input):
         journey = journey_get(journey_id=id)
         if journey is None:
             raise Refused(_not_found())
-        bad = unknown_keys(input, _INPUT_KEYS - {"templateKey"})
-        if bad:
-            raise Refused(*bad)
-        journey_update(journey=journey, data=journey_input(input), actor_label=actor_label(info))
+        data = _journey_input(input, creating=False)
+        journey_update(journey=journey, data=data, actor_label=actor_label(info))
         return cls(journey=journey_get(journey_id=journey.id), errors=[])
 
 
