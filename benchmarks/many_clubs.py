@@ -200,27 +200,44 @@ def _tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def _backends_cpu_seconds(app_name: str) -> float:
-    """CPU of the PostgreSQL backends serving `app_name` (the server runs on this machine)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", [app_name])
-        pids = [row[0] for row in cursor.fetchall()]
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+class _Backends:
+    """CPU of the PostgreSQL backends serving `app_name` (the server runs on this machine),
+    sampled while they live: a worker may close a connection between tasks, and a closed
+    backend's CPU can no longer be read, so each backend's last reading is kept."""
+
+    def __init__(self, app_name: str) -> None:
+        self.app_name = app_name
+        self.seen: dict[int, float] = {}
+
+    def sample(self) -> float:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s", [self.app_name]
+            )
+            pids = [row[0] for row in cursor.fetchall()]
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            self.seen[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(self.seen.values())
 
 
-def idle_minute_for_workers(concurrency: int) -> None:
+def idle_minute_for_workers(concurrency: int, sample: int) -> None:
     """What the fan-out's idle minute costs the workers: a real Celery worker (prefork,
     `concurrency` processes) runs one minute's worth of fanned-out tasks (every every-minute
-    task in every club, all finding nothing to do), timed until the last is acknowledged, with
-    the CPU of the worker's processes and of their PostgreSQL backends."""
+    task, all finding nothing to do) in `sample` clubs, timed until the last is acknowledged,
+    with the CPU of the worker's processes and of their PostgreSQL backends; then the same per
+    task, times every club."""
     from crm.celery import app as celery_app
+    from crm.tasks import queue_in_clubs
+
+    schemas = list(
+        Tenant.objects.filter(status="ACTIVE")
+        .order_by("slug")
+        .values_list("schema_name", flat=True)
+    )
 
     every_minute = [
         entry["args"][0]
@@ -230,13 +247,16 @@ def idle_minute_for_workers(concurrency: int) -> None:
     ]
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     app_name = f"crm-bench-idle-worker-{os.getpid()}"
+    log = open(f"/tmp/{app_name}.log", "w")  # noqa: SIM115 (the worker's, closed below)
+    print(f"  the worker's log: {log.name}")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "crm", "worker", "--loglevel", "WARNING",
+        [sys.executable, "-m", "celery", "-A", "crm", "worker", "--loglevel", "INFO",
          "--concurrency", str(concurrency), "--without-gossip", "--without-mingle",
          "--without-heartbeat", "--hostname", f"bench-idle-{os.getpid()}@%h"],
         cwd=ROOT, env={**os.environ, "DATABASE_APPLICATION_NAME": app_name},
-        stdout=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
     )  # fmt: skip
+    backends = _Backends(app_name)
 
     def drained() -> bool:
         queues = broker.scan_iter(match=f"{settings.CELERY_TASK_DEFAULT_QUEUE}*")
@@ -248,23 +268,24 @@ def idle_minute_for_workers(concurrency: int) -> None:
         while not drained():
             if time.perf_counter() - started > timeout:
                 raise SystemExit(f"the worker did not drain the queues in {timeout:.0f} s")
+            backends.sample()
             time.sleep(0.05)
         return time.perf_counter() - started
 
     try:
         # Warm-up: every pool process has loaded Django and seen the clubs' schemas once.
         for task in every_minute[:2]:
-            fan_out_to_tenants(task)
+            queue_in_clubs(task, schemas[:sample])
         wait_drained(600)
-        worker_cpu, db_cpu = _tree_cpu_seconds(worker.pid), _backends_cpu_seconds(app_name)
+        worker_cpu, db_cpu = _tree_cpu_seconds(worker.pid), backends.sample()
         before = load()
         started = time.perf_counter()
-        published = sum(fan_out_to_tenants(task) for task in every_minute)
+        published = sum(queue_in_clubs(task, schemas[:sample]) for task in every_minute)
         publish = time.perf_counter() - started
         wait_drained(1800)
         elapsed = time.perf_counter() - started
         worker_cpu = _tree_cpu_seconds(worker.pid) - worker_cpu
-        db_cpu = _backends_cpu_seconds(app_name) - db_cpu
+        db_cpu = backends.sample() - db_cpu
         print(
             f"the fan-out's idle minute on a worker (prefork, concurrency {concurrency}): "
             f"{published} tasks, all finding nothing to do, published in {publish:.1f} s and done "
@@ -273,9 +294,17 @@ def idle_minute_for_workers(concurrency: int) -> None:
             f"{(worker_cpu + db_cpu) / published * 1000:.1f} ms of CPU a task "
             f"({before} -> {load()})"
         )
+        per_minute = len(every_minute) * len(schemas)
+        cpu_minute = (worker_cpu + db_cpu) / published * per_minute
+        print(
+            f"  -> at {len(schemas)} clubs the fan-out's {per_minute} tasks a minute cost "
+            f"~{cpu_minute:.0f} CPU-seconds a minute: {cpu_minute / 60:.1f} cores busy finding "
+            "nothing to do"
+        )
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
+        log.close()
         for name in broker.scan_iter(match=f"{settings.CELERY_TASK_DEFAULT_QUEUE}*"):
             broker.delete(name)
         celery_app.close()
@@ -532,6 +561,10 @@ def main() -> None:
         "--idle-worker", type=int, default=0, metavar="CONCURRENCY",
         help="also run the fan-out's idle minute through a real Celery worker",
     )  # fmt: skip
+    parser.add_argument(
+        "--idle-worker-clubs", type=int, default=100,
+        help="clubs whose idle minute the worker runs (the figure per task is then scaled)",
+    )  # fmt: skip
     args = parser.parse_args()
     if not settings.DATABASES["default"]["NAME"].startswith(("crm_many", "crm_bench", "bench")):
         sys.exit("Use a database of its own (its name starting crm_many, crm_bench or bench).")
@@ -543,7 +576,7 @@ def main() -> None:
         migrate_all(args.sample)
     idle_minute()
     if args.idle_worker:
-        idle_minute_for_workers(args.idle_worker)
+        idle_minute_for_workers(args.idle_worker, args.idle_worker_clubs)
     dispatcher_minute()
 
 
