@@ -28,6 +28,8 @@ from django.urls import reverse
 from unfold.forms import AuthenticationForm
 from unfold.sites import UnfoldAdminSite
 
+from crm.accounts.services import acting_as
+from crm.api.authentication import caller_actor
 from crm.api.throttling import auth_failure_record, auth_failures_wait
 
 TOO_MANY_ATTEMPTS = "too_many_attempts"
@@ -120,13 +122,20 @@ class ClubAdminSite(_LoginLandsOnTheIndex, UnfoldAdminSite):
 
     def admin_view(self, view: _View, cacheable: bool = False) -> _View:
         """Every club admin page: a page this person's role may not open answers with a "not
-        allowed" page inside the admin (status 403, the sidebar still there), not a bare 403."""
+        allowed" page inside the admin (status 403, the sidebar still there), not a bare 403.
+
+        Each page runs as its signed-in staff member (crm.accounts.services.acting_as): the
+        audit rows its actions, forms and the campaign composer write through the services
+        name them by foreign key, though the services take only a label. Model pages, custom
+        views (`get_urls`) and the site's own all come through here. The platform admin does
+        not: its operators are rows of the public schema, not of a club."""
         inner = super().admin_view(view, cacheable)
 
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
-                return inner(request, *args, **kwargs)
+                with acting_as(caller_actor(request.user)):
+                    return inner(request, *args, **kwargs)
             except PermissionDenied:
                 return self.not_allowed(request)
 

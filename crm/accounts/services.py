@@ -14,7 +14,7 @@ from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.accounts.models import ApiKey, AuditEntry, User, WebhookSecret
@@ -38,18 +38,38 @@ class Actor:
     api_key: ApiKey | None = None
 
 
-_ACTING: ContextVar[Actor | None] = ContextVar("crm_acting", default=None)
+# The actor and the club (schema) it was set in: its user or key is a row of that club's
+# tables, so a row written in another club's schema must not point at it.
+_ACTING: ContextVar[tuple[Actor, str] | None] = ContextVar("crm_acting", default=None)
+
+
+def _schema() -> str:
+    return str(getattr(connection, "schema_name", ""))
 
 
 @contextmanager
 def acting_as(actor: Actor) -> Iterator[Actor]:
     """Within this block, audit rows written without an explicit actor name `actor`'s user or
-    key: the API layer knows who calls, the services it calls take only a label."""
-    token = _ACTING.set(actor)
+    key: the API layer knows who calls, the services it calls take only a label.
+
+    Entered by the places that know the caller, once per request: every REST view and GraphQL
+    (crm.api.views.TenantAPIView, after authentication), each GraphQL mutation
+    (crm.graphql.mutations.BaseMutation) and every club admin page (ClubAdminSite.admin_view).
+    A ContextVar, reset on the way out whatever happens: a worker thread that serves the next
+    request, a Celery task or a command starts with no actor."""
+    token = _ACTING.set((actor, _schema()))
     try:
         yield actor
     finally:
         _ACTING.reset(token)
+
+
+def acting_actor() -> Actor | None:
+    """Who is acting here, if a caller set it for this club (`acting_as`)."""
+    acting = _ACTING.get()
+    if acting is None or acting[1] != _schema():
+        return None
+    return acting[0]
 
 
 def audit_record(
@@ -62,14 +82,22 @@ def audit_record(
     object_id: str = "",
     details: dict[str, Any] | None = None,
 ) -> AuditEntry:
-    acting = _ACTING.get()
-    if acting is not None and actor_user is None and actor_api_key is None:
+    """The one way an audit row is written. Given no user or key, it names the acting caller's
+    (`acting_as`), and their label when given none either; a label the service passes (an event,
+    "system") is kept beside the caller's foreign key: the row says what did it and on whose
+    request."""
+    acting = acting_actor() if actor_user is None and actor_api_key is None else None
+    if acting is not None:
         actor_user, actor_api_key = acting.user, acting.api_key
     return AuditEntry.objects.create(
         action=action,
         actor_user=actor_user,
         actor_api_key=actor_api_key,
-        actor_label=actor_label or (actor_user.email if actor_user else ""),
+        actor_label=(
+            actor_label
+            or (actor_user.email if actor_user else "")
+            or (acting.label if acting is not None else "")
+        ),
         object_type=object_type,
         object_id=object_id,
         details=details or {},

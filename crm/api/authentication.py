@@ -12,8 +12,9 @@ from typing import Any
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from crm.accounts.models import ApiKey, WebhookSecret
+from crm.accounts.models import ApiKey, User, WebhookSecret
 from crm.accounts.selectors import api_key_authenticate
+from crm.accounts.services import Actor
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,18 @@ class ServicePrincipal:
 
     def __str__(self) -> str:
         return self.label
+
+
+def caller_actor(user: Any) -> Actor:
+    """The caller (`request.user`: a key's or a signed webhook's principal, a staff member,
+    nobody) as the actor its audit rows name (crm.accounts.services.acting_as): the key or the
+    staff account by foreign key, and the label REST and GraphQL have always shown (the email,
+    or the principal's label)."""
+    if isinstance(user, ServicePrincipal):
+        return Actor(label=user.label, api_key=user.api_key)
+    if isinstance(user, User) and user.is_authenticated:
+        return Actor(label=user.email or str(user), user=user)
+    return Actor(label="")
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):

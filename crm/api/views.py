@@ -3,6 +3,7 @@ response envelope are decided here once, so endpoints stay thin."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 from django.db import transaction
@@ -21,6 +22,8 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
+from crm.accounts.services import acting_as
+from crm.api.authentication import caller_actor
 from crm.api.pagination import Pageable, SkipTakePagination
 from crm.api.throttling import (
     TooManyFailedAuthentications,
@@ -47,15 +50,26 @@ class TenantAPIView(APIView):
     # nothing behind and a retrying client makes no duplicates. Views that must commit what
     # they did before a failure (a message already sent) set this to False.
     atomic_writes: bool = True
+    # Holds the caller's `acting_as` from authentication (`initial`) to the end of `dispatch`.
+    _acting: ExitStack | None = None
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if self.atomic_writes and request.method not in ("GET", "HEAD", "OPTIONS"):
             with transaction.atomic():
-                response = super().dispatch(request, *args, **kwargs)
+                response = self._dispatch_acting(request, *args, **kwargs)
                 if response.status_code >= 400:
                     transaction.set_rollback(True)
                 return response
-        return super().dispatch(request, *args, **kwargs)
+        return self._dispatch_acting(request, *args, **kwargs)
+
+    def _dispatch_acting(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # Every audit row the handler's services write names the caller's key or staff account
+        # by foreign key (crm.accounts.services.acting_as), though most services take only a
+        # label. The caller is known once `initial` has authenticated them; the stack resets
+        # the context when the response is made, whatever happened, inside the transaction
+        # (so on-commit work does not run as the caller), and a view lives for one request.
+        with ExitStack() as self._acting:
+            return super().dispatch(request, *args, **kwargs)
 
     def perform_authentication(self, request: Request) -> None:
         # An address that keeps failing authentication is refused before its credentials are
@@ -81,6 +95,8 @@ class TenantAPIView(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
+        if self._acting is not None:
+            self._acting.enter_context(acting_as(caller_actor(request.user)))
         # A NUL in `?q=` would reach PostgreSQL (which refuses it) as a 500: refuse it here, for
         # every query parameter of every endpoint, naming the parameter.
         for name, values in request.query_params.lists():

@@ -27,12 +27,11 @@ from django.core.exceptions import ValidationError
 from graphql import GraphQLResolveInfo
 from rest_framework import exceptions
 
-from crm.accounts.models import User
 from crm.accounts.services import Actor, acting_as
-from crm.api.authentication import ServicePrincipal
+from crm.api.authentication import caller_actor
 from crm.api.errors import validation_details
 from crm.graphql.errors import MutationError, errors_from, refuse
-from crm.graphql.permissions import actor_label, require_scope_for_mutation
+from crm.graphql.permissions import require_scope_for_mutation
 
 
 class Refused(Exception):
@@ -45,10 +44,7 @@ class Refused(Exception):
 
 def actor_of(info: GraphQLResolveInfo) -> Actor:
     """The caller of this operation as an audit actor: a key or a staff member."""
-    user = info.context.user
-    if isinstance(user, ServicePrincipal):
-        return Actor(label=actor_label(info), api_key=user.api_key)
-    return Actor(label=actor_label(info), user=user if isinstance(user, User) else None)
+    return caller_actor(info.context.user)
 
 
 class BaseMutation(graphene.Mutation):

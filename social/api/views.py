@@ -4,13 +4,16 @@ selector or service, shape the output. Scope `crm:social` (api.md); approving po
 
 Connecting accounts is not here: it needs the person at the network's login page, so it lives
 in the club admin (OAuth redirects). No response carries a token.
+
+Views do not catch the services' (Django) ValidationError: the platform's exception handler
+(crm.api.errors) answers it as api.md's 400 `validation_error` keyed by field, and the base view
+rolls the request's writes back, as for any refusal.
 """
 
 from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
@@ -92,12 +95,6 @@ def actor_of(request: Request) -> Actor:
     return Actor(user=user, label=user.email, is_admin=is_admin)
 
 
-def _invalid(exc: DjangoValidationError) -> exceptions.ValidationError:
-    return exceptions.ValidationError(
-        exc.message_dict if hasattr(exc, "message_dict") else {"nonFieldErrors": exc.messages}
-    )
-
-
 def _variants(data: list[dict]) -> list[VariantInput]:
     return [
         VariantInput(
@@ -153,12 +150,9 @@ class AccountDetailView(SocialView):
         account = self.get_account(account_id)
         body = AccountUpdateInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            account_set_queue_times(
-                actor=actor_of(request), account=account, times=body.validated_data["queueTimes"]
-            )
-        except DjangoValidationError as exc:
-            raise _invalid(exc) from exc
+        account_set_queue_times(
+            actor=actor_of(request), account=account, times=body.validated_data["queueTimes"]
+        )
         return self.respond_object(self.get_account(account_id), AccountOutputSerializer)
 
 
@@ -174,12 +168,7 @@ class ImageUploadView(SocialView):
         body = ImageInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         upload = body.validated_data["file"]
-        try:
-            image = image_upload(
-                actor=actor_of(request), filename=upload.name, content=upload.read()
-            )
-        except DjangoValidationError as exc:
-            raise _invalid(exc) from exc
+        image = image_upload(actor=actor_of(request), filename=upload.name, content=upload.read())
         return self.respond(ImageOutputSerializer(image).data, status=201)
 
 
@@ -223,19 +212,16 @@ class PostListView(SocialView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         actor = actor_of(request)
-        try:
-            post = post_create(
-                actor=actor, title=data.get("title", ""), variants=_variants(data["variants"])
+        post = post_create(
+            actor=actor, title=data.get("title", ""), variants=_variants(data["variants"])
+        )
+        if data.get("schedule"):
+            post = post_schedule(
+                actor=actor,
+                post=post,
+                mode=data["schedule"]["mode"],
+                at=data["schedule"].get("at"),
             )
-            if data.get("schedule"):
-                post = post_schedule(
-                    actor=actor,
-                    post=post,
-                    mode=data["schedule"]["mode"],
-                    at=data["schedule"].get("at"),
-                )
-        except DjangoValidationError as exc:
-            raise _invalid(exc) from exc
         return self.respond_post(post, status=201)
 
 
@@ -254,15 +240,12 @@ class PostDetailView(SocialView):
         body = PostUpdateInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        try:
-            post = post_update(
-                actor=actor_of(request),
-                post=post,
-                title=data.get("title"),
-                variants=_variants(data["variants"]) if "variants" in data else None,
-            )
-        except DjangoValidationError as exc:
-            raise _invalid(exc) from exc
+        post = post_update(
+            actor=actor_of(request),
+            post=post,
+            title=data.get("title"),
+            variants=_variants(data["variants"]) if "variants" in data else None,
+        )
         return self.respond_post(post)
 
 
@@ -278,15 +261,12 @@ class PostScheduleView(SocialView):
         post = self.get_post(post_id)
         body = ScheduleInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            post = post_schedule(
-                actor=actor_of(request),
-                post=post,
-                mode=body.validated_data["mode"],
-                at=body.validated_data.get("at"),
-            )
-        except DjangoValidationError as exc:
-            raise _invalid(exc) from exc
+        post = post_schedule(
+            actor=actor_of(request),
+            post=post,
+            mode=body.validated_data["mode"],
+            at=body.validated_data.get("at"),
+        )
         return self.respond_post(post)
 
 
@@ -298,10 +278,7 @@ class PostApproveView(SocialView):
     )
     def post(self, request: Request, post_id) -> Response:
         post = self.get_post(post_id)
-        try:
-            post = post_approve(actor=actor_of(request), post=post)
-        except DjangoValidationError as exc:
-            raise _invalid(exc) from exc
+        post = post_approve(actor=actor_of(request), post=post)
         return self.respond_post(post)
 
 
@@ -317,10 +294,7 @@ class PostRejectView(SocialView):
         post = self.get_post(post_id)
         body = RejectInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            post = post_reject(actor=actor_of(request), post=post, note=body.validated_data["note"])
-        except DjangoValidationError as exc:
-            raise _invalid(exc) from exc
+        post = post_reject(actor=actor_of(request), post=post, note=body.validated_data["note"])
         return self.respond_post(post)
 
 
@@ -331,10 +305,7 @@ class PostRequestApprovalView(SocialView):
     def post(self, request: Request, post_id) -> Response:
         """Send a draft for an ADMIN's approval; no connected account is needed."""
         post = self.get_post(post_id)
-        try:
-            post = post_request_approval(actor=actor_of(request), post=post)
-        except DjangoValidationError as exc:
-            raise _invalid(exc) from exc
+        post = post_request_approval(actor=actor_of(request), post=post)
         return self.respond_post(post)
 
 
@@ -353,15 +324,12 @@ class PostRescheduleView(SocialView):
         post = self.get_post(post_id)
         body = RescheduleInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            post = post_reschedule(
-                actor=actor_of(request),
-                post=post,
-                at=body.validated_data["at"],
-                networks=body.validated_data.get("networks"),
-            )
-        except DjangoValidationError as exc:
-            raise _invalid(exc) from exc
+        post = post_reschedule(
+            actor=actor_of(request),
+            post=post,
+            at=body.validated_data["at"],
+            networks=body.validated_data.get("networks"),
+        )
         return self.respond_post(post)
 
 
@@ -402,12 +370,9 @@ class CalendarView(SocialView):
         """Posts, competition promotion items and campaign sends in one list, by time, each
         with its start in the club's time zone and a status label."""
         tz = ZoneInfo(tenant_of_request(request).timezone or "UTC")
-        try:
-            start, end = calendar_range(
-                start=request.query_params.get("from"), end=request.query_params.get("to"), tz=tz
-            )
-        except DjangoValidationError as exc:
-            raise _invalid(exc) from exc
+        start, end = calendar_range(
+            start=request.query_params.get("from"), end=request.query_params.get("to"), tz=tz
+        )
         entries = _Rows(calendar_entries(start=start, end=end))
         return self.paginate(request, entries, CalendarEntryOutputSerializer)
 
@@ -488,16 +453,13 @@ class PromotionItemDetailView(PromotionView):
         body = PromotionItemUpdateInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        try:
-            item = promotion_item_update(
-                actor=actor_of(request),
-                item=item,
-                text=data.get("text"),
-                subject=data.get("subject"),
-                scheduled_for=data.get("scheduledAt"),
-            )
-        except DjangoValidationError as exc:
-            raise _invalid(exc) from exc
+        item = promotion_item_update(
+            actor=actor_of(request),
+            item=item,
+            text=data.get("text"),
+            subject=data.get("subject"),
+            scheduled_for=data.get("scheduledAt"),
+        )
         return self.respond_object(item, PromotionItemOutputSerializer)
 
 
@@ -509,10 +471,7 @@ class PromotionItemCancelView(PromotionView):
     )
     def post(self, request: Request, promotion_id, item_id) -> Response:
         item = self.get_item(promotion_id, item_id)
-        try:
-            item = promotion_item_cancel(actor=actor_of(request), item=item)
-        except DjangoValidationError as exc:
-            raise _invalid(exc) from exc
+        item = promotion_item_cancel(actor=actor_of(request), item=item)
         return self.respond_object(item, PromotionItemOutputSerializer)
 
 
@@ -536,8 +495,5 @@ class PromotionSettingsView(SocialView):
     def patch(self, request: Request) -> Response:
         body = PromotionSettingsInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            row = promotion_settings_update(actor=actor_of(request), data=body.service_data())
-        except DjangoValidationError as exc:
-            raise _invalid(exc) from exc
+        row = promotion_settings_update(actor=actor_of(request), data=body.service_data())
         return self.respond_object(row, PromotionSettingsOutputSerializer)
