@@ -377,11 +377,15 @@ def _static_follow_merges(segment: Segment) -> tuple[int, int]:
     gone = SegmentMembership.objects.filter(segment=segment).exclude(
         customer__status__in=(CustomerStatus.ACTIVE, CustomerStatus.INACTIVE)
     )
-    winners = list(
-        gone.filter(customer__status=CustomerStatus.MERGED, customer__merged_into__isnull=False)
+    winners = [
+        winner
+        for winner in gone.filter(
+            customer__status=CustomerStatus.MERGED, customer__merged_into__isnull=False
+        )
         .values_list("customer__merged_into_id", flat=True)
         .distinct()
-    )
+        if winner is not None  # none is, by the filter; the type cannot tell
+    ]
     kept = list(
         SegmentMembership.objects.filter(segment=segment).values_list("customer_id", flat=True)
     )
@@ -609,7 +613,7 @@ def segments_due(*, now: dt.datetime | None = None) -> list[uuid.UUID]:
     """DYNAMIC segments whose schedule says they should be refreshed now."""
     now = now or timezone.now()
     due = []
-    periods = {
+    periods: dict[str, dt.timedelta] = {
         RefreshSchedule.HOURLY: dt.timedelta(hours=1),
         RefreshSchedule.DAILY: dt.timedelta(days=1),
     }
