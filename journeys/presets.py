@@ -486,71 +486,89 @@ COMPETITION = {
     },
 }  # fmt: skip
 
-# The morning after a round: the two-question survey (journeys.surveys). The send carries the
-# round's own signed links (journeys.engine adds `links.surveyUrl` / `links.guestFormUrl` to a
-# send whose trigger event names a booking); answers reach the timeline and, for a detractor,
-# a staff task; a promoter is shown the club's review link.
-AFTER_ROUND_SURVEY = {
-    "key": "after_round_survey",
-    "name": "After the round: two-question survey",
-    "description": "The morning after a round, an email asking how likely they are to "
-    "recommend the club (0-10) and what one thing it should improve. Detractors open a task "
-    "for the club manager; promoters are invited to leave a review.",
-    "segments": [],
-    "definition": {
-        "trigger": {"type": "event", "eventType": "teetime.booking.completed", "filters": {},
-                    "firstTime": False},
-        "entryRule": None,
-        "exitRule": _all(_GONE),
-        "goal": None,
-        "reentry": {"policy": "AFTER_DAYS", "days": 7},
-        "maxEnrolments": None,
-        "start": "next_morning",
-        "steps": {
-            "next_morning": {
-                "type": "wait", "label": "Next morning, 09:30", "position": _at(1, 0),
-                "until": {"time": "09:30"}, "next": "survey",
-            },
-            "survey": {
-                "type": "send", "label": "Email: how was your round?", "position": _at(1, 1),
-                "channel": "EMAIL", "template": "round_nps_survey", "variables": {},
-                "content": {"subject": "How was your round?"}, "next": None,
+
+def _after_round_email(
+    *,
+    key: str,
+    name: str,
+    description: str,
+    reentry_days: int,
+    wait_step: str,
+    wait_label: str,
+    send_at: str,
+    send_step: str,
+    send_label: str,
+    template: str,
+    subject: str,
+) -> dict[str, Any]:
+    """A template for one email about a round just played: a completed booking starts it, it
+    waits until `send_at` (club time, HH:MM) and sends, and a golfer who leaves the club is let
+    go. The send carries the round's own signed links (journeys.engine adds `links.surveyUrl` /
+    `links.guestFormUrl` to a send whose trigger event names a booking)."""
+    return {
+        "key": key,
+        "name": name,
+        "description": description,
+        "segments": [],
+        "definition": {
+            "trigger": {"type": "event", "eventType": "teetime.booking.completed",
+                        "filters": {}, "firstTime": False},
+            "entryRule": None,
+            "exitRule": _all(_GONE),
+            "goal": None,
+            "reentry": {"policy": "AFTER_DAYS", "days": reentry_days},
+            "maxEnrolments": None,
+            "start": wait_step,
+            "steps": {
+                wait_step: {
+                    "type": "wait", "label": wait_label, "position": _at(1, 0),
+                    "until": {"time": send_at}, "next": send_step,
+                },
+                send_step: {
+                    "type": "send", "label": send_label, "position": _at(1, 1),
+                    "channel": "EMAIL", "template": template, "variables": {},
+                    "content": {"subject": subject}, "next": None,
+                },
             },
         },
-    },
-}  # fmt: skip
+    }  # fmt: skip
+
+
+# The morning after a round: the two-question survey (journeys.surveys). Answers reach the
+# timeline and, for a detractor, a staff task; a promoter is shown the club's review link.
+AFTER_ROUND_SURVEY = _after_round_email(
+    key="after_round_survey",
+    name="After the round: two-question survey",
+    description="The morning after a round, an email asking how likely they are to "
+    "recommend the club (0-10) and what one thing it should improve. Detractors open a task "
+    "for the club manager; promoters are invited to leave a review.",
+    reentry_days=7,
+    wait_step="next_morning",
+    wait_label="Next morning, 09:30",
+    send_at="09:30",
+    send_step="survey",
+    send_label="Email: how was your round?",
+    template="round_nps_survey",
+    subject="How was your round?",
+)
 
 # After a round with guests, the booker is asked to name their playing partners (the guest
 # form, profiles.rounds). Bookers whose partners are all known see a thank-you on the page.
-ASK_FOR_GUESTS = {
-    "key": "ask_booker_for_guests",
-    "name": "Ask the booker who they played with",
-    "description": "The evening after a round, the booker gets a link to a club page where "
+ASK_FOR_GUESTS = _after_round_email(
+    key="ask_booker_for_guests",
+    name="Ask the booker who they played with",
+    description="The evening after a round, the booker gets a link to a club page where "
     "they can add their playing partners' names and email or phone (each partner's own wish "
     "to hear from the club is asked there, never assumed).",
-    "segments": [],
-    "definition": {
-        "trigger": {"type": "event", "eventType": "teetime.booking.completed", "filters": {},
-                    "firstTime": False},
-        "entryRule": None,
-        "exitRule": _all(_GONE),
-        "goal": None,
-        "reentry": {"policy": "AFTER_DAYS", "days": 14},
-        "maxEnrolments": None,
-        "start": "evening",
-        "steps": {
-            "evening": {
-                "type": "wait", "label": "That evening, 19:00", "position": _at(1, 0),
-                "until": {"time": "19:00"}, "next": "ask",
-            },
-            "ask": {
-                "type": "send", "label": "Email: who did you play with?", "position": _at(1, 1),
-                "channel": "EMAIL", "template": "round_name_your_guests", "variables": {},
-                "content": {"subject": "Who did you play with?"}, "next": None,
-            },
-        },
-    },
-}  # fmt: skip
+    reentry_days=14,
+    wait_step="evening",
+    wait_label="That evening, 19:00",
+    send_at="19:00",
+    send_step="ask",
+    send_label="Email: who did you play with?",
+    template="round_name_your_guests",
+    subject="Who did you play with?",
+)
 
 VISITOR_TO_MEMBER = {
     "key": "visitor_to_member",

@@ -18,8 +18,7 @@ from typing import Any
 from django import forms
 from django.apps import apps
 from django.contrib import admin, messages
-from django.contrib.admin.templatetags.admin_list import _boolean_icon
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import display_for_value, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -34,8 +33,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from crm.accounts.models import User
 from crm.admin_base import ReadOnlyAdmin, SettingsAdmin
 from crm.admin_sites import club_admin_site
+from crm.tenants.selectors import tenant_of_request
 from profiles.envelope import MEMBER_STATUSES, SOURCES
 from profiles.models import (
     Activity,
@@ -133,7 +134,15 @@ def _money(cents: int | None, currency: str) -> str:
 
 
 def _actor(request: HttpRequest) -> str:
+    """The signed-in staff user's email (the club admin lets no one else in)."""
+    if not isinstance(request.user, User):
+        raise PermissionDenied
     return request.user.email
+
+
+def _boolean_icon(value: bool | None) -> str:
+    """The admin's yes / no / unknown icon."""
+    return display_for_value(value, "", boolean=True)
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
@@ -177,6 +186,7 @@ def _staff_merges(customer: Customer) -> list[dict[str, Any]]:
     for link in links:
         kept_this = link.winner_id == customer.id
         other = link.loser if kept_this else link.winner
+        assert other is not None  # the query leaves out links missing a side
         merges.setdefault(
             (link.winner_id, link.loser_id),
             {
@@ -547,7 +557,7 @@ class CustomerAdmin(ReadOnlyAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _customer_context(self, request: HttpRequest, customer: Customer) -> dict[str, Any]:
-        tenant = request.tenant
+        tenant = tenant_of_request(request)
         currency = tenant.currency
         user = request.user
 
@@ -863,7 +873,7 @@ def _comparison_rows(a: Customer, b: Customer, currency: str) -> list[dict[str, 
 def duplicate_comparison(request: HttpRequest, candidate: DuplicateCandidate) -> dict[str, Any]:
     """What the side-by-side page shows of a candidate pair."""
     a, b = candidate.customer_a, candidate.customer_b
-    currency = request.tenant.currency
+    currency = tenant_of_request(request).currency
     identities = customer_identities(customers=[a, b])
     values = {
         side: {identity["value"] for identity in identities[customer.id]}
@@ -1108,9 +1118,10 @@ class RawEventAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Customer")
     def customer(self, obj: RawEvent) -> str:
-        if obj.record_id is None or obj.record.customer_id is None:
+        record = obj.record  # no query when record_id is None
+        if record is None or record.customer_id is None:
             return "—"
-        return _customer_link(obj.record.customer)
+        return _customer_link(record.customer)
 
     def get_queryset(self, request):
         # The list never shows the envelope; leave the big JSON column out of it.
@@ -1186,7 +1197,8 @@ def _scores_context(customer: Customer) -> dict[str, Any]:
         )
     ]
     if score.churn_method == "MODEL":
-        used = ChurnModel.objects.filter(version=score.churn_model_version).first()
+        version = score.churn_model_version  # None matches no model: versions are never null
+        used = ChurnModel.objects.filter(version=version).first() if version is not None else None
         method = churn_method_summary(used)
     else:
         method = churn_method_summary(churn_model_current())

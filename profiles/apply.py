@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from django.contrib.postgres.aggregates import ArrayAgg
@@ -40,7 +41,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from crm.db import array_literal, copy_rows
+from crm.db import array_literal, copy_rows, tenant_connection
 from crm.outbox.services import outbound_record_many
 from crm.tenants.models import Tenant
 from crm.transport.outbound import outbound_relay_soon
@@ -135,7 +136,7 @@ _ahead: dict[str, _ParseAhead] = {}
 
 
 def _take_ahead() -> _ParseAhead | None:
-    found = _ahead.pop(connection.schema_name, None)
+    found = _ahead.pop(tenant_connection().schema_name, None)
     _ahead.clear()
     return found
 
@@ -147,7 +148,7 @@ class _Record:
     id: int
     kind: str
     key: str
-    customer_id: Any
+    customer_id: UUID | None
     email: str
     phone: str
     raw_attributes: str
@@ -284,7 +285,7 @@ def _pending(*, among: list[int]) -> list[_Event]:
 
 def _club() -> tuple[Tenant, frozenset[str]]:
     tenant = (
-        Tenant.objects.filter(schema_name=connection.schema_name)
+        Tenant.objects.filter(schema_name=tenant_connection().schema_name)
         .annotate(all_slugs=ArrayAgg("slugs__slug"))
         .get()
     )
@@ -331,10 +332,10 @@ def statistics_upkeep(*, force: bool = False) -> list[str]:
     at most every STATISTICS_CHECK_SECONDS per club unless `force`. Returns the tables
     analyzed. Cheap when there are none: one catalogue query."""
     now = time.monotonic()
-    last = _statistics_checked.get(connection.schema_name)
+    last = _statistics_checked.get(tenant_connection().schema_name)
     if not force and last is not None and now - last < STATISTICS_CHECK_SECONDS:
         return []
-    _statistics_checked[connection.schema_name] = now
+    _statistics_checked[tenant_connection().schema_name] = now
     with connection.cursor() as cursor:
         cursor.execute(_STALE_TABLES, [_STATISTICS_TABLES, ANALYZE_AFTER_CHANGES])
         stale = [name for (name,) in cursor.fetchall()]
@@ -360,7 +361,7 @@ def events_apply_pending(*, limit: int = BATCH_SIZE) -> int:
         tenant, slugs = _club()
         ahead = _take_ahead()
         if next_rows:
-            _ahead[connection.schema_name] = _ParseAhead(next_rows, tenant, slugs)
+            _ahead[tenant_connection().schema_name] = _ParseAhead(next_rows, tenant, slugs)
         try:
             with transaction.atomic():
                 _apply(events, tenant=tenant, slugs=slugs, ahead=ahead)
@@ -492,9 +493,9 @@ def _apply(
             continue
         stamp = _stamp(env)
         for ref, fields in interp.observations.items():
-            record = records[ref]
-            if _observe(record, fields, stamp):
-                dirty[record.id] = record
+            observed = records[ref]
+            if _observe(observed, fields, stamp):
+                dirty[observed.id] = observed
     # Saved by identity_recompute, with the records' new customers, in one UPDATE.
     unsaved = {
         r.id: UnsavedRecord(json.dumps(r.attributes), r.email, r.phone) for r in dirty.values()
@@ -527,7 +528,7 @@ def _apply(
     owner = {r.id: r.customer_id for r in records.values()} | outcome.owners
 
     activities = []
-    activity_customers = set()
+    activity_customers: set[UUID] = set()
     club_zone = ZoneInfo(tenant.timezone or "UTC")
     for event, env, interp in live:
         record = records[interp.primary] if interp.primary else None
@@ -536,7 +537,8 @@ def _apply(
             continue
         spec = interp.activity
         customer_id = owner.get(record.id)
-        activity_customers.add(customer_id)
+        if customer_id is not None:
+            activity_customers.add(customer_id)
         activities.append(
             (
                 customer_id, record.id, event.id, spec.type, spec.category, spec.channel,
@@ -551,9 +553,9 @@ def _apply(
 
     # Customers whose records changed get their fields recomputed; those that only gained
     # timeline entries need just their counters: one UPDATE for both.
-    reprojected = set(outcome.touched) | {owner.get(record_id) for record_id in dirty}
-    reprojected.discard(None)
-    activity_customers.discard(None)
+    reprojected = set(outcome.touched) | {
+        owner_id for record_id in dirty if (owner_id := owner.get(record_id)) is not None
+    }
     changed = customers_project(
         customer_ids=reprojected,
         counters_for=activity_customers - reprojected,
@@ -661,8 +663,8 @@ GUEST_ROUND = "teetime.booking.guest"
 def _guest_rounds(
     live: list[tuple[_Event, Envelope, Interpretation]],
     records: dict[RecordRef, _Record],
-    owner: dict[int, Any],
-    activity_customers: set,
+    owner: dict[int, UUID | None],
+    activity_customers: set[UUID],
 ) -> list[tuple]:
     """A timeline entry for every guest of a booking: "Played as a guest of …", with the
     booking and the booker's record, which is what "rounds as a guest", "played as a guest of"
@@ -684,7 +686,8 @@ def _guest_rounds(
         for guest in p["guestPlayerIds"]:
             record = records[(RecordKind.TEETIME_PLAYER, guest)]
             customer_id = owner.get(record.id)
-            activity_customers.add(customer_id)
+            if customer_id is not None:
+                activity_customers.add(customer_id)
             data = {
                 "bookingId": p["bookingId"], "teeTime": p.get("teeTime"),
                 "bookerRecordId": booker.id, "bookerPlayerId": p["playerId"],

@@ -49,6 +49,13 @@ class Interpretation:
     activity: ActivitySpec | None = None
     erase: bool = False
 
+    @property
+    def subject(self) -> RecordRef:
+        """The primary record, for the handlers of events about one person: each of their types
+        requires the id `_primary` reads (payload memberId, playerId or contactId)."""
+        assert self.primary is not None, "an event about a person names its record"
+        return self.primary
+
     def observe(self, ref: RecordRef, **fields: Any) -> None:
         target = self.observations.setdefault(ref, {})
         target.update({key: value for key, value in fields.items() if value is not None})
@@ -131,7 +138,7 @@ def _member(env: Envelope, r: Interpretation) -> None:
     p = env.payload
     tier = p.get("tier") or {}
     r.observe(
-        r.primary,
+        r.subject,
         first_name=p.get("firstName"),
         last_name=p.get("lastName"),
         email=p.get("email"),
@@ -156,7 +163,7 @@ def _member(env: Envelope, r: Interpretation) -> None:
 def _tier_changed(env: Envelope, r: Interpretation) -> None:
     p = env.payload
     to_tier, from_tier = p["toTier"], p.get("fromTier") or {}
-    r.observe(r.primary, membership_tier=to_tier["code"])
+    r.observe(r.subject, membership_tier=to_tier["code"])
     old = from_tier.get("name") or from_tier.get("code") or "?"
     title = f"Tier changed from {old} to {to_tier.get('name') or to_tier['code']}"
     r.activity = ActivitySpec(
@@ -169,7 +176,7 @@ def _tier_changed(env: Envelope, r: Interpretation) -> None:
 
 def _status_changed(env: Envelope, r: Interpretation) -> None:
     p = env.payload
-    r.observe(r.primary, membership_status=p["toStatus"])
+    r.observe(r.subject, membership_status=p["toStatus"])
     title = f"Membership {(p.get('fromStatus') or '?').lower()} → {p['toStatus'].lower()}"
     if p.get("reason"):
         title += f" ({p['reason']})"
@@ -210,7 +217,7 @@ def _payment(env: Envelope, r: Interpretation) -> None:
 def _player(env: Envelope, r: Interpretation) -> None:
     p = env.payload
     r.observe(
-        r.primary,
+        r.subject,
         first_name=p.get("firstName"),
         last_name=p.get("lastName"),
         email=p.get("email"),
@@ -222,7 +229,7 @@ def _player(env: Envelope, r: Interpretation) -> None:
     )
     if p.get("sclMemberId"):
         r.links.append(
-            (r.primary, (RecordKind.SCL_MEMBER, str(p["sclMemberId"])), LinkReason.PLAYER_IS_MEMBER)
+            (r.subject, (RecordKind.SCL_MEMBER, str(p["sclMemberId"])), LinkReason.PLAYER_IS_MEMBER)
         )
     title = "Golf profile created" if env.type.endswith("created") else "Golf profile updated"
     r.activity = ActivitySpec(env.type, ActivityCategory.GOLF, title)
@@ -230,7 +237,7 @@ def _player(env: Envelope, r: Interpretation) -> None:
 
 def _handicap(env: Envelope, r: Interpretation) -> None:
     p = env.payload
-    r.observe(r.primary, handicap=p.get("toIndex"))
+    r.observe(r.subject, handicap=p.get("toIndex"))
     r.activity = ActivitySpec(
         env.type, ActivityCategory.GOLF, f"Handicap {p.get('fromIndex')} → {p.get('toIndex')}",
         data={"from": p.get("fromIndex"), "to": p.get("toIndex")},
@@ -299,7 +306,7 @@ def _contact(env: Envelope, r: Interpretation) -> None:
     kind = env.type.rsplit(".", 1)[1]
     if kind != "deleted":
         r.observe(
-            r.primary,
+            r.subject,
             first_name=p.get("firstName"),
             last_name=p.get("lastName"),
             email=p.get("email"),
@@ -318,7 +325,7 @@ _OPT_IN_FIELDS = {
 
 def _preference(env: Envelope, r: Interpretation) -> None:
     p = env.payload
-    r.observe(r.primary, **{_OPT_IN_FIELDS[p["channel"]]: p["optedIn"]})
+    r.observe(r.subject, **{_OPT_IN_FIELDS[p["channel"]]: p["optedIn"]})
     verb = "Opted in to" if p["optedIn"] else "Opted out of"
     how = f" ({p['source'].replace('_', ' ').lower()})" if p.get("source") else ""
     r.activity = ActivitySpec(
@@ -346,9 +353,9 @@ def _message(env: Envelope, r: Interpretation) -> None:
         "email.clicked": "Clicked a link" + (f": {p['url']}" if p.get("url") else ""),
     }
     if kind == "message.bounced" and p.get("bounceType") == "HARD" and channel in ("", "EMAIL"):
-        r.observe(r.primary, email_hard_bounced=True)
+        r.observe(r.subject, email_hard_bounced=True)
     if kind == "message.complained":
-        r.observe(r.primary, complained=True)
+        r.observe(r.subject, complained=True)
     r.activity = ActivitySpec(
         env.type, ActivityCategory.MESSAGING, titles[kind], channel=channel or "EMAIL",
         data={k: p.get(k) for k in ("messageId", "sendId", "url", "bounceReason") if p.get(k)},

@@ -21,7 +21,7 @@ Choices where the issue is silent:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -51,6 +51,12 @@ DAY_PARTS = (
     ("weekend", "Weekends", DayPart.WEEKEND),
 )
 TOP_AT_RISK = 5
+
+
+class _DayPartBookings(TypedDict):
+    part: str
+    label: str
+    bookings: int
 
 
 def customers_base() -> QuerySet[Customer]:
@@ -252,7 +258,7 @@ def golf_figures(ctx: DashboardContext) -> dict[str, Any]:
         return {"missing": "No TeeTime events yet"}
     now = ctx.now
     year_ago = now - dt.timedelta(days=365)
-    params = {
+    params: dict[str, dt.datetime | str] = {
         "now": now,
         "d7": now - dt.timedelta(days=7),
         "d30": now - dt.timedelta(days=30),
@@ -269,7 +275,7 @@ def golf_figures(ctx: DashboardContext) -> dict[str, Any]:
         g = dict(zip([c.name for c in cursor.description], cursor.fetchone(), strict=True))
         cursor.execute(_DAY_PART_SQL.format(parts=parts), params)
         by_part = cursor.fetchone()
-    day_parts = [
+    day_parts: list[_DayPartBookings] = [
         {"part": key, "label": label, "bookings": int(n)}
         for (key, label, _sql), n in zip(DAY_PARTS, by_part, strict=True)
     ]

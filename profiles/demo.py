@@ -272,7 +272,8 @@ class Person:
     player_created_at: datetime | None = None
     home_club_id: str | None = None
     handicap: float | None = None
-    handicap_history: list[tuple[datetime, float]] = field(default_factory=list)
+    # None until a player without a handicap gets one
+    handicap_history: list[tuple[datetime, float | None]] = field(default_factory=list)
     activity: str = "none"  # regular, drifting, occasional, rare, none
     weekly_rounds: float = 0.0
     stopped_days: int | None = None  # a drifter who has not played at all for this many days
@@ -295,7 +296,8 @@ class Person:
     def is_member(self) -> bool:
         return self.kind == "MEMBER"
 
-    # A member's dates, set by _plan_joining for every member before anything reads them.
+    # A member's tier (_make_members) and dates (_plan_joining), set for every member before
+    # anything reads them.
     @property
     def member_joined_on(self) -> date:
         assert self.joined_on is not None, f"person {self.key} is not a member"
@@ -305,6 +307,33 @@ class Person:
     def member_renewal_due_on(self) -> date:
         assert self.renewal_due_on is not None, f"person {self.key} is not a member"
         return self.renewal_due_on
+
+    @property
+    def member_tier(self) -> Tier:
+        assert self.tier is not None, f"person {self.key} is not a member"
+        return self.tier
+
+    @property
+    def scl_created_at(self) -> datetime:
+        assert self.member_created_at is not None, f"person {self.key} is not a member"
+        return self.member_created_at
+
+    # Set by _plan_player for every player, by _plan_contact for every contact, and with `fate`
+    # for everyone who has one, before anything reads them.
+    @property
+    def teetime_created_at(self) -> datetime:
+        assert self.player_created_at is not None, f"person {self.key} is not a player"
+        return self.player_created_at
+
+    @property
+    def messaging_created_at(self) -> datetime:
+        assert self.contact_created_at is not None, f"person {self.key} is not a contact"
+        return self.contact_created_at
+
+    @property
+    def fate_moment(self) -> datetime:
+        assert self.fate_at is not None, f"person {self.key} has no fate"
+        return self.fate_at
 
     def age_on(self, day: date) -> int:
         if self.date_of_birth is None:
@@ -316,6 +345,11 @@ class Person:
         if self.tier_change and self.tier_changed_at and moment >= self.tier_changed_at:
             return self.tier_change[1]
         return self.tier_change[0] if self.tier_change else self.tier
+
+    def member_tier_on(self, moment: datetime) -> Tier:
+        tier = self.tier_on(moment)
+        assert tier is not None, f"person {self.key} is not a member"
+        return tier
 
     def handicap_at(self, moment: datetime) -> float | None:
         value = self.handicap_history[0][1] if self.handicap_history else None
@@ -686,10 +720,11 @@ def _make_households(club: _Club, people: list[Person]) -> list[Person]:
     ]
     husbands = [p for p in adults if p.gender == "MALE"]
     wives = [p for p in adults if p.gender == "FEMALE"]
-    visitors = []
+    visitors: list[Person] = []
     for household in range(min(count, len(husbands), len(wives))):
         husband, wife = husbands[household], wives[-1 - household]
         wife.last_name = husband.last_name
+        assert husband.date_of_birth is not None  # every member has one (_make_members)
         wife.date_of_birth = husband.date_of_birth + timedelta(days=rng.randint(-1500, 1500))
         wife.address = husband.address
         shared = _new_email(
@@ -765,7 +800,7 @@ def _plan_fates(club: _Club, members: list[Person]) -> None:
             person.fate_at = club.in_window(club.start + timedelta(days=20), last_usable)
     erasing = [p for p in members if p.fate == "RESIGNED"]
     if len(members) >= 100 and erasing:
-        erasing[0].erased_at = club.after(erasing[0].fate_at, 20 * 86400, 40 * 86400)
+        erasing[0].erased_at = club.after(erasing[0].fate_moment, 20 * 86400, 40 * 86400)
 
     seniors = [p for p in settled if p.fate is None and p.tier is SENIOR]
     if len(members) >= 100 and seniors:
@@ -790,7 +825,7 @@ def _plan_tier_changes(club: _Club, members: list[Person]) -> None:
         elif person.tier is FULL and age >= 45 and club.rng.random() < 0.02:
             candidates.append((person, FIVE_DAY))
     for person, new_tier in candidates[:wanted]:
-        person.tier_change = (person.tier, new_tier)
+        person.tier_change = (person.member_tier, new_tier)
         person.tier_changed_at = club.during(
             person.member_renewal_due_on - timedelta(days=5), 9, 16
         )
@@ -819,14 +854,14 @@ def _plan_player(club: _Club, person: Person) -> None:
         )
         return
 
-    tier = person.tier
+    tier = person.member_tier
     if rng.random() > (0.3 if tier is SOCIAL else 1.0 if tier is JUNIOR else 0.93):
         return
     person.player_id = club.uuid()
     person.home_club_id = club.teetime_club_id
     new_joiner = person.member_joined_on >= club.start_day
     person.player_created_at = (
-        club.after(person.member_created_at, 86400, 10 * 86400)
+        club.after(person.scl_created_at, 86400, 10 * 86400)
         if new_joiner
         else club.start + timedelta(seconds=rng.randint(5 * 3600, 30 * 3600))
     )
@@ -862,8 +897,9 @@ def _plan_player_contact_points(club: _Club, person: Person) -> None:
     if share in ("email", "both"):
         person.player_email = lowered if rng.random() < 0.5 else person.email
     if share in ("phone", "both"):
+        assert person.mobile is not None  # share is "email" for anyone without a mobile
         person.player_phone = _typed_phone(club, person.mobile, unlike=person.phone)
-    noticed = person.player_created_at + timedelta(days=20)
+    noticed = person.teetime_created_at + timedelta(days=20)
     if rng.random() < 0.25 and noticed < club.end:  # the club office links them later
         person.player_linked_later_at = club.in_window(noticed, club.end)
 
@@ -944,19 +980,19 @@ def _plan_contact(club: _Club, person: Person) -> None:
         person.contact_id = f"c_{club.hex(8)}"
         person.contact_email = person.email
         person.contact_created_at = club.in_window(club.start + timedelta(days=3), club.end)
-        person.email_opt_in_at = club.after(person.contact_created_at, 30, 600)
+        person.email_opt_in_at = club.after(person.messaging_created_at, 30, 600)
         person.open_rate = rng.uniform(0.2, 0.7)
         return
     if person.kind == "VISITOR":
         # Messaging keeps one contact per address: the household's belongs to the husband.
         if rng.random() > 0.4 or person.household is not None:
             return
-        person.contact_created_at = club.after(person.player_created_at, 3600, 5 * 86400)
+        person.contact_created_at = club.after(person.teetime_created_at, 3600, 5 * 86400)
     else:
         if rng.random() > 0.92:
             return
         if person.member_joined_on >= club.start_day:
-            person.contact_created_at = club.after(person.member_created_at, 86400, 3 * 86400)
+            person.contact_created_at = club.after(person.scl_created_at, 86400, 3 * 86400)
         else:
             person.contact_created_at = club.start + timedelta(seconds=rng.randint(8, 40) * 3600)
     person.contact_id = f"c_{club.hex(8)}"
@@ -969,14 +1005,14 @@ def _plan_contact(club: _Club, person: Person) -> None:
         return
     person.open_rate = min(0.95, max(0.02, rng.betavariate(2, 2.4)))
     if person.contact_email and rng.random() < 0.85:
-        person.email_opt_in_at = club.after(person.contact_created_at, 5, 900)
+        person.email_opt_in_at = club.after(person.messaging_created_at, 5, 900)
     elif person.contact_email and rng.random() < 0.3:  # opts in later in the year
-        person.email_opt_in_at = club.in_window(person.contact_created_at, club.end)
+        person.email_opt_in_at = club.in_window(person.messaging_created_at, club.end)
     if person.contact_phone and rng.random() < 0.42:
-        person.sms_opt_in_at = club.after(person.contact_created_at, 5, 900)
+        person.sms_opt_in_at = club.after(person.messaging_created_at, 5, 900)
     if person.fate == "DECEASED":  # the office tells Messaging: never contact them again
         person.email_opt_out_at = person.sms_opt_out_at = club.after(
-            person.fate_at, 86400, 2 * 86400
+            person.fate_moment, 86400, 2 * 86400
         )
         if person.email_opt_in_at and person.email_opt_in_at >= person.email_opt_out_at:
             person.email_opt_in_at = None
@@ -1001,6 +1037,7 @@ def _scl_identity(person: Person, *, with_auth: bool = False) -> dict:
 
 
 def _member_payload(person: Person, tier: Tier) -> dict:
+    assert person.address is not None  # every member has one (_make_members)
     return {
         "memberId": person.member_id,
         "membershipNumber": person.membership_number,
@@ -1023,7 +1060,7 @@ def _member_event(club: _Club, type_: str, person: Person, at: datetime, **meta)
         type_,
         at,
         _scl_identity(person, with_auth=True),
-        _member_payload(person, person.tier_on(at)),
+        _member_payload(person, person.member_tier_on(at)),
         **meta,
     )
 
@@ -1059,27 +1096,27 @@ def _payment(
 def _membership_story(club: _Club, person: Person) -> None:
     """One member's year in SCL, in order: joined or synced, renewal, changes, how it ends."""
     rng = club.rng
-    tier_then = person.tier_change[0] if person.tier_change else person.tier
+    tier_then = person.tier_change[0] if person.tier_change else person.member_tier
     person.tier = tier_then
-    _member_event(club, "scl.member.created", person, person.member_created_at)
+    _member_event(club, "scl.member.created", person, person.scl_created_at)
     if person.member_joined_on >= club.start_day:
-        moment = club.after(person.member_created_at, 60, 1800)
+        moment = club.after(person.scl_created_at, 60, 1800)
         if tier_then.joining_fee:
             _payment(club, person, moment, "JOINING_FEE", tier_then.joining_fee)
         _payment(club, person, club.after(moment, 5, 60), "SUBSCRIPTION", tier_then.annual_fee)
 
     beats: list[tuple[datetime, str]] = []
-    if person.tier_change:
+    if person.tier_change and person.tier_changed_at:  # set together (_plan_tier_changes)
         beats.append((person.tier_changed_at, "tier"))
     due = club.local(person.member_renewal_due_on, 9)
     if person.member_joined_on < club.start_day and due < club.end:
         paid = club.after(due, -21 * 86400, 20 * 86400)  # early birds, and stragglers
-        beats.append((max(paid, club.after(person.member_created_at, 86400, 3 * 86400)), "renewal"))
-    settled_in = max(club.start + timedelta(days=10), person.member_created_at + timedelta(days=7))
+        beats.append((max(paid, club.after(person.scl_created_at, 86400, 3 * 86400)), "renewal"))
+    settled_in = max(club.start + timedelta(days=10), person.scl_created_at + timedelta(days=7))
     if rng.random() < 0.06 and settled_in < club.end:
         beats.append((club.in_window(settled_in, club.end), "moved"))
     if person.fate:
-        beats.append((person.fate_at, "fate"))
+        beats.append((person.fate_moment, "fate"))
     if person.erased_at:
         beats.append((person.erased_at, "erased"))
     beats.sort(key=lambda beat: beat[0])
@@ -1106,6 +1143,7 @@ def _membership_story(club: _Club, person: Person) -> None:
 
 
 def _tier_change(club: _Club, person: Person, at: datetime) -> None:
+    assert person.tier_change is not None  # a "tier" beat is only planned with a tier change
     before, after = person.tier_change
     correlation = club.uuid()
     club.emit(
@@ -1130,7 +1168,7 @@ def _tier_change(club: _Club, person: Person, at: datetime) -> None:
 def _renewal(club: _Club, person: Person, at: datetime) -> None:
     """The subscription: paid (perhaps after a failed attempt), or never paid if they lapse."""
     rng = club.rng
-    fee = person.tier_on(at).annual_fee
+    fee = person.member_tier_on(at).annual_fee
     if person.fate == "LAPSED":
         _payment(club, person, at, "SUBSCRIPTION", fee, failure=rng.choice(PAYMENT_FAILURES))
         if rng.random() < 0.5:
@@ -1143,7 +1181,7 @@ def _renewal(club: _Club, person: Person, at: datetime) -> None:
                 failure="card_declined",
             )
         return
-    if person.fate == "RESIGNED" and person.fate_at > at - timedelta(days=30):
+    if person.fate == "RESIGNED" and person.fate_moment > at - timedelta(days=30):
         return  # resigning rather than renewing
     if rng.random() < 0.07:
         _payment(club, person, at, "SUBSCRIPTION", fee, failure=rng.choice(PAYMENT_FAILURES))
@@ -1180,6 +1218,8 @@ STATUS_REASONS = {
 
 
 def _status_change(club: _Club, person: Person, at: datetime) -> None:
+    fate = person.fate
+    assert fate is not None  # a "fate" beat is only planned for a person with one
     correlation = club.uuid()
     club.emit(
         "scl.member.status.changed",
@@ -1188,13 +1228,13 @@ def _status_change(club: _Club, person: Person, at: datetime) -> None:
         {
             "memberId": person.member_id,
             "fromStatus": person.status,
-            "toStatus": person.fate,
-            "reason": club.rng.choice(STATUS_REASONS[person.fate]),
+            "toStatus": fate,
+            "reason": club.rng.choice(STATUS_REASONS[fate]),
         },
         correlation_id=correlation,
         user_id="scl-staff-1",
     )
-    person.status = person.fate
+    person.status = fate
     _member_event(
         club,
         "scl.member.updated",
@@ -1208,7 +1248,7 @@ def _status_change(club: _Club, person: Person, at: datetime) -> None:
 def _extra_payments(club: _Club, person: Person) -> None:
     """Shop purchases and lessons through the year; a refund now and then."""
     rng = club.rng
-    active_from = max(person.member_created_at, club.start) + timedelta(days=1)
+    active_from = max(person.scl_created_at, club.start) + timedelta(days=1)
     active_until = min(person.fate_at or club.end, club.end)
     if person.unpaid_at:
         # The last word on this member's account: a locker fee the card no longer covers.
@@ -1285,12 +1325,13 @@ def _players(club: _Club, people: list[Person]) -> None:
     for person in people:
         if person.player_id is None:
             continue
-        person.handicap_history = [(person.player_created_at, person.handicap)]
+        created = person.teetime_created_at
+        person.handicap_history = [(created, person.handicap)]
         club.emit(
             "teetime.player.created",
-            person.player_created_at,
+            created,
             _player_identity(person, with_phone=True),
-            _player_payload(club, person, person.player_created_at),
+            _player_payload(club, person, created),
         )
 
 
@@ -1362,7 +1403,7 @@ def _bookings(club: _Club, people: list[Person]) -> None:
     for person in people:
         if person.player_id is None or person.weekly_rounds <= 0:
             continue
-        first_day = person.player_created_at.date() + timedelta(days=1)
+        first_day = person.teetime_created_at.date() + timedelta(days=1)
         stops = person.plays_until()
         for day in _days(first_day, last_day):
             moment = club.local(day, 12)
@@ -1402,7 +1443,7 @@ def _booking(club: _Club, person: Person, day: date, tier: Tier | None) -> None:
         created = club.during(day - timedelta(days=lead_days), 7, 21)
         if created >= tee - timedelta(minutes=30):
             created = club.after(tee, -5 * 3600, -3600)
-    earliest = person.player_created_at + timedelta(minutes=5)
+    earliest = person.teetime_created_at + timedelta(minutes=5)
     if created < earliest:
         if earliest >= tee - timedelta(minutes=20):
             return
@@ -1577,7 +1618,7 @@ def _competitions(club: _Club, people: list[Person], competitions: list[Competit
             appetite = ENTRY_APPETITE[person.activity] * (0.25 if not person.is_member else 1)
             appetite *= _drift(person, club, competition.starts_at.date())
             if rng.random() < appetite:
-                low = max(competition.opens_at, person.player_created_at + timedelta(hours=1))
+                low = max(competition.opens_at, person.teetime_created_at + timedelta(hours=1))
                 high = competition.closes_at
                 entered = low + (high - low) * rng.random() ** 2  # most enter early
                 entrants.append((entered, person))
@@ -1619,9 +1660,10 @@ def _competitions(club: _Club, people: list[Person], competitions: list[Competit
 
 
 def _eligible(person: Person, competition: Competition) -> bool:
-    if person.player_id is None or person.player_created_at >= competition.closes_at:
+    if person.player_id is None or person.teetime_created_at >= competition.closes_at:
         return False
-    if person.plays_until() and person.plays_until() <= competition.starts_at:
+    until = person.plays_until()
+    if until and until <= competition.starts_at:
         return False
     if competition.member_only and not person.is_member:
         return False
@@ -1643,6 +1685,7 @@ def _results(club: _Club, competition: Competition, players: list[Person]) -> No
     cards = []
     for person in players:
         handicap = person.handicap_at(competition.starts_at)
+        assert handicap is not None  # _eligible let in only players with a handicap
         gross = _gross(club, handicap)
         cards.append((gross - round(handicap), gross, person.key, person, handicap))
     cards.sort(key=lambda card: card[:3])
@@ -1701,7 +1744,7 @@ def _contacts(club: _Club, people: list[Person]) -> None:
     for person in people:
         if person.contact_id is None:
             continue
-        created = person.contact_created_at
+        created = person.messaging_created_at
         synced = created < club.start + timedelta(days=2)
         club.emit(
             "messaging.contact.created",
@@ -1796,6 +1839,7 @@ def _newsletters(club: _Club, people: list[Person]) -> None:
         if p.key not in undeliverable
         and not (p.email_opt_out_at or p.contact_deleted_at)
         and complaint_from
+        and p.email_opt_in_at is not None  # every one subscribed
         and p.email_opt_in_at < club.local(complaint_from, 9)
     ]
     club.complainer = rng.choice(staying) if staying else None

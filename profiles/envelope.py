@@ -204,7 +204,9 @@ def _money(
         value = Decimal(str(raw_amount)) if isinstance(raw_amount, str | int) else None
     except InvalidOperation:
         value = None
-    if value is None or not value.is_finite() or value.as_tuple().exponent < -2:
+    # Only a finite decimal's exponent is a number (NaN's and infinity's are letters: n, N, F).
+    exponent = value.as_tuple().exponent if value is not None else None
+    if value is None or not isinstance(exponent, int) or exponent < -2:
         errors.add(f"{path}{amount}", 'Must be a decimal string such as "45.00".')
         return None
     if not isinstance(raw_currency, str) or not re.fullmatch(r"[A-Z]{3}", raw_currency):
@@ -611,7 +613,7 @@ def validate_envelope(
     known = checker is not None and version in KNOWN_VERSIONS
     warnings: list[str] = []
     clean_payload: dict[str, Any] = payload
-    if known:
+    if checker is not None and known:
         clean_payload = checker(e, payload, tenant.country)
         _identity_agrees(e, identity, clean_payload, source)
         tee_time = clean_payload.get("teeTime") if event_type == SLOT_AVAILABILITY else None

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from profiles.models import STRONG_KINDS, LinkReason, RecordKind
 
 # Which record of a customer is its anchor: the most authoritative source first.
-_KIND_ORDER = {
+_KIND_ORDER: dict[str, int] = {
     RecordKind.SCL_MEMBER: 0,
     RecordKind.TEETIME_PLAYER: 1,
     RecordKind.MESSAGING_CONTACT: 2,
@@ -35,7 +35,7 @@ _KIND_ORDER = {
     RecordKind.PHONE: 5,
     RecordKind.GUEST_FORM: 6,
 }
-_LINK_ORDER = {
+_LINK_ORDER: dict[str, int] = {
     LinkReason.MANUAL_MERGE: 0,
     LinkReason.PLAYER_IS_MEMBER: 1,
     LinkReason.SAME_EVENT: 2,
@@ -135,9 +135,11 @@ def cluster(
             continue
         if uf.compatible(roots):
             uf.union(roots, canonical_root(roots))
-            how = "manual" if reason == LinkReason.MANUAL_MERGE else _link_label(by_id[a], by_id[b])
+            joined_as = (
+                "manual" if reason == LinkReason.MANUAL_MERGE else _link_label(by_id[a], by_id[b])
+            )
             for node_id in (a, b):
-                joined_by.setdefault(node_id, (how, 100))
+                joined_by.setdefault(node_id, (joined_as, 100))
         else:
             conflicts.append(
                 Conflict(
@@ -173,8 +175,8 @@ def cluster(
     for members in members_of.values():
         members.sort(key=lambda node: node.sort_key)
         result = Cluster(nodes=members)
-        emails = defaultdict(int)
-        phones = defaultdict(int)
+        emails: defaultdict[str, int] = defaultdict(int)
+        phones: defaultdict[str, int] = defaultdict(int)
         for node in members:
             emails[node.email] += bool(node.email)
             phones[node.phone] += bool(node.phone)

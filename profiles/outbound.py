@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.db import models
+
 from profiles.models import Customer
 
 if TYPE_CHECKING:
@@ -48,7 +50,9 @@ def customer_identity_sql(alias: str) -> str:
     `alias` (for crm.outbox's `outbox_insert_sql`)."""
     pairs = []
     for key, (attribute, blank_is_none) in _IDENTITY_FIELDS.items():
-        column = f"{alias}.{Customer._meta.get_field(attribute).column}"
+        field = Customer._meta.get_field(attribute)
+        assert isinstance(field, models.Field)  # each of _IDENTITY_FIELDS is a column of its own
+        column = f"{alias}.{field.column}"
         if attribute == "id":
             column = f"{column}::text"
         elif blank_is_none:

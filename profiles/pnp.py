@@ -44,7 +44,7 @@ def pnp_compute(
 
     rounds = count(played & (d >= at - span))
     last_year_from, last_year_to = at - 364 - span, at - 364
-    last_year = count(played & (d >= last_year_from) & (d < last_year_to))
+    last_year_rounds = count(played & (d >= last_year_from) & (d < last_year_to))
     start = f["start"]
     known = ~np.isnan(start)
     start_or_never = np.where(known, start, np.inf)
@@ -52,7 +52,7 @@ def pnp_compute(
     has_first = known & ~has_last_year & (start_or_never + span <= at - span)
     person_start = start_or_never[i]
     first_weeks = count(played & (d >= person_start) & (d < person_start + span))
-    baseline = np.where(has_last_year, last_year, np.where(has_first, first_weeks, np.nan))
+    baseline = np.where(has_last_year, last_year_rounds, np.where(has_first, first_weeks, np.nan))
 
     active = tl.membership_status == "ACTIVE"
     renewal_ok = np.isnan(tl.renewal_due) | (tl.renewal_due >= at - params.pnp_renewal_grace_days)

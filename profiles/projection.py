@@ -23,14 +23,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from django.db import connection
+from django.db import connection, models
 from django.utils import timezone
 
 from crm.db import array_literal, columns_of
@@ -468,12 +468,14 @@ def _as_text(value: Any) -> Any:
     return value if value is None or isinstance(value, str) else str(value)
 
 
-def _converters() -> list[Any]:
+def _converters() -> list[Callable[[Any], Any] | None]:
     """How each record-derived value goes into its array: what get_db_prep_save would make of
     it, without its cost per value (array_literal writes the rest as text)."""
-    converters = []
+    converters: list[Callable[[Any], Any] | None] = []
     for name in _RECORD_FIELDS:
-        kind = Customer._meta.get_field(name).get_internal_type()
+        field = Customer._meta.get_field(name)
+        assert isinstance(field, models.Field)  # each of _RECORD_FIELDS is a column of its own
+        kind = field.get_internal_type()
         if kind == "JSONField":
             converters.append(json.dumps)
         elif kind in ("CharField", "EmailField", "TextField"):

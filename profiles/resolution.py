@@ -268,12 +268,15 @@ def identity_recompute(
     owners_now = set(assignment.values())
     went_to: dict[UUID, Counter] = defaultdict(Counter)
     for record in records.values():
+        now_owner = record.customer_id
+        # Every record is a node of some cluster, and every cluster has its customer by now.
+        assert now_owner is not None
         before = previous_owner[record.id]
-        if before and before != record.customer_id:
-            went_to[before][record.customer_id] += 1
-            result.regrouped |= {before, record.customer_id}
-        result.touched.add(record.customer_id)
-        result.owners[record.id] = record.customer_id
+        if before and before != now_owner:
+            went_to[before][now_owner] += 1
+            result.regrouped |= {before, now_owner}
+        result.touched.add(now_owner)
+        result.owners[record.id] = now_owner
         if before:
             result.touched.add(before)
     for loser, destinations in went_to.items():
@@ -309,7 +312,6 @@ def identity_recompute(
                 },
             )
     _record_conflicts(conflicts, records)
-    result.touched.discard(None)
     return result, conflicts
 
 

@@ -251,6 +251,7 @@ def guest_form_submit(
                 "answeredAt": now.isoformat(),
             },
         )
+        assert customer_id is not None  # identity_recompute gave each seed record a customer
         resolved.append(Customer.objects.get(id=customer_id))
     return resolved
 

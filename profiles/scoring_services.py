@@ -27,7 +27,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from crm.accounts.services import audit_record
-from crm.db import copy_rows
+from crm.db import copy_rows, tenant_connection
 from crm.outbox.services import outbound_record_many
 from profiles.churn import (
     is_member,
@@ -112,10 +112,9 @@ WHERE up.churn_risk_score > %(threshold)s
 def _lock(name: str) -> None:
     """A transaction-scoped lock per club and job: the nightly run, a minute's rescoring and a
     staff request never interleave (which could publish one rise twice)."""
+    schema = tenant_connection().schema_name
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{connection.schema_name}:{name}"]
-        )
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{schema}:{name}"])
 
 
 def _reasons_json(reasons: list[dict[str, Any]] | None) -> str:
@@ -157,6 +156,8 @@ def scores_recompute(
         risk, parts = rules_score(f, params)
         table = rules_reason_table(parts, params.churn_max_reasons)
     else:
+        # The risk came from the model, and with it the contributions and features.
+        assert model is not None and contributions is not None and x is not None
         table = model_reason_table(contributions, x, model.parameters, params.churn_max_reasons)
     flags, pnp_details = pnp_compute(tl, at, f, params)
 

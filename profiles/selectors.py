@@ -81,7 +81,7 @@ def customer_get_current(*, customer_id: str) -> tuple[Customer | None, Customer
     return asked, Customer.objects.filter(id=asked.merged_into_id).first()
 
 
-_IDENTITY_TYPES = {
+_IDENTITY_TYPES: dict[str, str] = {
     RecordKind.SCL_MEMBER: "sclMemberId",
     RecordKind.TEETIME_PLAYER: "teetimePlayerId",
     RecordKind.MESSAGING_CONTACT: "messagingContactId",

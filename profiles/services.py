@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from crm.accounts.models import AuditEntry
 from crm.accounts.services import audit_record
+from crm.db import tenant_connection
 from crm.outbox.models import OutboundEvent
 from crm.outbox.selectors import outbox_events_about
 from crm.outbox.services import outbound_record, outbox_republish, outbox_scrub
@@ -284,7 +285,7 @@ def customer_erase(
         payload_drop_keys=PAYLOAD_PERSONAL_KEYS,
     )
     if relayed:
-        schema = connection.schema_name
+        schema = tenant_connection().schema_name
         transaction.on_commit(lambda: _withdraw_relayed(schema, relayed))
     # What staff did to them stays (who merged, exported, erased), not what it said about them.
     about_them = [str(i) for i in everyone]

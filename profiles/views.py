@@ -13,6 +13,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from crm.tenants.selectors import tenant_of_request
 from profiles.models import Customer
 from profiles.rounds import (
     GuestEntry,
@@ -45,7 +46,7 @@ class GuestFormView(View):
 
     def _page(self, request: HttpRequest, context: dict, status: int = 200) -> HttpResponse:
         return TemplateResponse(
-            request, TEMPLATE, {"club": request.tenant.name, **context}, status=status
+            request, TEMPLATE, {"club": tenant_of_request(request).name, **context}, status=status
         )
 
     def _context(self, booking_id: str, booker: Customer) -> dict:

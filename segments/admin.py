@@ -74,10 +74,12 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin
 
+from crm.accounts.models import User
 from crm.accounts.scopes import Scope
 from crm.admin_base import ReadOnlyAdmin
 from crm.admin_sites import club_admin_site
 from crm.api.permissions import caller_scopes
+from crm.tenants.selectors import tenant_of_request
 from profiles.models import Customer
 from segments.fields import GROUPS, OPERATOR_LABELS, catalogue_for_builder
 from segments.models import (
@@ -128,6 +130,9 @@ def can_write(request: HttpRequest) -> bool:
 
 
 def _actor(request: HttpRequest) -> str:
+    """The signed-in staff user's email (the club admin lets no one else in)."""
+    if not isinstance(request.user, User):
+        raise PermissionDenied
     return request.user.email
 
 
@@ -181,8 +186,9 @@ class SegmentForm(forms.ModelForm):
         """Names are the service's to judge (case-insensitively, which the model cannot)."""
 
     def _post_clean(self) -> None:
-        super()._post_clean()
-        if self._errors:
+        # Django's hook after the model's own validation: private, so not in Django's stubs.
+        super()._post_clean()  # type: ignore[misc]
+        if self.errors:
             return
         try:
             self.segment = self._save_through_service()
@@ -397,7 +403,7 @@ class SegmentAdmin(ModelAdmin):
         context: dict[str, Any] = {
             "segment": segment,
             "can_write": writable,
-            "club_tz": request.tenant.timezone,
+            "club_tz": tenant_of_request(request).timezone,
             "latest_changes": segment_changes(segment=segment)[:LATEST_CHANGES],
             "changes_url": reverse(
                 f"{self.admin_site.name}:segments_segmentmembershipchange_changelist"
@@ -485,7 +491,9 @@ class SegmentAdmin(ModelAdmin):
         segment = self._static(request, object_id)
         form = MembersAddForm(request.POST, admin_site=self.admin_site)
         if not form.is_valid():
-            messages.error(request, "Nobody added: " + " ".join(form.errors.get("customers", [])))
+            messages.error(
+                request, "Nobody added: " + " ".join(map(str, form.errors.get("customers", [])))
+            )
         else:
             result = segment_members_add(
                 segment=segment,

@@ -36,7 +36,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
@@ -147,6 +147,10 @@ def _conjunct_size(rule: Rule) -> int:
 
 def _nobody() -> Q:
     return Q(pk__in=[])
+
+
+class _CustomerId(TypedDict):
+    customer_id: uuid.UUID
 
 
 class Compiler:
@@ -344,7 +348,7 @@ class Compiler:
         matched = bounds.on(total)
         return ~matched if bounds.negate else matched
 
-    def _who(self, c: Condition, extra: Q | None = None) -> QuerySet[Activity]:
+    def _who(self, c: Condition, extra: Q | None = None) -> QuerySet[Activity, _CustomerId]:
         """The customers with a matching timeline entry, as a set (one scan, then hashed).
         DISTINCT so PostgreSQL sizes the hash by customers, not entries: a set it thinks
         outgrows `work_mem` is scanned again for every customer instead of hashed."""
@@ -450,8 +454,8 @@ class Compiler:
             return Q(pk__in=RawSQL(grouped, window_params))  # noqa: S611
         bounds = self.bounds(c)
         positive = Bounds(bounds.lo, bounds.lo_inclusive, bounds.hi, bounds.hi_inclusive)
-        share = "(100.0 * count(*) FILTER (WHERE a.day_part = %s) / count(*))"
-        having, having_params = positive.sql(share)
+        share_sql = "(100.0 * count(*) FILTER (WHERE a.day_part = %s) / count(*))"
+        having, having_params = positive.sql(share_sql)
         sql = f"{grouped} HAVING {having}"
         # Each occurrence of the share expression takes the part as its own parameter.
         params = [*window_params]
@@ -493,6 +497,8 @@ class Compiler:
         its shares are the all-time ones, kept per customer, and nothing needs scanning. (A
         year's window at a year of data otherwise groups every booking of the club.) Two index
         probes when the rule is compiled."""
+        start: dt.datetime | None
+        end: dt.datetime | None
         if window.last_days is not None:
             start, end = self.now - dt.timedelta(days=window.last_days), None
         else:

@@ -377,11 +377,15 @@ def _static_follow_merges(segment: Segment) -> tuple[int, int]:
     gone = SegmentMembership.objects.filter(segment=segment).exclude(
         customer__status__in=(CustomerStatus.ACTIVE, CustomerStatus.INACTIVE)
     )
-    winners = list(
-        gone.filter(customer__status=CustomerStatus.MERGED, customer__merged_into__isnull=False)
+    winners = [
+        winner
+        for winner in gone.filter(
+            customer__status=CustomerStatus.MERGED, customer__merged_into__isnull=False
+        )
         .values_list("customer__merged_into_id", flat=True)
         .distinct()
-    )
+        if winner is not None  # none is, by the filter; the type cannot tell
+    ]
     kept = list(
         SegmentMembership.objects.filter(segment=segment).values_list("customer_id", flat=True)
     )
@@ -607,7 +611,7 @@ def segment_snapshot(*, segment: Segment, name: str, actor_label: str = "") -> S
 
 # How often HOURLY and DAILY segments are refreshed, less a little slack so a refresh that ran
 # a few seconds late is not skipped next time. segments/periodic.py's probe reads the same.
-REFRESH_PERIODS = {
+REFRESH_PERIODS: dict[str, dt.timedelta] = {
     RefreshSchedule.HOURLY: dt.timedelta(hours=1),
     RefreshSchedule.DAILY: dt.timedelta(days=1),
 }

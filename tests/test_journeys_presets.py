@@ -135,6 +135,51 @@ def test_what_each_template_does():
     assert competition["goal"]["matchTrigger"] == ["competitionId"]
 
 
+def test_the_after_round_emails_built_by_one_helper_are_the_templates_they_were():
+    """The survey and the ask-the-booker templates share `_after_round_email`; these are their
+    definitions as written out before it, so the fold changed nothing a club copies."""
+    gone = {"combinator": "AND", "rules": [
+        {"field": "membershipStatus", "operator": "in", "value": ["RESIGNED", "DECEASED"]},
+    ]}  # fmt: skip
+
+    def expected(
+        days: int,
+        wait: str,
+        wait_label: str,
+        time: str,
+        send: str,
+        send_label: str,
+        template: str,
+        subject: str,
+    ) -> dict:
+        return {
+            "trigger": {"type": "event", "eventType": "teetime.booking.completed",
+                        "filters": {}, "firstTime": False},
+            "entryRule": None, "exitRule": gone, "goal": None,
+            "reentry": {"policy": "AFTER_DAYS", "days": days}, "maxEnrolments": None,
+            "start": wait,
+            "steps": {
+                wait: {"type": "wait", "label": wait_label, "position": {"x": 320, "y": 40},
+                       "until": {"time": time}, "next": send},
+                send: {"type": "send", "label": send_label, "position": {"x": 320, "y": 180},
+                       "channel": "EMAIL", "template": template, "variables": {},
+                       "content": {"subject": subject}, "next": None},
+            },
+        }  # fmt: skip
+
+    by_key = {t["key"]: t for t in TEMPLATES}
+    survey, ask = by_key["after_round_survey"], by_key["ask_booker_for_guests"]
+    assert survey["segments"] == ask["segments"] == []
+    assert json.dumps(survey["definition"]) == json.dumps(expected(
+        7, "next_morning", "Next morning, 09:30", "09:30",
+        "survey", "Email: how was your round?", "round_nps_survey", "How was your round?",
+    ))  # fmt: skip
+    assert json.dumps(ask["definition"]) == json.dumps(expected(
+        14, "evening", "That evening, 19:00", "19:00",
+        "ask", "Email: who did you play with?", "round_name_your_guests", "Who did you play with?",
+    ))  # fmt: skip
+
+
 def test_every_segment_rule_in_the_templates_names_catalogue_fields():
     from segments.fields import FIELDS
 
@@ -320,12 +365,14 @@ def test_copied_templates_enrol_the_right_golfers_through_the_engine(clubs, writ
     dublin = ZoneInfo("Europe/Dublin")
     today = timezone.localtime(now, dublin).date()
     with schema_context(clubs.alpha.schema_name):
-        triggers_run()
+        # The dates first: triggers_run() also runs today's date triggers when the clock is past
+        # their 09:00, and each runs once a day, so the dates set after it found nobody then.
         Customer.objects.filter(scl_member_id=401).update(
             renewal_due_on=today + dt.timedelta(days=90),
             date_of_birth=today.replace(year=1980) if (today.month, today.day) != (2, 29)
             else dt.date(1980, 2, 29),
         )  # fmt: skip
+        triggers_run()
         date_triggers_run(now=dt.datetime.combine(today, dt.time(9, 1), tzinfo=dublin))
 
         def who(key: str) -> set:

@@ -8,7 +8,7 @@ from crm.api.serializers import InputSerializer
 from profiles.models import Activity, ActivityCategory, Customer, CustomerNote, CustomerScore
 from profiles.normalise import normalise_email, normalise_phone
 from profiles.scoring_selectors import customer_scores, reason_texts
-from profiles.selectors import customer_identities
+from profiles.selectors import CustomerFilters, customer_identities
 
 
 class _CustomerListSerializer(serializers.ListSerializer):
@@ -142,24 +142,32 @@ class CustomerFilterSerializer(serializers.Serializer):
             raise serializers.ValidationError("Not a phone number.")
         return e164
 
-    def to_filters(self) -> dict:
-        names = {
-            "email": "email",
-            "phoneNumber": "phone_number",
-            "sclMemberId": "scl_member_id",
-            "teetimePlayerId": "teetime_player_id",
-            "messagingContactId": "messaging_contact_id",
-            "q": "q",
-            "segment": "segment_id",
-        }
-        return {names[key]: value for key, value in self.validated_data.items()}
+    def to_filters(self) -> CustomerFilters:
+        data = self.validated_data
+        filters: CustomerFilters = {}
+        if "email" in data:
+            filters["email"] = data["email"]
+        if "phoneNumber" in data:
+            filters["phone_number"] = data["phoneNumber"]
+        if "sclMemberId" in data:
+            filters["scl_member_id"] = data["sclMemberId"]
+        if "teetimePlayerId" in data:
+            filters["teetime_player_id"] = data["teetimePlayerId"]
+        if "messagingContactId" in data:
+            filters["messaging_contact_id"] = data["messagingContactId"]
+        if "q" in data:
+            filters["q"] = data["q"]
+        if "segment" in data:
+            filters["segment_id"] = data["segment"]
+        return filters
 
 
 class ResolveInputSerializer(InputSerializer, CustomerFilterSerializer):
     """Identity hints, as in an event envelope's `identity`."""
 
-    q = None
-    segment = None
+    # None removes an inherited field (DRF's documented way), which the stubs do not model.
+    q = None  # type: ignore[assignment]
+    segment = None  # type: ignore[assignment]
     authUserId = serializers.CharField(required=False, max_length=128)
 
     def validate(self, attrs: dict) -> dict:

@@ -4,6 +4,7 @@ shape the output."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
@@ -18,6 +19,7 @@ from crm.api.authentication import (
 from crm.api.errors import error_response
 from crm.api.parsers import BatchJSONParser
 from crm.api.views import TenantAPIView
+from crm.tenants.selectors import tenant_of_request
 from profiles.api.serializers import (
     ActivityFilterSerializer,
     ActivityOutputSerializer,
@@ -93,7 +95,7 @@ class CustomerListView(TenantAPIView):
     )
     def get(self, request: Request) -> Response:
         filters = CustomerFilterSerializer(
-            data=request.query_params, context={"tenant": request.tenant}
+            data=request.query_params, context={"tenant": tenant_of_request(request)}
         )
         filters.is_valid(raise_exception=True)
         return self.paginate(
@@ -121,8 +123,10 @@ class CustomerResolveView(TenantAPIView):
         request=ResolveInputSerializer,
         responses=CustomerOutputSerializer,
     )
-    def post(self, request: Request) -> Response:
-        hints = ResolveInputSerializer(data=request.data, context={"tenant": request.tenant})
+    def post(self, request: Request) -> Response | JsonResponse:
+        hints = ResolveInputSerializer(
+            data=request.data, context={"tenant": tenant_of_request(request)}
+        )
         hints.is_valid(raise_exception=True)
         matches = customer_resolve(hints=dict(hints.validated_data))
         if not matches:
@@ -159,7 +163,7 @@ class CustomerMergeView(CustomerView):
         request=MergeInputSerializer,
         responses=CustomerOutputSerializer,
     )
-    def post(self, request: Request, customer_id: str) -> Response:
+    def post(self, request: Request, customer_id: str) -> Response | JsonResponse:
         winner = self.get_customer(customer_id, follow_merge=False)
         body = MergeInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -181,7 +185,7 @@ class CustomerUnmergeView(CustomerView):
         request=MergeInputSerializer,
         responses=CustomerOutputSerializer,
     )
-    def post(self, request: Request, customer_id: str) -> Response:
+    def post(self, request: Request, customer_id: str) -> Response | JsonResponse:
         winner = self.get_customer(customer_id, follow_merge=False)
         body = MergeInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -304,7 +308,9 @@ class CustomerEraseView(CustomerView):
 class _EventResultSerializer(serializers.Serializer):
     id = serializers.CharField(allow_null=True)
     status = serializers.ChoiceField(choices=["accepted", "duplicate", "rejected"])
-    errors = serializers.DictField(
+    # DRF's metaclass takes declared fields off the class, so this field does not hide
+    # Serializer.errors at run time; the stubs cannot see that.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()), required=False
     )
     warnings = serializers.ListField(child=serializers.CharField(), required=False)
@@ -323,7 +329,7 @@ class EventIngestView(TenantAPIView):
     @extend_schema(
         operation_id="events_ingest", request=None, responses=_EventResultSerializer(many=True)
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> Response | JsonResponse:
         body = request.data
         signed = getattr(request.user, "label", "") == "signed-webhook"
         if isinstance(body, dict) and "events" in body:
@@ -346,6 +352,8 @@ class EventIngestView(TenantAPIView):
                 {"events": ['Send {"events": [...]} or a single event envelope.']}
             )
         results = events_ingest(
-            tenant=request.tenant, envelopes=events, transport="webhook" if signed else "rest"
+            tenant=tenant_of_request(request),
+            envelopes=events,
+            transport="webhook" if signed else "rest",
         )
         return self.respond(results)

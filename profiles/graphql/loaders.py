@@ -125,6 +125,7 @@ def load_timeline_page(
         .order_by("customer_id", "_rank")
     )
     for activity in ranked:
+        assert activity.customer_id is not None  # each is one of `customers`' (_activities)
         out[activity.customer_id].append(activity)
     return out
 

@@ -19,6 +19,7 @@ from rest_framework.settings import api_settings
 
 from crm.api.parsers import JSONParser
 from crm.api.views import TenantAPIView
+from crm.tenants.selectors import tenant_of_request
 from profiles.api.serializers import CustomerOutputSerializer
 from segments.api.serializers import (
     SegmentChangeOutputSerializer,
@@ -205,7 +206,9 @@ class CsvRenderer(BaseRenderer):
 
 
 class SegmentMembersView(SegmentView):
-    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CsvRenderer]
+    # DRF's settings object imports the renderer paths it is given: classes, not the strings
+    # the stubs say.
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CsvRenderer]  # type: ignore[list-item]
 
     @extend_schema(
         operation_id="segments_members",
@@ -341,7 +344,7 @@ class SegmentChangesView(SegmentView):
 def _tz(request: Request):
     from zoneinfo import ZoneInfo
 
-    return ZoneInfo(request.tenant.timezone or "UTC")
+    return ZoneInfo(tenant_of_request(request).timezone or "UTC")
 
 
 def _csv_export(segment: Segment, members) -> HttpResponse:
