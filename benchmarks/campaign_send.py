@@ -35,6 +35,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
 # Our own queue, so no other worker on this Redis takes the benchmark's tasks.
 QUEUE = f"bench-campaign-{uuid.uuid4().hex[:8]}"
 os.environ["CELERY_TASK_DEFAULT_QUEUE"] = QUEUE
+# Tasks are routed by kind (crm/settings.py): every queue of the run is prefixed, and the
+# worker (started without --queues) consumes them all, never a running platform's.
+os.environ["CELERY_QUEUE_PREFIX"] = f"{QUEUE}-"
 os.environ["CAMPAIGN_TRANSPORT"] = "http"
 
 import django  # noqa: E402
@@ -127,7 +130,7 @@ def start_worker(peer_url: str, concurrency: int) -> subprocess.Popen:
     }
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "crm", "worker", "--loglevel", "WARNING",
-         "--concurrency", str(concurrency), "--queues", QUEUE, "--without-gossip",
+         "--concurrency", str(concurrency), "--without-gossip",
          "--without-mingle", "--hostname", f"{QUEUE}@%h"],
         cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip

@@ -47,6 +47,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
 QUEUE = f"bench-journeys-{uuid.uuid4().hex[:8]}"
 os.environ["CELERY_TASK_DEFAULT_QUEUE"] = QUEUE
+# Tasks are routed by kind (crm/settings.py): every queue of the run is prefixed, and the
+# worker (started without --queues) consumes them all, never a running platform's.
+os.environ["CELERY_QUEUE_PREFIX"] = f"{QUEUE}-"
 os.environ["CAMPAIGN_TRANSPORT"] = "http"
 
 import django  # noqa: E402
@@ -198,7 +201,7 @@ def run_celery(tenant: Tenant, workers: int) -> tuple[float, float | None]:
         env = {**os.environ, "MESSAGING_URL": peer.url, "CELERY_TASK_DEFAULT_QUEUE": QUEUE}
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "crm", "worker", "--loglevel", "WARNING",
-             "--concurrency", str(workers), "--queues", QUEUE, "--without-gossip",
+             "--concurrency", str(workers), "--without-gossip",
              "--without-mingle", "--hostname", f"{QUEUE}@%h"],
             cwd=ROOT, env=env, start_new_session=True,
         )  # fmt: skip
