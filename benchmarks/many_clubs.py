@@ -22,10 +22,10 @@ Run against a database of its own (it creates `--clubs` clubs and leaves them fo
 4. **The dispatcher's minute.** The same minute through `crm.tasks.dispatch_due` (beat's
    every-minute tasks queued only where the app's probe says work is due, crm/periodic.py)
    with one busy club (due work of every kind) among idle ones (clubs that have run once: their
-   event cursors set, and kept: it is what a club's first run leaves): tasks queued per kind
-   against the fan-out's, and each kind's statements over every club (`TENANT_WORK_PROBE_CHUNK`
-   clubs each; wall time, and the CPU of this process and of its PostgreSQL backend), then one
-   kind's with every club in one statement. The busy club's rows and the messages are deleted
+   event cursors moved to the newest row, and kept: it is what a club's run leaves): tasks
+   queued per kind against the fan-out's, and each kind's statements over every club
+   (`TENANT_WORK_PROBE_CHUNK` clubs each; wall time, and the CPU of this process and of its
+   PostgreSQL backend), then one kind's with every club in one statement. The busy club's rows and the messages are deleted
    at the end.
 5. **One new migration** (`--new-migration`). A temporary tenant migration,
    `profiles/migrations/9999_bench_many_clubs_temporary.py` (RunSQL: a nullable column on
@@ -47,7 +47,8 @@ Run against a database of its own (it creates `--clubs` clubs and leaves them fo
    50 clubs) for `--seconds` (60); the clubs are spread over the period, not in step. This
    process is beat: `dispatch_due` for every every-minute task at the start and every `--tick`
    seconds (60), after every club's event cursors are settled (as in phase 4), so the idle clubs
-   are idle. Printed: events accepted, stored and applied (every accepted event stored and
+   are idle. The first dispatch comes as the clients start: give `--seconds 120` for a second
+   one in the busy steady state (the counts are printed per minute). Printed: events accepted, stored and applied (every accepted event stored and
    applied, none lost, after at most `--drain` s), POST latency and answers, tasks dispatched
    per kind a minute against the fan-out's, the queues' backlog at the end of the window, the
    CPU of gunicorn, the worker (process trees, from /proc), the dispatcher, and the PostgreSQL
@@ -311,7 +312,6 @@ def _busy_club(schema: str) -> list:
 
 
 def dispatcher_minute() -> None:
-    from django.db import transaction
 
     from crm.periodic import clubs_with_work, work_probe
     from crm.tasks import dispatch_due
@@ -328,12 +328,8 @@ def dispatcher_minute() -> None:
     ]
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     # Idle clubs as after their first minute: every event cursor at the newest row (kept: it is
-    # what any club's first run leaves). One transaction each: one for all would hold a lock on
-    # every table of every club.
-    with connection.cursor() as cursor:
-        for schema in schemas:
-            with transaction.atomic():
-                cursor.execute(_settle_cursors(schema).as_string(cursor.connection))
+    # what any club's run leaves).
+    _settle_every_club(schemas)
     made = _busy_club(schemas[0])
     connection.set_schema_to_public()
     try:
@@ -405,13 +401,18 @@ def dispatcher_minute() -> None:
 def _settle_cursors(schema: str):
     from psycopg import sql
 
+    # Caught up, not only set: a club a previous busy run left behind (its tasks' countdowns
+    # cut short) is idle again, as if its tasks had run.
     return sql.SQL(
-        "INSERT INTO {score} (id, last_activity_id, updated_at) "
-        "SELECT 1, coalesce(max(id), 0), now() FROM {activity} ON CONFLICT (id) DO NOTHING; "
-        "INSERT INTO {segments} (id, last_activity_id, updated_at) "
-        "SELECT 1, coalesce(max(id), 0), now() FROM {activity} ON CONFLICT (id) DO NOTHING; "
-        "INSERT INTO {promotion} (id, last_raw_event_id, updated_at) "
-        "SELECT 1, coalesce(max(id), 0), now() FROM {raw} ON CONFLICT (id) DO NOTHING"
+        "INSERT INTO {score} AS cur (id, last_activity_id, updated_at) "
+        "SELECT 1, coalesce(max(id), 0), now() FROM {activity} ON CONFLICT (id) DO UPDATE "
+        "SET last_activity_id = greatest(cur.last_activity_id, excluded.last_activity_id); "
+        "INSERT INTO {segments} AS cur (id, last_activity_id, updated_at) "
+        "SELECT 1, coalesce(max(id), 0), now() FROM {activity} ON CONFLICT (id) DO UPDATE "
+        "SET last_activity_id = greatest(cur.last_activity_id, excluded.last_activity_id); "
+        "INSERT INTO {promotion} AS cur (id, last_raw_event_id, updated_at) "
+        "SELECT 1, coalesce(max(id), 0), now() FROM {raw} ON CONFLICT (id) DO UPDATE "
+        "SET last_raw_event_id = greatest(cur.last_raw_event_id, excluded.last_raw_event_id)"
     ).format(
         score=sql.Identifier(schema, "profiles_scoreeventcursor"),
         segments=sql.Identifier(schema, "segments_segmenteventcursor"),
@@ -530,15 +531,29 @@ def _clean_migration() -> tuple[int, int]:
     Returns what it found to clean (schemas with the column, with the row)."""
     _remove_migration_file()
     connection.set_schema_to_public()
-    found = _migration_traces()
-    if any(found):
+    found = left = _migration_traces()
+    # Again while anything is left: a killed migration's statement may commit a moment later.
+    for _attempt in range(5):
+        if not any(left):
+            break
         with connection.cursor() as cursor:
             cursor.execute(CLEANUP_SQL)
+        left = _migration_traces()
+        if any(left):
+            time.sleep(1)
     sys.modules.pop(f"{MIGRATION_APP}.migrations.{MIGRATION_NAME}", None)
     from crm.tenants.template import _tenant_migration_leaves
 
     _tenant_migration_leaves.cache_clear()  # the template check must not expect it any more
     return found
+
+
+def _die_with_parent() -> None:
+    """In the migrate command: killed with this process, even by SIGKILL (Linux prctl
+    PR_SET_PDEATHSIG), so no migration outlives the benchmark and its clean-up."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)
 
 
 def _write_migration() -> str:
@@ -610,21 +625,29 @@ def new_migration(sample: int, processes: int) -> None:
         load_before = load()
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        run = subprocess.run(
+        command = subprocess.Popen(
             [sys.executable, "manage.py", "migrate_schemas", "--tenant", "--executor",
              "multiprocessing", "-v", "1"],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True, preexec_fn=_die_with_parent,
         )  # fmt: skip
+        try:
+            stdout, stderr = command.communicate()
+        except BaseException:
+            # Its pool's processes too, before the clean-up: none may add a column after it.
+            os.killpg(command.pid, signal.SIGKILL)
+            command.wait()
+            raise
         elapsed = time.perf_counter() - started
         reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
         command_cpu = (
             reaped.ru_utime + reaped.ru_stime - children.ru_utime - children.ru_stime
         )  # the command and its pool's processes
-        if run.returncode:
-            print(run.stdout[-3000:], run.stderr[-3000:], sep="\n")
-            raise SystemExit(f"migrate_schemas failed (exit {run.returncode})")
+        if command.returncode:
+            print(stdout[-3000:], stderr[-3000:], sep="\n")
+            raise SystemExit(f"migrate_schemas failed (exit {command.returncode})")
         behind = next(
-            (line for line in run.stdout.splitlines() if "have migrations to apply" in line), "?"
+            (line for line in stdout.splitlines() if "have migrations to apply" in line), "?"
         )
         migrated = clubs - len(times)
         columns, _rows = _migration_traces()
@@ -886,6 +909,7 @@ def _events_since(since: dict[str, int]) -> dict[str, int]:
 
 
 def _settle_every_club(schemas: list[str]) -> None:
+    """One transaction each: one for all would hold a lock on every table of every club."""
     from django.db import transaction
 
     with connection.cursor() as cursor:
@@ -932,6 +956,12 @@ def _drop_bench_queues(broker: redis.Redis) -> int:
     return len(names)
 
 
+def _held(broker: redis.Redis) -> int:
+    """The run's messages a worker holds unacknowledged: the dispatch staggers the clubs'
+    tasks by countdowns (TENANT_FAN_OUT_STAGGER_SECONDS apart), which the worker keeps until due."""
+    return sum(QUEUES.encode() in value for value in broker.hvals("unacked"))
+
+
 def _after(seconds: int | None, limit: float) -> str:
     return f"{seconds} s later" if seconds is not None else f"NOT within {limit:.0f} s"
 
@@ -971,8 +1001,8 @@ def busy_minute(busy: int, *, rate: float, batch: int, seconds: float, tick: flo
     }
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     started_at = time.perf_counter()
-    # Every club as after its first minute (its event cursors set), so the dispatcher's idle
-    # clubs are idle; kept, as the dispatcher's phase keeps them.
+    # Every club as after a minute of its tasks (its event cursors at the newest row), so the
+    # dispatcher's idle clubs are idle; kept, as the dispatcher's phase keeps them.
     _settle_every_club([schema for _slug, schema in clubs])
     keys: dict[str, str] = {}
     for slug, schema in busy_clubs:
@@ -1133,7 +1163,7 @@ def busy_minute(busy: int, *, rate: float, batch: int, seconds: float, tick: flo
             if (length := broker.llen(name))
         }
         relayed = broker.llen(f"{QUEUES}bull:crm-outbound:wait")
-        unacked = broker.hlen("unacked")
+        held = _held(broker)
         counts = _events_since(since)
         pending_at_end = counts["pending"]
         # After the window: how long until every event is applied, and until the worker has
@@ -1142,8 +1172,10 @@ def busy_minute(busy: int, *, rate: float, batch: int, seconds: float, tick: flo
         while waited <= drain:
             if applied_after is None and not counts["pending"]:
                 applied_after = waited
-            if queues_after is None and not any(
-                broker.llen(name) for name in settings.CELERY_WORKER_QUEUES
+            if (
+                queues_after is None
+                and not _held(broker)
+                and not any(broker.llen(name) for name in settings.CELERY_WORKER_QUEUES)
             ):
                 queues_after = waited
             if applied_after is not None and queues_after is not None:
@@ -1189,8 +1221,8 @@ def busy_minute(busy: int, *, rate: float, batch: int, seconds: float, tick: flo
         f"{counts['unknown']} unknown, {counts['pending']} pending, {counts['parked']} parked; "
         f"{counts['activities']} timeline rows (at most one per event); {pending_at_end} pending "
         f"at the end of the window, all applied {_after(applied_after, drain)}; queues at the end "
-        f"of the window {backlog or 'empty'}, worked through {_after(queues_after, drain)}; "
-        f"{unacked} messages held unacknowledged (countdowns); "
+        f"of the window {backlog or 'empty'} and {held} tasks held by the worker (the dispatch's "
+        f"countdowns), all worked through {_after(queues_after, drain)}; "
         f"{relayed} outbound events relayed to the run's own BullMQ queue ({load()})"
     )
     per_minute = 60 / (ticks * tick)
@@ -1270,8 +1302,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="the busy window's length")
     parser.add_argument("--tick", type=float, default=60.0, help="seconds between dispatches")
     parser.add_argument(
-        "--drain", type=float, default=120.0,
-        help="seconds to wait after the window for pending events to be applied",
+        "--drain", type=float, default=180.0,
+        help="seconds to wait after the window for the events and queued tasks to be done",
     )  # fmt: skip
     parser.add_argument(
         "--all", action="store_true",
