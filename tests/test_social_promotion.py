@@ -352,16 +352,26 @@ def test_an_update_changes_only_what_has_not_gone_out(running, ingest, fake):
     assert campaign.scheduled_at == when and campaign.status == CampaignStatus.SCHEDULED
     assert campaign.content["subject"] == "7 days left to enter the Captain's Prize 2026"
 
-    # Entries now close in 2 days: the 7- and 3-day reminders are withdrawn.
-    sooner = timezone.now() + timedelta(days=2)
+    # Entries now close in three days' time (club time): the 7- and 3-day reminders are
+    # withdrawn, the 1-day one stays. The 3-day one falls today at 10:00, which has passed or is
+    # less than 24 hours after the announcement (made at the start of this test): either way
+    # it is skipped, whatever the hour the test runs at. The 1-day one, the day after tomorrow
+    # at 10:00, is always more than 24 hours away.
+    today = timezone.now().astimezone(DUBLIN).date()
+    sooner = datetime.combine(today + timedelta(days=3), time(18), tzinfo=DUBLIN)
     ingest([competition("teetime.competition.updated", name="Captain's Prize 2026",
                         entryClosesAt=sooner.isoformat())])  # fmt: skip
     promotions_run()
     got = items()
-    for key in ("reminder-7.post", "reminder-7.campaign", "reminder-3.post",
-                "reminder-3.campaign"):  # fmt: skip
+    for key in ("reminder-7.post", "reminder-7.campaign"):
         assert got[key].status == ItemStatus.SKIPPED, key
         assert got[key].note == "That time has passed."
+    for key in ("reminder-3.post", "reminder-3.campaign"):
+        assert got[key].status == ItemStatus.SKIPPED, key
+        assert got[key].note in (
+            "That time has passed.",
+            "Too close to (or before) the announcement.",
+        ), got[key].note
     assert {v.status for v in got["reminder-7.post"].post.variants.all()} == {"CANCELLED"}
     assert Campaign.objects.get(pk=got["reminder-7.campaign"].campaign_id).status == "CANCELLED"
     assert got["reminder-1.post"].status == ItemStatus.SCHEDULED
