@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -21,6 +22,9 @@ from profiles.envelope import SLOT_AVAILABILITY, validate_envelope
 
 MAX_BATCH = 1000
 MAX_ENVELOPE_BYTES = 64 * 1024
+# Set while the club's apply task is queued and not yet started (see `_trigger_apply`).
+APPLY_QUEUED_KEY = "profiles.apply-queued"
+APPLY_QUEUED_SECONDS = 30
 
 _INSERT = """
 INSERT INTO profiles_rawevent
@@ -103,6 +107,15 @@ def events_ingest(*, tenant: Tenant, envelopes: list[Any], transport: str) -> li
 
 
 def _trigger_apply() -> None:
+    """Queue the club's apply task, unless one is queued and has not started yet: that one
+    will read these events too (it clears the flag before it reads the pending events, so an
+    event stored after that queues the next task). Without this a club sending 50 requests a
+    second queued 50 tasks a second, each finding the one before had done the work: 2,500
+    tasks behind after a busy minute (`benchmarks/many_clubs.py --busy`). The flag is the
+    club's own (the cache's keys carry the schema) and expires, so a lost task holds it back
+    for at most `APPLY_QUEUED_SECONDS`; beat's dispatcher queues the task every minute while
+    any event is pending anyway."""
     from profiles.tasks import apply_pending_events
 
-    apply_pending_events.delay()
+    if cache.add(APPLY_QUEUED_KEY, 1, timeout=APPLY_QUEUED_SECONDS):
+        apply_pending_events.delay()

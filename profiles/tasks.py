@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 
 from celery import shared_task
+from django.core.cache import cache
 
 from profiles.apply import BATCH_SIZE, events_apply_pending, pending_exists
+from profiles.ingestion import APPLY_QUEUED_KEY
 from profiles.projection import counters_refresh_all
 
 # Keep one task short: a club with a big backlog re-queues itself rather than hold a worker.
@@ -17,6 +19,8 @@ TIME_BUDGET_SECONDS = 60
 def apply_pending_events() -> int:
     """Apply this club's pending events, batch by batch. Safe to run any number of times at
     once: the club lock lets one through, the others return at once."""
+    # First, before reading the pending events: an event stored from here on queues a new task.
+    cache.delete(APPLY_QUEUED_KEY)
     started = time.monotonic()
     total = 0
     while time.monotonic() - started < TIME_BUDGET_SECONDS:

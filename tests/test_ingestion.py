@@ -244,3 +244,51 @@ def test_a_failing_event_is_retried_then_parked_without_blocking_others(clubs, i
         assert broken.attempts == 3
         assert "no longer validates" in broken.last_error
         assert RawEvent.objects.filter(status=EventStatus.APPLIED).count() == 1
+
+
+def test_a_burst_of_requests_queues_one_apply_task_until_it_starts(
+    clubs, api, make_key, ingest, django_capture_on_commit_callbacks
+):
+    """A club sending many requests a second queues one apply task, not one per request: the
+    task clears the club's flag as it starts, so what arrives after that queues the next."""
+    import redis
+    from django.conf import settings
+    from django.core.cache import cache
+
+    from profiles.ingestion import APPLY_QUEUED_KEY
+    from profiles.tasks import apply_pending_events
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    queue = settings.CELERY_TASK_ROUTES["profiles.apply_pending_events"]["queue"]
+    for club in (clubs.alpha, clubs.bravo):
+        with schema_context(club.schema_name):
+            cache.delete(APPLY_QUEUED_KEY)
+    broker.delete(queue)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            for n in range(5):
+                ingest([member(100 + n, email=f"burst{n}@example.ie")], apply=False)
+        assert broker.llen(queue) == 1
+        # Another club's flag is its own: its first request queues its own task.
+        bravo = api(make_key(clubs.bravo, "events:write"))
+        with django_capture_on_commit_callbacks(execute=True):
+            response = bravo.post(
+                f"/t/{clubs.bravo.slug}/api/v1/events",
+                data={"events": [{**member(300), "tenantSlug": clubs.bravo.slug}]},
+                content_type="application/json",
+            )
+        assert response.json()["data"][0]["status"] == "accepted", response.content
+        assert broker.llen(queue) == 2
+        # The queued task starts (here, in alpha's schema, as the worker would) and applies all
+        # five; a request after that queues the next task.
+        with schema_context(clubs.alpha.schema_name):
+            assert apply_pending_events() == 5
+            assert not RawEvent.objects.filter(status=EventStatus.PENDING).exists()
+        with django_capture_on_commit_callbacks(execute=True):
+            ingest([member(200, email="after@example.ie")], apply=False)
+        assert broker.llen(queue) == 3
+    finally:
+        broker.delete(queue)
+        for club in (clubs.alpha, clubs.bravo):
+            with schema_context(club.schema_name):
+                cache.delete(APPLY_QUEUED_KEY)
