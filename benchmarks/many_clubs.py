@@ -269,7 +269,7 @@ class _Backends:
         return sum(self.seen.values())
 
 
-def idle_minute_for_workers(concurrency: int, sample: int) -> None:
+def idle_minute_for_workers(concurrency: int, sample: int, extra: list[str]) -> None:
     """What the fan-out's idle minute costs the workers: a real Celery worker (prefork,
     `concurrency` processes) runs one minute's worth of fanned-out tasks (every every-minute
     task, all finding nothing to do) in `sample` clubs, timed until the last is acknowledged,
@@ -297,7 +297,7 @@ def idle_minute_for_workers(concurrency: int, sample: int) -> None:
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "crm", "worker", "--loglevel", "INFO",
          "--concurrency", str(concurrency), "--without-gossip", "--without-mingle",
-         "--without-heartbeat", "--hostname", f"bench-idle-{os.getpid()}@%h"],
+         "--without-heartbeat", "--hostname", f"bench-idle-{os.getpid()}@%h", *extra],
         cwd=ROOT, env={**os.environ, "DATABASE_APPLICATION_NAME": app_name},
         stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
     )  # fmt: skip
@@ -332,12 +332,14 @@ def idle_minute_for_workers(concurrency: int, sample: int) -> None:
         worker_cpu = tree_cpu(worker.pid) - worker_cpu
         db_cpu = backends.sample() - db_cpu
         print(
-            f"the fan-out's idle minute on a worker (prefork, concurrency {concurrency}): "
+            f"the fan-out's idle minute on a worker (prefork, concurrency {concurrency}"
+            f"{', ' + ' '.join(extra) if extra else ''}): "
             f"{published} tasks, all finding nothing to do, published in {publish:.1f} s and done "
             f"{elapsed:.1f} s after the first; CPU {worker_cpu:.1f} s in the worker's processes, "
             f"{db_cpu:.1f} s in their PostgreSQL backends; {published / elapsed:.0f} tasks/s, "
             f"{(worker_cpu + db_cpu) / published * 1000:.1f} ms of CPU a task "
-            f"({before} -> {load()})"
+            f"({before} -> {load()}); the wall time is the fan-out's stagger (each club "
+            f"{settings.TENANT_FAN_OUT_STAGGER_SECONDS} s after the one before), not the worker's"
         )
         per_minute = len(every_minute) * len(schemas)
         cpu_minute = (worker_cpu + db_cpu) / published * per_minute
@@ -1469,6 +1471,10 @@ def main() -> None:
         help="also run the fan-out's idle minute through a real Celery worker",
     )  # fmt: skip
     parser.add_argument(
+        "--worker-args", default="",
+        help="extra arguments for the idle minute's worker, e.g. '--disable-prefetch'",
+    )  # fmt: skip
+    parser.add_argument(
         "--idle-worker-clubs", type=int, default=100,
         help="clubs whose idle minute the worker runs (the figure per task is then scaled)",
     )  # fmt: skip
@@ -1513,7 +1519,7 @@ def main() -> None:
         idle_minute()
         dispatcher_minute()
     if args.idle_worker:
-        idle_minute_for_workers(args.idle_worker, args.idle_worker_clubs)
+        idle_minute_for_workers(args.idle_worker, args.idle_worker_clubs, args.worker_args.split())
     if args.new_migration:
         new_migration(args.sample, args.processes)
     if args.busy is not None:

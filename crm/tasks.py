@@ -43,16 +43,16 @@ def queue_in_clubs(
     *,
     kwargs: dict[str, Any] | None = None,
     spread_seconds: int | None = None,
+    within_seconds: float = MAX_FAN_OUT_SPREAD_SECONDS,
 ) -> int:
-    """Queue `task_name` once in each of `schemas`: staggered one after the other over at most
-    MAX_FAN_OUT_SPREAD_SECONDS, or, with `spread_seconds`, at each club's stable offset."""
+    """Queue `task_name` once in each of `schemas`: staggered one after the other
+    (`TENANT_FAN_OUT_STAGGER_SECONDS` apart) over at most `within_seconds` (0: all at once), or,
+    with `spread_seconds`, at each club's stable offset."""
     from crm.celery import app
 
     if not schemas:
         return 0
-    stagger = min(
-        float(settings.TENANT_FAN_OUT_STAGGER_SECONDS), MAX_FAN_OUT_SPREAD_SECONDS / len(schemas)
-    )
+    stagger = min(float(settings.TENANT_FAN_OUT_STAGGER_SECONDS), within_seconds / len(schemas))
     spread = min(spread_seconds, _nightly_spread_cap()) if spread_seconds else None
     for index, schema_name in enumerate(schemas):
         countdown = stable_offset(schema_name, task_name, spread) if spread else index * stagger
@@ -90,7 +90,10 @@ def dispatch_due(task_name: str) -> int:
         logger.warning("No probe registered for %s: fanned out to every club", task_name)
         return queue_in_clubs(task_name, schemas)
     found = clubs_with_work(probe, schemas, chunk=settings.TENANT_WORK_PROBE_CHUNK)
-    queued = queue_in_clubs(task_name, found.due)
+    # No stagger: these clubs have work due now, and the queue already hands it to the workers
+    # one task at a time. Staggered 2 s apart, the 50th busy club's apply ran 100 s late and
+    # the workers held the waiting tasks unacknowledged (benchmarks/many_clubs.py --busy).
+    queued = queue_in_clubs(task_name, found.due, within_seconds=0)
     logger.info(
         "Dispatched %s to %d of %d clubs (probe %.3f s%s)", task_name, queued, len(schemas),
         found.seconds, ", failed: fanned out" if found.failed else "",
@@ -160,7 +163,8 @@ def safety_net(task_name: str, period_seconds: int) -> int:
         for schema in tenant_list_active().values_list("schema_name", flat=True)
         if stable_offset(schema, task_name, buckets) in slots
     ]
-    queued = queue_in_clubs(task_name, schemas)
+    # Spread over the minute, not 2 s apart: the next minute has its own bucket of clubs.
+    queued = queue_in_clubs(task_name, schemas, within_seconds=60)
     safety_net_cursor_set(task_name, minute)
     logger.info("Safety net: %s queued in %d clubs (buckets %s)", task_name, queued, sorted(slots))
     return queued

@@ -522,3 +522,32 @@ def test_the_first_safety_net_run_takes_this_minutes_clubs_only(clubs, broker):
     runs = [_in_buckets(schemas, task, buckets, range(m, m + 1)) for m in (first, last)]
     assert _queued(broker, task) in runs and queued == len(_queued(broker, task))
     assert safety_net_cursor(task) in (first, last)
+
+
+def test_dispatched_work_is_queued_at_once_and_the_safety_net_within_its_minute(clubs, broker):
+    """Clubs with work due get their task now, not staggered 2 s apart as the fan-out does (the
+    50th of 50 busy clubs waited 100 s); the safety net's clubs are spread over its minute."""
+    task = "profiles.apply_pending_events"
+    schemas = [clubs.alpha.schema_name, clubs.bravo.schema_name]
+    for schema in schemas:
+        with schema_context(schema):
+            DUE_WORK[task]()
+    connection.set_schema_to_public()
+    assert dispatch_due(task) == 2
+
+    def etas() -> dict[str, str | None]:
+        found = {}
+        for queue in settings.CELERY_WORKER_QUEUES:
+            for raw in broker.lrange(queue, 0, -1):
+                headers = json.loads(raw)["headers"]
+                if headers["task"] == task:
+                    found[headers["_schema_name"]] = headers.get("eta")
+        return found
+
+    assert etas() == dict.fromkeys(schemas)  # no countdown for either
+    _drain(broker)
+    started = timezone.now()
+    safety_net_cursor_set(task, _minute() - safety_net_buckets(NET_PERIODS[task]))
+    assert safety_net(task, NET_PERIODS[task]) == 2
+    for eta in etas().values():
+        assert eta is None or dt.datetime.fromisoformat(eta) <= started + dt.timedelta(seconds=61)
