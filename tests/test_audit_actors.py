@@ -202,3 +202,22 @@ def test_a_clubs_actor_is_never_named_in_another_clubs_rows(clubs, make_key):
                 assert elsewhere.actor_api_key_id is None and elsewhere.actor_label == ""
             here = audit_record(action="test.here")
             assert here.actor_api_key_id == key.id and here.actor_label == "api-key:alpha"
+
+
+def test_the_audit_log_page_names_the_key_and_the_person(clubs, api, make_key, admin_login):
+    """The admin's audit log says who by name ("API key “test”", a staff email), not the label
+    code a service wrote ("api-key:crm_…")."""
+    response = _post(
+        api(make_key(clubs.alpha, "crm:read,crm:write")),
+        SEGMENTS,
+        {"name": "Juniors", "type": "STATIC"},
+    )
+    assert response.status_code == 201, response.content
+    client, email = admin_login("ADMIN")
+    _admin_add_segment(client, "Seniors by hand")
+    page = client.get("/t/alpha-golf/admin/accounts/auditentry/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "API key “test”" in text
+    assert email in text
+    assert "api-key:crm_" not in text

@@ -144,9 +144,26 @@ class ApiKeyAdmin(ModelAdmin):
 
 @admin.register(AuditEntry, site=club_admin_site)
 class AuditEntryAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "action", "actor_label", "object_type", "object_id")
+    list_display = ("created_at", "action", "who", "object_type", "object_id")
     list_filter = ("action", "object_type")
-    search_fields = ("actor_label", "object_id")
+    search_fields = ("actor_label", "object_id", "actor_user__email", "actor_api_key__name")
+    list_select_related = ("actor_user", "actor_api_key")
+
+    @admin.display(description="Who", ordering="actor_label")
+    def who(self, entry: AuditEntry) -> str:
+        """The person or integration by name (the rows name them by foreign key), with what
+        the service said it was doing when that differs ("demo data", an event)."""
+        if entry.actor_user is not None:
+            name = entry.actor_user.email
+        elif entry.actor_api_key is not None:
+            name = f"API key “{entry.actor_api_key.name}”"
+        else:
+            return entry.actor_label or "System"
+        label = entry.actor_label
+        if not label or label == name or label.startswith("api-key:"):
+            return name
+        return f"{name} ({label})"
+
     readonly_fields = (
         "created_at", "action", "actor_user", "actor_api_key", "actor_label", "object_type",
         "object_id", "details",
