@@ -221,3 +221,5 @@ def test_the_audit_log_page_names_the_key_and_the_person(clubs, api, make_key, a
     assert "API key “test”" in text
     assert email in text
     assert "api-key:crm_" not in text
+    assert "Segment: create" in text  # the action in words, not its code
+    assert ">segment.create<" not in text and 'title="segment.create"' not in text  # shown
