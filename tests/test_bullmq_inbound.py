@@ -286,18 +286,28 @@ def committed(django_db_setup, django_db_blocker) -> Iterator[dict[str, Tenant]]
             for tenant in clubs.values():
                 wipe_club(tenant.schema_name)
             connection.set_schema_to_public()
-            purge_celery_queue()
+            purge_celery_queue(list(clubs.values()))
 
 
-def purge_celery_queue() -> None:
+def purge_celery_queue(clubs: list[Tenant]) -> None:
     """Drop the apply and relay tasks that committed work queued on this run's Celery queue: no
-    worker ran them here, and a later test's worker must not have to wade through them."""
+    worker ran them here, and a later test's worker must not have to wade through them. Each
+    club's "apply task queued" flag goes with its task (profiles/ingestion.py): left behind, it
+    would keep the next test's events from queueing one until it expired."""
+    from django.core.cache import cache
+
+    from profiles.ingestion import APPLY_QUEUED_KEY
+
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     names = list(client.scan_iter(match=f"{queue}*", count=1000))  # and its priority lists
     if names:
         client.delete(*names)
     client.close()
+    for tenant in clubs:
+        with schema_context(tenant.schema_name):
+            cache.delete(APPLY_QUEUED_KEY)
+    connection.set_schema_to_public()
 
 
 # --- in process: how one batch of jobs is judged ----------------------------------------------
