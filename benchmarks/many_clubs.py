@@ -243,30 +243,7 @@ def idle_minute() -> None:
         f"beat's worker; broker memory +{(memory_after - memory_before) / 1024:.0f} kB for one "
         f"task's {published} messages ({load()})"
     )
-    for name in broker.scan_iter(match=f"{QUEUES}*"):
-        broker.delete(name)
-
-
-class _Backends:
-    """CPU of the PostgreSQL backends serving `app_name` (the server runs on this machine),
-    sampled while they live: a worker may close a connection between tasks, and a closed
-    backend's CPU can no longer be read, so each backend's last reading is kept."""
-
-    def __init__(self, app_name: str) -> None:
-        self.app_name = app_name
-        self.seen: dict[int, float] = {}
-
-    def sample(self) -> float:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = %s", [self.app_name]
-            )
-            pids = [row[0] for row in cursor.fetchall()]
-        for pid in pids:
-            cpu = _proc_cpu(pid)
-            if cpu is not None:
-                self.seen[pid] = cpu
-        return sum(self.seen.values())
+    _drop_bench_queues(broker)
 
 
 def idle_minute_for_workers(concurrency: int, sample: int, extra: list[str]) -> None:
@@ -301,19 +278,13 @@ def idle_minute_for_workers(concurrency: int, sample: int, extra: list[str]) -> 
         cwd=ROOT, env={**os.environ, "DATABASE_APPLICATION_NAME": app_name},
         stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
     )  # fmt: skip
-    backends = _Backends(app_name)
-
-    def drained() -> bool:
-        queues = broker.scan_iter(match=f"{settings.CELERY_TASK_DEFAULT_QUEUE}*")
-        waiting = sum(broker.llen(name) for name in queues if broker.type(name) == b"list")
-        return waiting == 0 and not broker.hlen("unacked")
+    watcher = Watcher({"worker": app_name})
 
     def wait_drained(timeout: float) -> float:
         started = time.perf_counter()
-        while not drained():
+        while not _drained(broker):
             if time.perf_counter() - started > timeout:
                 raise SystemExit(f"the worker did not drain the queues in {timeout:.0f} s")
-            backends.sample()
             time.sleep(0.05)
         return time.perf_counter() - started
 
@@ -322,7 +293,8 @@ def idle_minute_for_workers(concurrency: int, sample: int, extra: list[str]) -> 
         for task in every_minute[:2]:
             queue_in_clubs(task, schemas[:sample])
         wait_drained(600)
-        worker_cpu, db_cpu = tree_cpu(worker.pid), backends.sample()
+        watcher.start()  # its backends' CPU counts from here
+        worker_cpu = tree_cpu(worker.pid)
         before = load()
         started = time.perf_counter()
         published = sum(queue_in_clubs(task, schemas[:sample]) for task in every_minute)
@@ -330,7 +302,9 @@ def idle_minute_for_workers(concurrency: int, sample: int, extra: list[str]) -> 
         wait_drained(1800)
         elapsed = time.perf_counter() - started
         worker_cpu = tree_cpu(worker.pid) - worker_cpu
-        db_cpu = backends.sample() - db_cpu
+        watcher.stop.set()
+        watcher.join()
+        db_cpu = watcher.cpu()["worker"]
         print(
             f"the fan-out's idle minute on a worker (prefork, concurrency {concurrency}"
             f"{', ' + ' '.join(extra) if extra else ''}): "
@@ -350,10 +324,10 @@ def idle_minute_for_workers(concurrency: int, sample: int, extra: list[str]) -> 
         )
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
+        watcher.stop.set()
         worker.wait(timeout=60)
         log.close()
-        for name in broker.scan_iter(match=f"{settings.CELERY_TASK_DEFAULT_QUEUE}*"):
-            broker.delete(name)
+        _drop_bench_queues(broker)
         celery_app.close()
 
 
@@ -553,8 +527,7 @@ def safety_net_minute(broker: redis.Redis) -> None:
             else:
                 cursors.set(key, saved)
     elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
-    for name in broker.scan_iter(match=f"{settings.CELERY_TASK_DEFAULT_QUEUE}*"):
-        broker.delete(name)
+    _drop_bench_queues(broker)
     print(
         f"the safety net's minute: {sum(shares.values())} messages for {len(shares)} tasks "
         f"({min(shares.values())}-{max(shares.values())} a task), {elapsed * 1000:.0f} ms wall, "
@@ -1122,9 +1095,17 @@ def _drop_bench_queues(broker: redis.Redis) -> int:
 
 
 def _held(broker: redis.Redis) -> int:
-    """The run's messages a worker holds unacknowledged: the dispatch staggers the clubs'
-    tasks by countdowns (TENANT_FAN_OUT_STAGGER_SECONDS apart), which the worker keeps until due."""
+    """The run's messages a worker holds unacknowledged: those it is running and those with a
+    countdown (the fan-out's stagger, the safety net's spread within its minute), which it keeps
+    until due."""
     return sum(QUEUES.encode() in value for value in broker.hvals("unacked"))
+
+
+def _drained(broker: redis.Redis) -> bool:
+    """Nothing of the run's waits in a queue or is held by a worker."""
+    return not _held(broker) and not any(
+        broker.llen(name) for name in settings.CELERY_WORKER_QUEUES
+    )
 
 
 def _after(seconds: int | None, limit: float) -> str:
@@ -1346,11 +1327,7 @@ def busy_minute(busy: int, *, rate: float, batch: int, seconds: float, tick: flo
         while waited <= drain:
             if applied_after is None and not counts["pending"]:
                 applied_after = waited
-            if (
-                queues_after is None
-                and not _held(broker)
-                and not any(broker.llen(name) for name in settings.CELERY_WORKER_QUEUES)
-            ):
+            if queues_after is None and _drained(broker):
                 queues_after = waited
             if applied_after is not None and queues_after is not None:
                 break
@@ -1401,8 +1378,8 @@ def busy_minute(busy: int, *, rate: float, batch: int, seconds: float, tick: flo
         f"{counts['unknown']} unknown, {counts['pending']} pending, {counts['parked']} parked; "
         f"{counts['activities']} timeline rows (at most one per event); {pending_at_end} pending "
         f"at the end of the window, all applied {_after(applied_after, drain)}; queues at the end "
-        f"of the window {backlog or 'empty'} and {held} tasks held by the worker (the dispatch's "
-        f"countdowns), all worked through {_after(queues_after, drain)}; "
+        f"of the window {backlog or 'empty'} and {held} tasks held by the worker (running or "
+        f"waiting for their countdown), all worked through {_after(queues_after, drain)}; "
         f"{relayed} outbound events relayed to the run's own BullMQ queue ({load()})"
     )
     per_minute = 60 / (ticks * tick)
